@@ -1,0 +1,1 @@
+"""Sub-commands of ``hwsim``: one module each, with ``register(subparsers)``."""

@@ -1,0 +1,192 @@
+"""Strict YAML loading into frozen dataclasses.
+
+Every configuration in the project (model presets, precision policies, accelerator specs, sweeps)
+goes through this module, so that one set of rules holds everywhere: duplicate keys and unknown
+keys are errors, types are checked against the dataclass annotations, and every message names the
+file and the dotted field path.
+
+This module sits at the bottom of the import flow (models <- workloads <- hwsim) and needs no torch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from pathlib import Path
+from typing import Any, Union
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A configuration file or mapping is invalid. The message names the file and the field."""
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that rejects duplicate mapping keys (PyYAML silently keeps the last one)."""
+
+
+def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    loader.flatten_mapping(node)
+    mapping: dict = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in mapping:
+            mark = key_node.start_mark
+            raise ConfigError(
+                f"{mark.name}:{mark.line + 1}: duplicate key {key!r} (each key may appear once)"
+            )
+        mapping[key] = loader.construct_object(value_node, deep=deep)
+    return mapping
+
+
+_StrictLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping
+)
+
+
+def load_yaml(path: str | Path) -> Any:
+    """Parse a YAML file, rejecting duplicate keys.
+
+    Raises:
+        ConfigError: the file is missing, is not valid YAML, or repeats a key.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from exc
+    return loads_yaml(text, source=str(path))
+
+
+def loads_yaml(text: str, source: str = "<string>") -> Any:
+    """Parse YAML text (duplicate keys rejected); ``source`` names it in errors."""
+    loader = _StrictLoader(text)
+    loader.name = source
+    try:
+        return loader.get_single_data()
+    except ConfigError:
+        raise
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: invalid YAML: {exc}") from exc
+    finally:
+        loader.dispose()
+
+
+def from_dict(cls: type, data: Any, source: str = "<dict>", path: str = "") -> Any:
+    """Build dataclass ``cls`` from a mapping, checking keys and types recursively.
+
+    Args:
+        cls: a (frozen) dataclass type whose fields carry type annotations.
+        data: the parsed mapping.
+        source: file name for error messages.
+        path: dotted field path of ``data`` inside the file (for nested calls).
+
+    Returns:
+        An instance of ``cls``; its ``__post_init__`` runs, so value checks there apply too.
+
+    Raises:
+        ConfigError: unknown key, missing required key, wrong type, or a value check failed.
+    """
+    where = f"{source}: {path}" if path else f"{source}:"
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where} expected a mapping for {cls.__name__}, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(
+            f"{where} unknown key(s) {', '.join(map(repr, unknown))} for {cls.__name__}; "
+            f"expected some of: {', '.join(sorted(fields))}"
+        )
+    kwargs = {}
+    for name, field in fields.items():
+        sub = f"{path}.{name}" if path else name
+        if name not in data:
+            if field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
+                raise ConfigError(f"{source}: {sub}: required key is missing")
+            continue
+        kwargs[name] = _convert(hints[name], data[name], source, sub)
+    try:
+        return cls(**kwargs)
+    except ConfigError:
+        raise
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"{where} {exc}") from exc
+
+
+def _convert(tp: Any, value: Any, source: str, path: str) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if tp is Any:
+        return value
+    if origin in (Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _convert(arg, value, source, path)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(errors[0] if len(errors) == 1 else f"{source}: {path}: no type of {tp} fits {value!r}")
+    if origin is typing.Literal:
+        if value not in args:
+            raise ConfigError(f"{source}: {path}: expected one of {list(args)}, got {value!r}")
+        return value
+    if dataclasses.is_dataclass(tp):
+        return from_dict(tp, value, source, path)
+    if origin in (tuple, list):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{source}: {path}: expected a list, got {type(value).__name__}")
+        if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_convert(args[0], v, source, f"{path}[{i}]") for i, v in enumerate(value))
+        if origin is tuple and args:
+            if len(args) != len(value):
+                raise ConfigError(f"{source}: {path}: expected {len(args)} items, got {len(value)}")
+            return tuple(_convert(a, v, source, f"{path}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
+        item = args[0] if args else Any
+        items = [_convert(item, v, source, f"{path}[{i}]") for i, v in enumerate(value)]
+        return items if origin is list else tuple(items)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{source}: {path}: expected a mapping, got {type(value).__name__}")
+        kt, vt = args if args else (Any, Any)
+        return {_convert(kt, k, source, f"{path}.{k}"): _convert(vt, v, source, f"{path}.{k}") for k, v in value.items()}
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{source}: {path}: expected a number, got {value!r}")
+        return float(value)
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{source}: {path}: expected an integer, got {value!r}")
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{source}: {path}: expected true or false, got {value!r}")
+        return value
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{source}: {path}: expected a string, got {value!r}")
+        return value
+    raise ConfigError(f"{source}: {path}: unsupported field type {tp!r}")
+
+
+def to_dict(obj: Any) -> Any:
+    """Dataclass -> plain dict/list structure (tuples become lists), the inverse of ``from_dict``."""
+    if dataclasses.is_dataclass(obj):
+        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, (list, tuple)):
+        return [to_dict(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: to_dict(v) for k, v in obj.items()}
+    return obj
+
+
+def require(condition: bool, message: str) -> None:
+    """Raise ValueError(message) unless condition; for dataclass ``__post_init__`` checks."""
+    if not condition:
+        raise ValueError(message)
