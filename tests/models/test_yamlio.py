@@ -77,3 +77,8 @@ def test_model_config_errors_name_file_and_field(tmp_path):
         load_config(bad)
     with pytest.raises(ConfigError, match="unknown model preset 'nope'"):
         load_config("nope")
+
+
+def test_exponent_numbers_are_floats():
+    # YAML 1.1 (PyYAML's default) would read these as strings.
+    assert loads_yaml("a: 1.6e9\nb: 1e9\nc: -2e-3\nd: 10\ne: e9") == {"a": 1.6e9, "b": 1e9, "c": -2e-3, "d": 10, "e": "e9"}
