@@ -1,0 +1,79 @@
+"""INT4 packing: two's-complement nibbles, two per byte along the last axis.
+
+Layout (the one every kernel in this package reads): element ``k`` of a row lives in byte
+``k // 2``; even ``k`` in the low nibble (bits 0-3), odd ``k`` in the high nibble (bits 4-7).
+An odd ``K`` is padded with a zero nibble. Example: ``[1, -1, 7] -> [0xF1, 0x07]``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+INT4_MIN = -8
+INT4_MAX = 7
+
+
+def check_int_range(x: np.ndarray, lo: int, hi: int, name: str) -> None:
+    """Raise ValueError naming ``name`` if any element of ``x`` is outside ``lo..hi``."""
+    if x.size == 0:
+        return
+    xmin, xmax = int(x.min()), int(x.max())
+    if xmin < lo or xmax > hi:
+        bad = xmin if xmin < lo else xmax
+        raise ValueError(f"{name}: value {bad} outside the range {lo}..{hi}")
+
+
+def as_int8(x: np.ndarray, name: str, lo: int = -128, hi: int = 127) -> np.ndarray:
+    """Validate an integer array and return it as int8 (no copy when already int8)."""
+    x = np.asarray(x)
+    if not np.issubdtype(x.dtype, np.integer):
+        raise TypeError(f"{name}: expected an integer array, got dtype {x.dtype}")
+    if x.dtype != np.int8 or lo > -128 or hi < 127:
+        check_int_range(x, lo, hi, name)
+    return x.astype(np.int8, copy=False)
+
+
+def pack_int4(x: np.ndarray, name: str = "x") -> np.ndarray:
+    """Pack signed 4-bit values two per byte along the last axis.
+
+    Args:
+        x: integer array (..., K) with values in -8..7.
+        name: argument name used in error messages.
+
+    Returns:
+        uint8 array (..., ceil(K / 2)), low nibble first.
+
+    Raises:
+        ValueError: a value is outside -8..7 (the message names ``name``).
+    """
+    x = as_int8(x, name, INT4_MIN, INT4_MAX)
+    if x.ndim == 0:
+        raise ValueError(f"{name}: expected at least one axis")
+    k = x.shape[-1]
+    if k % 2:
+        x = np.concatenate([x, np.zeros(x.shape[:-1] + (1,), np.int8)], axis=-1)
+    u = x.view(np.uint8) & np.uint8(0x0F)
+    return (u[..., 0::2] | (u[..., 1::2] << np.uint8(4))).astype(np.uint8, copy=False)
+
+
+def unpack_int4(packed: np.ndarray, k: int) -> np.ndarray:
+    """Unpack the layout of :func:`pack_int4`.
+
+    Args:
+        packed: uint8 array (..., ceil(k / 2)).
+        k: number of 4-bit elements along the last axis.
+
+    Returns:
+        int8 array (..., k) with values in -8..7.
+    """
+    packed = np.asarray(packed)
+    if packed.dtype != np.uint8:
+        raise TypeError(f"packed: expected uint8, got {packed.dtype}")
+    if packed.ndim == 0 or packed.shape[-1] != (k + 1) // 2:
+        raise ValueError(f"packed: last axis must be ceil(k/2) = {(k + 1) // 2} for k = {k}, "
+                         f"got shape {packed.shape}")
+    out = np.empty(packed.shape[:-1] + (2 * packed.shape[-1],), np.int8)
+    # (nibble ^ 8) - 8 sign-extends a 4-bit two's-complement value.
+    out[..., 0::2] = ((packed & 0x0F).astype(np.int8) ^ 8) - 8
+    out[..., 1::2] = ((packed >> 4).astype(np.int8) ^ 8) - 8
+    return np.ascontiguousarray(out[..., :k])

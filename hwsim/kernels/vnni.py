@@ -1,0 +1,259 @@
+"""AVX512-VNNI fast path: an ``@intrinsic`` micro-kernel around ``vpdpbusd``.
+
+LLVM does not form ``vpdpbusd`` from loop reductions, so the register tile is emitted directly
+as LLVM IR calling ``llvm.x86.avx512.vpdpbusd.512``. ``vpdpbusd`` multiplies *unsigned* bytes
+of its second operand by *signed* bytes of its third (the one that may be a broadcast memory
+operand) and adds groups of four into int32 lanes. So:
+
+* weights go to the unsigned slot as ``w + 128`` (uint8), prepacked in panels of NR = 64
+  output columns: ``panels[p, ((k // 4) * NR + c) * 4 + k % 4] = w[p * NR + c, k] + 128``
+  (zero-padded in N and K, i.e. stored as 128);
+* activations stay signed int8, row-major (M, Kp) with Kp = K rounded up to a multiple of 4
+  (zero-padded); four consecutive bytes of a row are broadcast to all 16 lanes;
+* ``sum_k (w + 128) * a = sum_k w * a + 128 * sum_k a``, so each row subtracts
+  ``128 * sum_k a[m, k]`` afterwards. The int32 lanes never wrap as long as
+  ``Kp * 255 * 128 < 2**31`` (Kp <= 65792); the dispatcher checks this.
+
+The register tile is MR = 6 rows x 4 zmm (64 columns): 24 accumulators. Row tails use tiles of
+1..5 rows. The epilogue (overflow check, requantization) runs on each finished tile while it is
+in L1, which is what "fused" means here.
+"""
+
+from __future__ import annotations
+
+import functools
+import llvmlite.binding as llvm
+import numba
+import numpy as np
+from llvmlite import ir
+from numba import njit, prange, types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+from hwsim.kernels.epilogue import dequant_one, requant_one
+from hwsim.kernels.portable import finish
+
+MR = 6
+NRV = 4
+NR = 16 * NRV
+MAX_KP = 65792  # Kp * 255 * 128 < 2**31
+_VEC = ir.VectorType(ir.IntType(32), 16)
+_I64 = ir.IntType(64)
+_VPDPBUSD = "llvm.x86.avx512.vpdpbusd.512"
+
+
+@functools.cache
+def vnni_available() -> bool:
+    """True if the host CPU has AVX512-VNNI and Numba compiles for the host CPU (cached)."""
+    feats = llvm.get_host_cpu_features()
+    host_ok = all(feats.get(f, False) for f in ("avx512f", "avx512bw", "avx512vnni"))
+    cpu_name = numba.config.CPU_NAME
+    targets_host = cpu_name in (None, "", "host") or "+avx512vnni" in (numba.config.CPU_FEATURES or "")
+    return bool(host_ok and targets_host)
+
+
+def _vpdpbusd(builder):
+    fnty = ir.FunctionType(_VEC, [_VEC, _VEC, _VEC])
+    return cgutils.get_or_insert_function(builder.module, fnty, _VPDPBUSD)
+
+
+def _make_tile_kernel(mr: int):
+    """Intrinsic ``tile(a, a_off, lda, panels, w_off, k4, out)`` for an mr x NR register tile.
+
+    ``a``/``panels`` are byte arrays addressed by byte offsets; ``out`` is an int32 array of at
+    least mr * NR entries, written row-major (row i, column c at ``i * NR + c``).
+    """
+
+    @intrinsic
+    def tile(typingctx, a, a_off, lda, panels, w_off, k4, out):
+        sig = types.void(a, a_off, lda, panels, w_off, k4, out)
+
+        def codegen(context, builder, signature, args):
+            ty = signature.args
+            i8p = ir.IntType(8).as_pointer()
+            a_data = context.make_array(ty[0])(context, builder, args[0]).data
+            w_data = context.make_array(ty[3])(context, builder, args[3]).data
+            c_data = context.make_array(ty[6])(context, builder, args[6]).data
+            a_off_, lda_, w_off_, k4_ = (context.cast(builder, args[i], ty[i], types.int64)
+                                         for i in (1, 2, 4, 5))
+            abase = builder.gep(builder.bitcast(a_data, i8p), [a_off_])
+            wbase = builder.gep(builder.bitcast(w_data, i8p), [w_off_])
+            fn = _vpdpbusd(builder)
+            accs = []
+            for _ in range(mr * NRV):
+                slot = cgutils.alloca_once(builder, _VEC)  # promoted to a register by SROA
+                builder.store(ir.Constant(_VEC, None), slot)
+                accs.append(slot)
+            with cgutils.for_range(builder, k4_) as loop:
+                k = loop.index
+                wrow = builder.gep(wbase, [builder.mul(k, ir.Constant(_I64, NR * 4))])
+                wvecs = [builder.load(builder.bitcast(builder.gep(wrow, [ir.Constant(_I64, 64 * j)]),
+                                                      _VEC.as_pointer()), align=1)
+                         for j in range(NRV)]
+                acol = builder.gep(abase, [builder.mul(k, ir.Constant(_I64, 4))])
+                for i in range(mr):
+                    p = builder.gep(acol, [builder.mul(lda_, ir.Constant(_I64, i))])
+                    a4 = builder.load(builder.bitcast(p, ir.IntType(32).as_pointer()), align=1)
+                    v = builder.insert_element(ir.Constant(_VEC, ir.Undefined), a4,
+                                               ir.Constant(ir.IntType(32), 0))
+                    v = builder.shuffle_vector(v, ir.Constant(_VEC, ir.Undefined),
+                                               ir.Constant(_VEC, None))
+                    for j in range(NRV):
+                        slot = accs[i * NRV + j]
+                        builder.store(builder.call(fn, [builder.load(slot), wvecs[j], v]), slot)
+            cbase = builder.bitcast(c_data, _VEC.as_pointer())
+            for idx, slot in enumerate(accs):
+                builder.store(builder.load(slot), builder.gep(cbase, [ir.Constant(_I64, idx)]),
+                              align=4)
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    return tile
+
+
+_tile1, _tile2, _tile3, _tile4, _tile5, _tile6 = (_make_tile_kernel(r) for r in range(1, 7))
+
+
+def prepack_panels(w: np.ndarray) -> np.ndarray:
+    """Panel layout of w (N, K) int8: uint8 (ceil(N / NR), Kp // 4 * NR * 4), see module doc."""
+    n_, k_ = w.shape
+    npan, kp = (n_ + NR - 1) // NR, (k_ + 3) // 4 * 4
+    src = np.ascontiguousarray(w).view(np.uint8)
+    if kp != k_:
+        src = np.zeros((n_, kp), np.uint8)
+        src[:, :k_] = w.view(np.uint8)
+    out = np.empty((npan, kp * NR), np.uint8)
+    _transpose_groups(src.view(np.uint32), n_, out.view(np.uint32))
+    return out
+
+
+@njit(parallel=True, cache=True)
+def _transpose_groups(src, n_, dst):
+    """dst[p, g * NR + c] = src[p * NR + c, g] ^ 0x80808080 on 4-byte groups (uint32 views).
+
+    Flipping the top bit of each byte is int8 + 128 as uint8; missing rows (n >= N) are zero
+    weights, stored as 0x80 bytes.
+    """
+    flip = np.uint32(0x80808080)
+    for p in prange(dst.shape[0]):
+        d = dst[p]
+        for g in range(src.shape[1]):
+            for c in range(NR):
+                n = p * NR + c
+                d[g * NR + c] = (src[n, g] ^ flip) if n < n_ else flip
+
+
+@njit(parallel=True, cache=True)
+def gemm_vnni(a, panels, n_, lo, hi, sat, mode, scale, ibias, fbias, zp, qmin, qmax,
+              out_acc, out_q, out_f, ovf):
+    """out[m, n] = epilogue(sum_k a[m, k] * w[n, k]) from a (M, Kp) int8 and prepacked panels.
+
+    Parallel over panels of NR columns; ``ovf`` has one row per panel (see ``finish``).
+    """
+    m_, kp = a.shape
+    k4 = kp // 4
+    rowcorr = np.empty(m_, np.int64)
+    for m in range(m_):
+        s = np.int32(0)
+        for k in range(kp):
+            s = np.int32(s + np.int32(a[m, k]))
+        rowcorr[m] = 128 * np.int64(s)
+    for p in prange(panels.shape[0]):
+        tile = np.empty(MR * NR, np.int32)
+        ncols = min(NR, n_ - p * NR)
+        woff = p * panels.shape[1]
+        for m0 in range(0, m_, MR):
+            mr = min(MR, m_ - m0)
+            aoff = m0 * kp
+            if mr == 6:
+                _tile6(a, aoff, kp, panels, woff, k4, tile)
+            elif mr == 5:
+                _tile5(a, aoff, kp, panels, woff, k4, tile)
+            elif mr == 4:
+                _tile4(a, aoff, kp, panels, woff, k4, tile)
+            elif mr == 3:
+                _tile3(a, aoff, kp, panels, woff, k4, tile)
+            elif mr == 2:
+                _tile2(a, aoff, kp, panels, woff, k4, tile)
+            else:
+                _tile1(a, aoff, kp, panels, woff, k4, tile)
+            for i in range(mr):
+                _finish_row(tile, i * NR, rowcorr[m0 + i], m0 + i, p * NR, ncols, lo, hi, sat,
+                            mode, scale, ibias, fbias, zp, qmin, qmax, out_acc, out_q, out_f,
+                            ovf, p)
+
+
+@njit(inline="always", cache=True)
+def _finish_row(tile, t0, corr, m, n0, ncols, lo, hi, sat, mode, scale, ibias, fbias, zp, qmin,
+                qmax, out_acc, out_q, out_f, ovf, slot):
+    """Epilogue of one tile row: a branch-free range check, then a vectorizable store loop.
+
+    The corrected sums fit int32 (the dispatcher's bound), so the wrapping int32 arithmetic is
+    exact and LLVM keeps 16 lanes per register. Rows with an overflow take the scalar path.
+    """
+    corr32 = np.int32(corr)
+    amin = np.int32(0)
+    amax = np.int32(0)
+    for j in range(ncols):
+        acc = np.int32(tile[t0 + j] - corr32)
+        amin = min(amin, acc)
+        amax = max(amax, acc)
+    if amin < lo or amax > hi:
+        for j in range(ncols):
+            finish(np.int64(tile[t0 + j]) - corr, m, n0 + j, lo, hi, sat, mode, scale, ibias,
+                   fbias, zp, qmin, qmax, out_acc, out_q, out_f, ovf, slot)
+        return
+    # Slices (not out[m, n0 + j]) so indices are provably non-negative: Numba's wraparound of
+    # negative indices otherwise turns these loops into gathers and scatters.
+    t = tile[t0:t0 + ncols]
+    if mode == 0:
+        o = out_acc[m, n0:n0 + ncols]
+        for j in range(ncols):
+            o[j] = np.int32(t[j] - corr32)
+    elif mode == 1:
+        oq, b, sc = out_q[m, n0:n0 + ncols], ibias[n0:n0 + ncols], scale[n0:n0 + ncols]
+        for j in range(ncols):
+            oq[j] = requant_one(np.int32(t[j] - corr32), b[j], sc[j], zp, qmin, qmax)
+    else:
+        of, sc, fb = out_f[m, n0:n0 + ncols], scale[n0:n0 + ncols], fbias[n0:n0 + ncols]
+        for j in range(ncols):
+            of[j] = dequant_one(np.int32(t[j] - corr32), sc[j], fb[j])
+
+
+@intrinsic
+def _peak_loop(typingctx, n_iter, seed):
+    """24 independent vpdpbusd chains on registers, n_iter times; returns a checksum."""
+    sig = types.int64(n_iter, seed)
+
+    def codegen(context, builder, signature, args):
+        n = context.cast(builder, args[0], signature.args[0], types.int64)
+        s = builder.trunc(context.cast(builder, args[1], signature.args[1], types.int64),
+                          ir.IntType(32))
+        x = builder.insert_element(ir.Constant(_VEC, ir.Undefined), s, ir.Constant(ir.IntType(32), 0))
+        x = builder.shuffle_vector(x, ir.Constant(_VEC, ir.Undefined), ir.Constant(_VEC, None))
+        fn = _vpdpbusd(builder)
+        slots = []
+        for i in range(24):
+            slot = cgutils.alloca_once(builder, _VEC)
+            builder.store(builder.add(x, ir.Constant(_VEC, [i] * 16)), slot)
+            slots.append(slot)
+        with cgutils.for_range(builder, n):
+            for slot in slots:
+                builder.store(builder.call(fn, [builder.load(slot), x, x]), slot)
+        total = builder.load(slots[0])
+        for slot in slots[1:]:
+            total = builder.xor(total, builder.load(slot))
+        lane = builder.extract_element(total, ir.Constant(ir.IntType(32), 0))
+        return builder.sext(lane, _I64)
+
+    return sig, codegen
+
+
+@njit(cache=True)
+def vnni_peak_loop(n_iter, seed):
+    """Run ``n_iter`` x 24 independent ``vpdpbusd`` (each 64 int8 MACs); returns a checksum."""
+    return _peak_loop(n_iter, seed)
+
+
+OPS_PER_PEAK_ITER = 24 * 64 * 2  # 24 instructions x 64 MACs x 2 ops
