@@ -106,6 +106,26 @@ class OpGraph:
             self.graph.add_edge(d, node)
         return node
 
+    @classmethod
+    def from_records(cls, ops: Sequence[Op], deps: Sequence[Iterable[int]], meta: dict | None = None) -> OpGraph:
+        """Bulk constructor: ``ops`` in program order, ``deps[i]`` the producers of op ``i``.
+
+        Equivalent to ``add``-ing each op in turn, several times faster for large graphs.
+        """
+        if len(deps) != len(ops):
+            raise ValueError(f"{len(ops)} ops but {len(deps)} dependency lists")
+        g = cls(meta)
+        g._ops = list(ops)
+        g.graph.add_nodes_from((i, {"op": o}) for i, o in enumerate(g._ops))
+        edges = []
+        for node, ds in enumerate(deps):
+            for d in ds:
+                if not 0 <= d < node:
+                    raise ValueError(f"op {node} ({g._ops[node].op}): dependency {d} is not an earlier op")
+                edges.append((d, node))
+        g.graph.add_edges_from(edges)
+        return g
+
     def __len__(self) -> int:
         return len(self._ops)
 

@@ -1,0 +1,81 @@
+"""``hwsim trace``: decode one utterance under the tracer, print a per-phase summary, write the graph.
+
+The output is ``OpGraph.save``'s Parquet file: one row per aten op (``op``, ``kind``, ``phase``,
+``step``, ``macs``, ``bytes_read``, ``bytes_written``, ``weight``, shapes, ...) plus a ``deps``
+column, with provenance (model, beam, fusion, method, frames, audio seconds, search statistics
+summary) as JSON in the file's metadata.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+log = logging.getLogger(__name__)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
+    return value
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("trace", help="trace a real decode into an op graph (Parquet)",
+                              description=__doc__)
+    p.add_argument("--model", required=True, help="model preset or YAML path")
+    p.add_argument("--checkpoint", help="System.save checkpoint with the weights (default: seeded init)")
+    p.add_argument("--beam", type=_positive_int, default=4, help="beam width (default 4)")
+    p.add_argument("--lm-fusion", choices=["none", "dr"], default="none", help="LM fusion (default none)")
+    p.add_argument("--method", choices=["alsd", "tsd", "greedy"], default="alsd",
+                   help="search method (default alsd)")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--audio", help="16-bit PCM mono WAV file to decode")
+    src.add_argument("--frames", type=_positive_int, help="decode N frames of random features")
+    p.add_argument("--seed", type=int, default=0, help="seed of the weights and random features (default 0)")
+    p.add_argument("--out", required=True, help="output Parquet file")
+    p.set_defaults(func=run)
+
+
+def format_summary(graph) -> str:
+    """Per-phase table (ops, MACs, bytes) and the unknown ops of ``graph``, as text."""
+    table = graph.phase_summary()
+    lines = [f"{'phase':<11}{'ops':>10}{'macs':>16}{'bytes_read':>16}{'bytes_written':>16}{'unknown':>9}"]
+    for phase, row in table.iterrows():
+        lines.append(f"{phase:<11}{row['ops']:>10,}{row['macs']:>16,}{row['bytes_read']:>16,}"
+                     f"{row['bytes_written']:>16,}{row['unknown_ops']:>9,}")
+    t = graph.totals()
+    lines.append(f"{'total':<11}{t['ops']:>10,}{t['macs']:>16,}{t['bytes_read']:>16,}"
+                 f"{t['bytes_written']:>16,}{sum(graph.unknown_ops().values()):>9,}")
+    unknown = graph.unknown_ops()
+    lines.append("unknown ops: " + (", ".join(f"{k} x{v}" for k, v in sorted(unknown.items())) or "none"))
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    import models
+    import models.features as feats
+    import workloads
+
+    system = models.build_system(args.model, seed=args.seed, checkpoint=args.checkpoint)
+    config = system.config
+    if args.audio:
+        wave, rate = feats.load_wav(args.audio)
+        features = feats.features_for(config, wave, rate)
+    else:
+        features = feats.random_features(config, args.frames, args.seed)
+    log.info("tracing %s: %d frames, beam %d, LM fusion %s, %s", config.name, features.shape[0],
+             args.beam, args.lm_fusion, args.method)
+    graph, _ = workloads.trace(system, features, beam=args.beam, lm_fusion=args.lm_fusion,
+                               method=args.method)
+    graph.meta["source"] = args.audio or f"random features, seed {args.seed}"
+    print(f"{config.name}: {graph.meta.get('frames')} frames ({graph.meta.get('audio_s', 0):.2f} s), "
+          f"beam {args.beam}, LM fusion {args.lm_fusion}, {args.method}")
+    print(format_summary(graph))
+    path = graph.save(args.out)
+    log.info("wrote %s (%d ops)", path, len(graph))
+    return 0

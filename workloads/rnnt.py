@@ -1,0 +1,357 @@
+"""Analytic graph builder: the decode's ``OpGraph`` from a config and search statistics, no torch.
+
+``rnnt_graph(config, stats, frames)`` emits the same aten op sequence that ``workloads.trace``
+records from a real ``models.decode`` (same op names, kinds, phases, modules, weights, shapes and
+hence MACs and bytes), so that paper-scale models get a graph in seconds. It mirrors, op for op:
+
+- the encoder: ``models.rnnt.Encoder`` over ``models.lstm.LSTMLayer.forward`` (one input GEMM per
+  layer and direction, then per frame one recurrent GEMM and the cell's 9 element-wise and
+  nonlinear ops, a ``stack`` of the outputs, a ``cat`` of the directions, time reduction);
+- per search step, the batched network calls the statistics report (prediction network,
+  ``joint.pred_proj`` on new prefixes, external and source LM steps, the joint) and the search's own
+  bookkeeping ops (see ``workloads.stats`` for which of those the statistics pin down exactly).
+
+Assumptions shared with the decode being mirrored: batch 1 (one utterance; the encoder's
+``reshape``s are then views), FP32 tensors, the cell-level LSTM path.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Sequence
+
+from models.config import ModelConfig
+from models.params import encoder_layer_input_dims, parameter_table
+from workloads.costs import Shape, op_cost
+from workloads.graph import Op, OpGraph
+
+F32 = "float32"
+I64 = "int64"
+BOOL = "bool"
+
+
+class GraphBuilder:
+    """Appends ``Op`` records in program order; costs come from ``workloads.costs`` (cached).
+
+    Args:
+        config: the model, for parameter names and sizes (``models.params.parameter_table``).
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        self.config = config
+        self.param_bytes = {p.name: 4 * p.numel for p in parameter_table(config)}
+        self.ops: list[Op] = []
+        self.deps: list[tuple[int, ...]] = []
+        self._ops: dict[tuple, Op] = {}
+
+    def add(self, name: str, phase: str, module: str, step: int, ins: tuple[Shape, ...],
+            outs: tuple[Shape, ...], deps: Sequence[int | None] = (), weight: str = "",
+            in_dtypes: tuple[str, ...] | None = None, out_dtypes: tuple[str, ...] | None = None) -> int:
+        """Append one op; ``deps`` may hold ``None`` (an input with no recorded producer)."""
+        in_dtypes = in_dtypes or (F32,) * len(ins)
+        out_dtypes = out_dtypes or (F32,) * len(outs)
+        key = (name, ins, outs, in_dtypes, out_dtypes, phase, module, step, weight)
+        op = self._ops.get(key)
+        if op is None:  # identical ops (same step) share one immutable record
+            c = op_cost(name, ins, in_dtypes, outs, out_dtypes)
+            wb = self.param_bytes[weight] if weight else 0
+            op = self._ops[key] = Op(name, c.kind, phase, step, module, ins, outs, in_dtypes,
+                                     out_dtypes, c.macs, c.flops, c.bytes_read, c.bytes_written,
+                                     weight, wb, c.m, c.k, c.n, c.elems)
+        self.ops.append(op)
+        self.deps.append(tuple(d for d in deps if d is not None))
+        return len(self.ops) - 1
+
+    def graph(self, meta: dict | None = None) -> OpGraph:
+        return OpGraph.from_records(self.ops, self.deps, meta)
+
+    # ------------------------------------------------------------------------------------------
+    # LSTM building blocks (``models.lstm.LSTMLayer``)
+
+    def lstm_cell(self, phase: str, module: str, step: int, gates: int, c: int | None, B: int,
+                  H: int) -> tuple[int, int]:
+        """``LSTMLayer._cell``: gates (B, 4H) -> (h, c) op ids."""
+        s = ((B, H),)
+        ss = ((B, H), (B, H))
+        add = self.add
+        i = add("sigmoid", phase, module, step, s, s, (gates,))
+        f = add("sigmoid", phase, module, step, s, s, (gates,))
+        g = add("tanh", phase, module, step, s, s, (gates,))
+        o = add("sigmoid", phase, module, step, s, s, (gates,))
+        fc = add("mul", phase, module, step, ss, s, (f, c))
+        ig = add("mul", phase, module, step, ss, s, (i, g))
+        c2 = add("add", phase, module, step, ss, s, (fc, ig))
+        tc = add("tanh", phase, module, step, s, s, (c2,))
+        h2 = add("mul", phase, module, step, ss, s, (o, tc))
+        return h2, c2
+
+    def lstm_step(self, phase: str, module: str, step: int, B: int, I: int, H: int, x: int | None,
+                  h: int | None, c: int | None) -> tuple[int, int]:
+        """``LSTMLayer.step`` (called as the module on a 2-D input): x (B, I) -> (h, c) op ids."""
+        G = 4 * H
+        gx = self.add("addmm", phase, module, step, ((G,), (B, I), (I, G)), ((B, G),), (x,),
+                      f"{module}.weight_ih")
+        gates = self.add("addmm", phase, module, step, ((B, G), (B, H), (H, G)), ((B, G),), (gx, h),
+                         f"{module}.weight_hh")
+        return self.lstm_cell(phase, module, step, gates, c, B, H)
+
+    def lstm_sequence(self, phase: str, module: str, T: int, B: int, I: int, H: int, reverse: bool,
+                      x: Sequence[int]) -> int:
+        """``LSTMLayer.forward`` on x (T, B, I) from zero state; returns the ``stack`` op id."""
+        G = 4 * H
+        xp = self.add("addmm", phase, module, -1, ((G,), (T * B, I), (I, G)), ((T * B, G),), x,
+                      f"{module}.weight_ih")
+        h = c = None
+        hs: list[int] = [0] * T
+        rec_in = ((B, G), (B, H), (H, G))
+        rec_out = ((B, G),)
+        w_hh = f"{module}.weight_hh"
+        for t in (range(T - 1, -1, -1) if reverse else range(T)):
+            gates = self.add("addmm", phase, module, t, rec_in, rec_out, (xp, h), w_hh)
+            h, c = self.lstm_cell(phase, module, t, gates, c, B, H)
+            hs[t] = h
+        return self.add("stack", phase, module, -1, ((B, H),) * T, ((T, B, H),), hs)
+
+    def linear(self, phase: str, module: str, step: int, M: int, K: int, N: int, x: int | None,
+               bias: bool = True) -> int:
+        """``models.lstm.Linear`` on a 2-D (M, K) input: ``addmm`` (``mm`` without bias)."""
+        w = f"{module}.weight"
+        if bias:
+            return self.add("addmm", phase, module, step, ((N,), (M, K), (K, N)), ((M, N),), (x,), w)
+        return self.add("mm", phase, module, step, ((M, K), (K, N)), ((M, N),), (x,), w)
+
+    def embedding(self, phase: str, module: str, step: int, V: int, E: int, B: int,
+                  labels: int | None = None) -> int:
+        """``models.lstm.Embedding`` of (B,) int64 labels -> (B, E)."""
+        return self.add("embedding", phase, module, step, ((V, E), (B,)), ((B, E),), (labels,),
+                        f"{module}.weight", in_dtypes=(F32, I64))
+
+    # ------------------------------------------------------------------------------------------
+
+    def encoder(self, frames: int) -> tuple[int, int]:
+        """``models.rnnt.Encoder`` on (1, frames, input_dim); returns (last op id, output frames)."""
+        cfg = self.config
+        f, enc = cfg.features, cfg.encoder
+        if frames < f.stack:
+            raise ValueError(f"need at least {f.stack} feature frames to stack, got {frames}")
+        T = (frames - f.stack) // f.stride + 1
+        # Frame stacking (unfold, transpose, reshape) is a view for any stack and stride: the
+        # reshape only merges the (stack, D) dims, whose strides are (D, 1).
+        x: list[int] = []
+        dirs = ("fwd", "bwd") if enc.bidirectional else ("fwd",)
+        H = enc.hidden
+        last = -1
+        for layer, I in enumerate(encoder_layer_input_dims(cfg)):
+            outs = [self.lstm_sequence("encoder", f"rnnt.encoder.layers.{layer}.{d}", T, 1, I, H,
+                                       d == "bwd", x) for d in dirs]
+            if len(outs) > 1:
+                outs = [self.add("cat", "encoder", "rnnt.encoder", -1, ((T, 1, H),) * len(outs),
+                                 ((T, 1, H * len(outs)),), outs)]
+            x = outs
+            last = outs[0]
+            if enc.time_reduction > 1 and layer + 1 == enc.time_reduction_after:
+                r, F = enc.time_reduction, H * len(dirs)
+                if enc.time_reduction_method == "stride":
+                    T = -(-T // r)
+                elif enc.time_reduction_method == "concat":
+                    T = T // r
+                else:  # mean
+                    T = T // r
+                    last = self.add("mean", "encoder", "rnnt.encoder", -1, ((T, r, 1, F),),
+                                    ((T, 1, F),), x)
+                    x = [last]
+        return last, T
+
+    # ------------------------------------------------------------------------------------------
+    # Search (``models.search``): scorer set-up, then per step the scorer's network calls and
+    # the selection ops. Dataflow through the prefix caches is approximated: a call's inputs
+    # depend on the previous call of the same network, a step's hyp scores on the previous
+    # step's selection (the real edges go to whichever earlier step produced each cached row).
+
+    def scorer_init(self, T: int, enc: int | None, fusion: bool) -> None:
+        """``StepScorer.__init__``: ``enc_proj`` on all T frames, the non-blank mask."""
+        cfg = self.config
+        self.T, self.fusion = T, fusion
+        self.enc_proj = self.linear("joint", "rnnt.joint.enc_proj", -1, T, cfg.encoder.output_dim,
+                                    cfg.joint.dim, enc)
+        self.add("copy_", "search", "", -1, ((), ()), ((),))  # nonblank[blank] = 0.0
+        self.state: dict[str, list[int | None]] = {}
+        self.rows: dict[str, int | None] = {"prediction": None, "lm_ext": None, "lm_src": None}
+        self.scores: list[int] = []
+
+    def _prefix_call(self, model: str, step: int, M: int) -> None:
+        """``PrefixCache.run`` of M new prefixes through ``model`` (prediction, lm_ext or lm_src)."""
+        cfg = self.config
+        if model == "prediction":
+            prefix, phase, net = "rnnt.prediction", "prediction", cfg.prediction
+        else:
+            prefix, phase, net = model, model, getattr(cfg, model)
+        H, V = net.hidden, cfg.num_labels
+        state = self.state.setdefault(model, [None] * (2 * net.layers))
+        cats = [self.add("cat", "search", "", step, ((1, H),) * M, ((M, H),), (d,)) for d in state]
+        x = self.embedding(phase, f"{prefix}.embedding", step, V, net.embed_dim, M)
+        I = net.embed_dim
+        new: list[int | None] = []
+        for layer in range(net.layers):
+            x, c = self.lstm_step(phase, f"{prefix}.layers.{layer}", step, M, I, H, x,
+                                  cats[2 * layer], cats[2 * layer + 1])
+            new += (x, c)
+            I = H
+        self.state[model] = new
+        if model == "prediction":
+            self.rows[model] = self.linear("joint", "rnnt.joint.pred_proj", step, M, H, cfg.joint.dim,
+                                           x, bias=False)
+        else:
+            out = self.linear(phase, f"{prefix}.out", step, M, H, V, x)
+            self.rows[model] = self.add("log_softmax", phase, prefix, step, ((M, V),), ((M, V),), (out,))
+
+    def search_step(self, s, beam: int, pool: str = "all", ended: int = 0, capped: int = 0) -> int:
+        """One search step from its ``StepStats`` ``s``: scoring, totals, top-k, merges.
+
+        Args:
+            s: the step's statistics (``hyps``, ``pred_evals``, ``lm_ext_evals``, ``merges``).
+            beam: beam width (top-k size before clipping to the pool).
+            pool: ``all`` (``view(-1)`` of the N x V totals) or ``blank`` (``select(1, 0)``).
+            ended: hyps that already ended this frame (TSD), prepended to the pool.
+            capped: hyps at ALSD's U_max, whose label columns are masked (``masked_fill``).
+
+        Returns:
+            the number of candidates selected (top-k size).
+        """
+        cfg = self.config
+        step, N, V, J = s.step, s.hyps, cfg.num_labels, cfg.joint.dim
+        if s.pred_evals:
+            self._prefix_call("prediction", step, s.pred_evals)
+        if self.fusion and s.lm_ext_evals:
+            self._prefix_call("lm_ext", step, s.lm_ext_evals)
+            self._prefix_call("lm_src", step, s.lm_src_evals)
+        add = self.add
+        enc_rows = add("index_select", "search", "", step, ((self.T, J), (N,)), ((N, J),),
+                       (self.enc_proj,), in_dtypes=(F32, I64))
+        pred_rows = add("cat", "search", "", step, ((1, J),) * N, ((N, J),), (self.rows["prediction"],))
+        NJ, NV = ((N, J),), ((N, V),)
+        z = add("add", "joint", "rnnt.joint", step, NJ * 2, NJ, (enc_rows, pred_rows))
+        z = add("tanh", "joint", "rnnt.joint", step, NJ, NJ, (z,))
+        z = self.linear("joint", "rnnt.joint.out", step, N, J, V, z)
+        logp = add("log_softmax", "joint", "rnnt.joint", step, NV, NV, (z,))
+        if self.fusion:
+            ext = add("cat", "search", "", step, ((1, V),) * N, NV, (self.rows["lm_ext"],))
+            src = add("cat", "search", "", step, ((1, V),) * N, NV, (self.rows["lm_src"],))
+            a = add("mul", "search", "", step, NV, NV, (ext,))
+            b = add("mul", "search", "", step, NV, NV, (src,))
+            lm = add("sub", "search", "", step, NV * 2, NV, (a, b))
+            lm = add("add", "search", "", step, NV, NV, (lm,))
+            lm = add("mul", "search", "", step, ((N, V), (V,)), NV, (lm,))
+            logp = add("add", "search", "", step, NV * 2, NV, (logp, lm))
+        hs = add("stack", "search", "", step, ((),) * N, ((N,),), self.scores)
+        totals = add("add", "search", "", step, ((N, 1), (N, V)), NV, (hs, logp))
+        if capped:
+            mask = add("__and__", "search", "", step, ((N, 1), (V,)), NV, (self.label_columns,),
+                       in_dtypes=(BOOL, BOOL), out_dtypes=(BOOL,))
+            totals = add("masked_fill", "search", "", step, NV * 2, NV, (totals, mask),
+                         in_dtypes=(F32, BOOL))
+        P = N * V if pool == "all" else N
+        if ended:
+            es = add("stack", "search", "", step, ((),) * ended, ((ended,),), self.scores)
+            totals = add("cat", "search", "", step, ((ended,), (P,)), ((ended + P,),), (es, totals))
+            P += ended
+        K = min(beam, P)
+        top = add("topk", "search", "", step, ((P,),), ((K,), (K,)), (totals,),
+                  out_dtypes=(F32, I64))
+        self.scores = [top]
+        for _ in range(s.merges):
+            m = add("logaddexp", "search", "", step, ((), ()), ((),), (top,))
+            add("item", "search", "", step, ((),), (), (m,))
+            self.scores.append(m)
+        return K
+
+
+def rnnt_graph(config: ModelConfig, stats, frames: int, *, tsd_max_symbols_per_frame: int = 3,
+               greedy_max_symbols_per_frame: int = 5) -> OpGraph:
+    """The decode's op graph from a config and search statistics, without torch.
+
+    Args:
+        config: the model.
+        stats: ``models.search.SearchStats`` of a real decode or from ``parametric_stats``
+            (``method``, ``beam``, ``lm_fusion`` and one ``StepStats`` per search step).
+        frames: input feature frames (10 ms each) fed to the encoder.
+        tsd_max_symbols_per_frame, greedy_max_symbols_per_frame: the search's per-frame label
+            limits (not in ``SearchStats``; the defaults are ``SearchConfig``'s). They decide
+            which sub-step pools only the blank column.
+
+    Returns:
+        The ``OpGraph``; ``meta`` holds model, frames, audio_s, method, beam, lm_fusion and
+        ``search`` (the statistics summary).
+
+    Raises:
+        ValueError: ``stats.frames`` disagrees with the encoder output length for ``frames``.
+    """
+    gc_was_enabled = gc.isenabled()
+    gc.disable()  # see workloads.tracer.record: the collector would re-walk every new record
+    try:
+        return _build(config, stats, frames, tsd_max_symbols_per_frame, greedy_max_symbols_per_frame)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+def _build(config: ModelConfig, stats, frames: int, tsd_max_symbols_per_frame: int,
+           greedy_max_symbols_per_frame: int) -> OpGraph:
+    b = GraphBuilder(config)
+    enc, T = b.encoder(frames)
+    if stats.frames and stats.frames != T:
+        raise ValueError(f"statistics are for {stats.frames} encoder frames, but {frames} input "
+                         f"frames give {T} for model {config.name!r}")
+    method, beam, V = stats.method, stats.beam, config.num_labels
+    b.scorer_init(T, enc, stats.lm_fusion == "dr")
+    steps = stats.steps
+    if method == "alsd":
+        b.label_columns = b.add("ne", "search", "", -1, ((V,),), ((V,),), in_dtypes=(I64,),
+                                out_dtypes=(BOOL,))
+        kept = 0
+        for s in steps:
+            kept = b.search_step(s, beam, "all", 0, s.capped) - s.merges
+        finals = sum(s.finals for s in steps)
+        # the best ``beam`` final hyps have their scores read back (``float``); if none became
+        # final, the live ones of the last step [upper bound: candidates masked to -inf at
+        # U_max are dropped too, which the statistics do not count]
+        results = min(beam, finals) if finals else min(beam, kept)
+    elif method == "greedy":
+        for s in steps:
+            forced = s.substep == greedy_max_symbols_per_frame
+            b.search_step(s, 1, "blank" if forced else "all")
+        results = 1
+    elif method == "tsd":
+        ended = kept = 0
+        for s in steps:
+            # hyps that ended the frame at earlier sub-steps = survivors of the previous
+            # sub-step (selected minus merged) not expanded again now
+            ended = 0 if s.substep == 0 else max(0, kept - s.hyps)
+            last = s.substep >= tsd_max_symbols_per_frame
+            k = b.search_step(s, beam, "blank" if last else "all", ended)
+            kept = k - s.merges
+        results = min(beam, kept)
+    else:
+        raise ValueError(f"unknown search method {method!r}")
+    for _ in range(results):
+        b.add("item", "search", "", -1, ((),), (), b.scores[:1])
+    summary = stats.summary() if hasattr(stats, "summary") else {}
+    meta = {"model": config.name, "frames": frames, "audio_s": frames * config.features.frame_shift_s,
+            "method": method, "beam": beam, "lm_fusion": stats.lm_fusion, "source": "analytic",
+            "search": summary}
+    return b.graph(meta)
+
+
+def paper_graph(config: ModelConfig, audio_s: float, beam: int, lm_fusion: str,
+                method: str = "alsd") -> OpGraph:
+    """``rnnt_graph`` of ``parametric_stats``: the graph of decoding ``audio_s`` seconds at paper
+    scale without running a decode (``hwsim simulate`` calls exactly this).
+
+    Args:
+        config: the model. audio_s: seconds of audio. beam: beam width.
+        lm_fusion: ``none`` or ``dr``. method: ``alsd``, ``tsd`` or ``greedy``.
+    """
+    from workloads.stats import input_frames, parametric_stats
+
+    stats = parametric_stats(config, audio_s, beam, lm_fusion, method=method)
+    return rnnt_graph(config, stats, input_frames(config, audio_s))
