@@ -1,0 +1,89 @@
+"""Benchmark of the simulator (not a test): time to simulate a paper-scale graph, and
+``cost_gemm`` evaluations per second vectorized over 100k shapes.
+
+Run: OMP_WAIT_POLICY=passive NUMBA_CACHE_DIR=.cache/numba .venv/bin/python benchmarks/bench_simulator.py
+Writes benchmarks/results/simulator.json. Medians of repeats; the machine is shared (2 cores).
+
+The graph: ``workloads.paper_graph(swb300, 10 s, beam 16, DR fusion)`` when the analytic builder
+is available, else a synthetic LSTM decode of the same structure (tests/hwsim/hwsim_testgraphs.py:
+bidirectional 6x640 encoder over 250 frames, then 1200 search steps of prediction net, both LMs,
+joint and topk on 16 hypotheses; ~100k ops).
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from hwsim import cost_gemm, load_spec, simulate  # noqa: E402
+from models.config import load_config  # noqa: E402
+
+
+def _median_time(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def build_graph(cfg):
+    try:
+        import workloads
+
+        return workloads.paper_graph(cfg, 10.0, 16, "dr", method="alsd"), "workloads.paper_graph"
+    except (ImportError, AttributeError, NotImplementedError):
+        sys.path.insert(0, str(ROOT / "tests" / "hwsim"))
+        from hwsim_testgraphs import lstm_decode_graph
+
+        return lstm_decode_graph(cfg, frames=250, steps=1200, beam=16), "synthetic LSTM decode"
+
+
+def main() -> None:
+    cfg = load_config("swb300")
+    t0 = time.perf_counter()
+    graph, source = build_graph(cfg)
+    build_s = time.perf_counter() - t0
+    rows = {}
+    simulate(graph, "rapid4", "int4", 10.0, config=cfg)  # warm-up (Numba cache load)
+    for hw in ("rapid4", "edge"):
+        for policy in ("fp16", "int4"):
+            rows[f"simulate {hw} {policy}"] = _median_time(
+                lambda: simulate(graph, hw, policy, 10.0, config=cfg), repeats=5)
+    r = simulate(graph, "rapid4", "int4", 10.0, config=cfg)
+
+    hw = load_spec("rapid4")
+    rng = np.random.default_rng(0)
+    m, k, n = (rng.integers(1, 4096, 100_000) for _ in range(3))
+    cost_gemm(hw, m, k, n, "int4")
+    t = _median_time(lambda: cost_gemm(hw, m, k, n, "int4"), repeats=20)
+    evals_per_s = 100_000 / t
+
+    print(f"graph: {source}, {len(graph):,} ops, built in {build_s:.2f} s")
+    print(f"{'case':<28} {'median_s':>10}")
+    for name, sec in rows.items():
+        print(f"{name:<28} {sec:>10.3f}")
+    print(f"{'cost_gemm 100k shapes':<28} {t:>10.4f}   ({evals_per_s:,.0f} evaluations/s)")
+    print(f"rapid4 int4: latency_s {r.summary['latency_s']:.4g}, rtf {r.summary['rtf']:.4g}")
+    out = ROOT / "benchmarks" / "results" / "simulator.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({
+        "graph_source": source, "graph_ops": len(graph), "graph_build_s": build_s,
+        "simulate_median_s": rows, "cost_gemm_batch": 100_000, "cost_gemm_median_s": t,
+        "cost_gemm_evals_per_s": evals_per_s,
+        "rapid4_int4": {"latency_s": r.summary["latency_s"], "rtf": r.summary["rtf"]},
+    }, indent=2))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

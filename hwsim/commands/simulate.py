@@ -1,0 +1,111 @@
+"""``hwsim simulate``: build the paper-scale (or traced) graph, simulate it, print a summary."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+
+log = logging.getLogger(__name__)
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
+    return value
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("simulate", help="simulate RNN-T decoding (+ LM fusion) on an accelerator",
+                              description=__doc__)
+    p.add_argument("--model", required=True, help="model preset or YAML path")
+    p.add_argument("--hw", required=True, help="hardware preset or YAML path")
+    p.add_argument("--precision", required=True, help="precision policy name or YAML path")
+    p.add_argument("--beam", type=_positive_int, default=4, help="beam width (default 4)")
+    p.add_argument("--lm-fusion", choices=["none", "dr"], default="none", help="LM fusion (default none)")
+    p.add_argument("--audio-s", type=_positive_float, default=10.0, help="seconds of audio (default 10)")
+    p.add_argument("--method", choices=["alsd", "tsd"], default="alsd", help="search method (default alsd)")
+    p.add_argument("--trace", action="store_true",
+                   help="trace a real decode of random features instead of the analytic graph")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random features for --trace")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--out", help="write the run folder (tables, summary) to this directory")
+    p.set_defaults(func=run)
+
+
+def build_graph(args: argparse.Namespace, config):
+    """The op graph to simulate: analytic (default) or traced (``--trace``)."""
+    if args.trace:
+        import math
+
+        import models
+        import models.features
+        import workloads
+
+        system = models.build_system(args.model)
+        frames = max(1, math.ceil(args.audio_s / config.features.frame_shift_s))
+        features = models.features.random_features(config, frames, args.seed)
+        graph, _ = workloads.trace(system, features, beam=args.beam, lm_fusion=args.lm_fusion)
+        return graph
+    import workloads
+
+    if not hasattr(workloads, "paper_graph"):
+        raise ValueError("the analytic graph builder workloads.paper_graph is not available in this "
+                         "checkout; use --trace to trace a real decode instead")
+    return workloads.paper_graph(config, args.audio_s, args.beam, args.lm_fusion, method=args.method)
+
+
+def run(args: argparse.Namespace) -> int:
+    from models.config import load_config
+    from models.quant.policy import load_policy
+
+    from hwsim.simulate import simulate
+    from hwsim.spec import load_spec
+
+    config = load_config(args.model)
+    hw = load_spec(args.hw)
+    policy = load_policy(args.precision)
+    graph = build_graph(args, config)
+    result = simulate(graph, hw, policy, args.audio_s, config=config)
+    s = result.summary
+    record = {"model": config.name, "hw": hw.name, "precision": policy.name, "beam": args.beam,
+              "lm_fusion": args.lm_fusion, "method": args.method, "trace": bool(args.trace),
+              **{k: v for k, v in s.items() if k not in ("model", "hw", "precision")}}
+    if args.out:
+        result.save(args.out)
+        log.info("wrote %s", args.out)
+    if args.json:
+        print(json.dumps(record, default=float))
+        return 0
+    print(f"{config.name} on {hw.name} at {policy.name}: beam {args.beam}, LM fusion {args.lm_fusion}, "
+          f"{args.audio_s:g} s audio")
+    print(f"  latency_s        {s['latency_s']:.6g}")
+    print(f"  rtf              {s['rtf']:.4g}")
+    print(f"  macs             {s['macs']:,}")
+    print(f"  ops              {s['ops']:,}")
+    if s["compression_x"] is not None:
+        print(f"  weight_bytes     {s['weight_bytes']:,} (fp32 {s['fp32_weight_bytes']:,}, "
+              f"compression_x {s['compression_x']:.3f})")
+    if "energy_j" in s:
+        print(f"  energy_j         {s['energy_j']:.4g}")
+    if s["precision_fallbacks"]:
+        print(f"  fallbacks        {s['precision_fallbacks']}")
+    print("  phase        latency_s   share")
+    for phase, lat in s["phases"].items():
+        share = lat / s["latency_s"] if s["latency_s"] else 0.0
+        print(f"  {phase:<12} {lat:10.4g}  {share:6.1%}")
+    return 0

@@ -1,0 +1,337 @@
+"""Accelerator specifications: frozen dataclasses loaded from YAML presets in ``hwsim/presets/``.
+
+An ``AcceleratorSpec`` is plain data in SI units (every field name carries its unit). Loading goes
+through ``models.yamlio``: unknown and duplicate keys, wrong types and impossible values are
+``ConfigError``s that name the file and the dotted field.
+
+Model of one chip::
+
+    chip: frequency_hz, cores x CoreSpec, shared on-chip SRAM, DRAM, inter-core links, mapping knobs
+    core: matrix engine (rows x cols PEs; MACs/cycle per precision; dataflow os|ws),
+          special-function unit (nonlinear ops), vector unit (element-wise, reductions),
+          select/move capability (topk, sort, gather, copy), scratchpad, per-op dispatch overhead
+
+Precisions are those of ``models.quant.policy.BITS``. A precision an engine does not list is not
+pretended: ``fallback_precision`` maps it to the narrowest listed precision that represents it
+exactly (see ``FALLBACK_CHAIN``), and the simulator reports the substitution.
+
+Design-space sweeps vary any field by dotted path: ``spec.replace_path("core.matrix.rows", 64)``
+returns a new, fully re-validated spec.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from models.quant.policy import BITS
+from models.yamlio import ConfigError, from_dict, load_yaml, require, to_dict
+
+PRESET_DIR = Path(__file__).parent / "presets"
+PRECISIONS = tuple(BITS)
+
+#: Where an unsupported precision goes, in order of preference: the narrowest wider format that
+#: holds every value exactly. Integers fit a float whose significand has at least as many bits
+#: (int8 -> fp16, 11-bit significand); fp8 is not an integer format (3 mantissa bits), so int8
+#: never falls back to fp8; bf16's 8-bit exponent does not fit fp16, so bf16 -> fp32.
+FALLBACK_CHAIN: dict[str, tuple[str, ...]] = {
+    "int2": ("int4", "int8", "fp16", "bf16", "fp32"),
+    "int4": ("int8", "fp16", "bf16", "fp32"),
+    "int8": ("fp16", "bf16", "fp32"),
+    "fp8": ("fp16", "bf16", "fp32"),
+    "fp16": ("fp32",),
+    "bf16": ("fp32",),
+    "fp32": (),
+}
+
+
+def _check_rates(rates: dict[str, float], what: str) -> None:
+    require(len(rates) > 0, f"{what}: at least one precision is needed")
+    for p, r in rates.items():
+        require(p in BITS, f"{what}: unsupported precision name {p!r}; known: {list(BITS)}")
+        require(r > 0, f"{what}.{p} must be > 0, got {r}")
+
+
+def fallback_precision(precision: str, supported: Any) -> str:
+    """The precision a unit really runs ``precision`` at, given the precisions it ``supported``.
+
+    Returns ``precision`` itself when supported; else the first of ``FALLBACK_CHAIN[precision]``
+    that is supported; else (nothing wider exists) the widest supported precision, which the
+    caller reports as a narrowing fallback.
+    """
+    if precision in supported:
+        return precision
+    for p in FALLBACK_CHAIN[precision]:
+        if p in supported:
+            return p
+    return max(supported, key=lambda p: (BITS[p], p.startswith("fp")))
+
+
+@dataclass(frozen=True)
+class MatrixEngineSpec:
+    """Systolic matrix engine of one core.
+
+    Attributes:
+        rows, cols: PE array shape. Output-stationary (``os``): rows tile the GEMM's m (batch)
+            axis, cols tile n (output features). Weight-stationary (``ws``): rows hold the k
+            (reduction) axis, cols hold n.
+        macs_per_cycle: whole-array MACs per cycle per supported precision. ``macs / (rows*cols)``
+            is the number of MAC lanes per PE along k (sub-word parallelism at low precision).
+        dataflow: ``os`` or ``ws``.
+        fill_drain_overlap: true if a tile's fill/drain (rows + cols cycles) overlaps the next
+            tile's compute (then paid once per GEMM, not per tile).
+        weight_preload_overlap: ``ws`` only: true if loading the next weight tile (rows cycles)
+            is double-buffered behind compute (then paid once per GEMM).
+    """
+
+    rows: int
+    cols: int
+    macs_per_cycle: dict[str, float]
+    dataflow: Literal["os", "ws"] = "os"
+    fill_drain_overlap: bool = False
+    weight_preload_overlap: bool = False
+
+    def __post_init__(self) -> None:
+        require(self.rows >= 1, f"rows must be >= 1, got {self.rows}")
+        require(self.cols >= 1, f"cols must be >= 1, got {self.cols}")
+        _check_rates(self.macs_per_cycle, "macs_per_cycle")
+
+
+@dataclass(frozen=True)
+class SFUSpec:
+    """Special-function unit (sigmoid, tanh, exp, log, softmax elements).
+
+    Attributes:
+        elems_per_cycle: elements per cycle per supported precision (the SFU's precision(s)).
+    """
+
+    elems_per_cycle: dict[str, float]
+
+    def __post_init__(self) -> None:
+        _check_rates(self.elems_per_cycle, "elems_per_cycle")
+
+
+@dataclass(frozen=True)
+class VectorSpec:
+    """Vector unit for element-wise ops and reductions.
+
+    Attributes:
+        elems_per_cycle: elements per cycle per supported precision.
+    """
+
+    elems_per_cycle: dict[str, float]
+
+    def __post_init__(self) -> None:
+        _check_rates(self.elems_per_cycle, "elems_per_cycle")
+
+
+@dataclass(frozen=True)
+class SelectSpec:
+    """Which unit runs select/move ops (topk, sort, gather, embedding lookup, copy, cat).
+
+    Attributes:
+        unit: ``vector`` or ``sfu`` (shares that unit's time) or ``dedicated`` (its own unit).
+        elems_per_cycle: elements handled per cycle (input elements for topk/sort).
+    """
+
+    unit: Literal["vector", "sfu", "dedicated"]
+    elems_per_cycle: float
+
+    def __post_init__(self) -> None:
+        require(self.elems_per_cycle > 0, f"elems_per_cycle must be > 0, got {self.elems_per_cycle}")
+
+
+@dataclass(frozen=True)
+class CoreSpec:
+    """One core.
+
+    Attributes:
+        matrix, sfu, vector, select: its compute units.
+        scratchpad_bytes: private on-chip memory of the core.
+        scratchpad_bw_bytes_per_s: scratchpad <-> units bandwidth.
+        dispatch_overhead_cycles: fixed cycles per op (instruction issue, configuration, sync).
+    """
+
+    matrix: MatrixEngineSpec
+    sfu: SFUSpec
+    vector: VectorSpec
+    select: SelectSpec
+    scratchpad_bytes: int
+    scratchpad_bw_bytes_per_s: float
+    dispatch_overhead_cycles: float = 0.0
+
+    def __post_init__(self) -> None:
+        require(self.scratchpad_bytes >= 0, f"scratchpad_bytes must be >= 0, got {self.scratchpad_bytes}")
+        require(self.scratchpad_bw_bytes_per_s > 0,
+                f"scratchpad_bw_bytes_per_s must be > 0, got {self.scratchpad_bw_bytes_per_s}")
+        require(self.dispatch_overhead_cycles >= 0,
+                f"dispatch_overhead_cycles must be >= 0, got {self.dispatch_overhead_cycles}")
+
+
+@dataclass(frozen=True)
+class MappingSpec:
+    """How the scheduler maps work (knobs of the mapping, not of the silicon).
+
+    Attributes:
+        residency: ``reuse`` (weights kept on chip greedily by reuse count, see hwsim.cost),
+            ``none`` (every weight streamed from DRAM on every use).
+        split_min_macs: GEMMs with at least this many MACs may be split across all cores.
+        split_overhead_cycles: extra cycles of a split GEMM (partition, synchronisation).
+    """
+
+    residency: Literal["reuse", "none"] = "reuse"
+    split_min_macs: int = 1_000_000
+    split_overhead_cycles: float = 0.0
+
+    def __post_init__(self) -> None:
+        require(self.split_min_macs >= 1, f"split_min_macs must be >= 1, got {self.split_min_macs}")
+        require(self.split_overhead_cycles >= 0, "split_overhead_cycles must be >= 0")
+
+
+@dataclass(frozen=True)
+class EnergySpec:
+    """Optional energy costs.
+
+    Attributes:
+        mac_j: joules per MAC per precision.
+        scratchpad_byte_j, shared_byte_j, dram_byte_j, inter_core_byte_j: joules per byte moved
+            at each memory level.
+        sfu_elem_j, vector_elem_j: joules per element on the SFU and the vector unit.
+    """
+
+    mac_j: dict[str, float]
+    scratchpad_byte_j: float = 0.0
+    shared_byte_j: float = 0.0
+    dram_byte_j: float = 0.0
+    inter_core_byte_j: float = 0.0
+    sfu_elem_j: float = 0.0
+    vector_elem_j: float = 0.0
+
+    def __post_init__(self) -> None:
+        for p, e in self.mac_j.items():
+            require(p in BITS, f"mac_j: unsupported precision name {p!r}; known: {list(BITS)}")
+            require(e >= 0, f"mac_j.{p} must be >= 0, got {e}")
+        for name in ("scratchpad_byte_j", "shared_byte_j", "dram_byte_j", "inter_core_byte_j",
+                     "sfu_elem_j", "vector_elem_j"):
+            require(getattr(self, name) >= 0, f"{name} must be >= 0")
+
+
+@dataclass(frozen=True)
+class AcceleratorSpec:
+    """A whole accelerator.
+
+    Attributes:
+        name: preset name.
+        frequency_hz: clock of every unit.
+        cores: number of identical cores.
+        core: the core.
+        shared_sram_bytes: on-chip memory shared by the cores (0 if none).
+        shared_bw_bytes_per_s: bandwidth of the shared memory (to all cores together).
+        dram_bw_bytes_per_s: off-chip memory bandwidth.
+        dram_latency_s: latency of a DRAM access, paid once per op that streams from DRAM.
+        inter_core_bw_bytes_per_s: core-to-core bandwidth (ring, NoC).
+        inter_core_latency_s: latency of one core-to-core transfer.
+        mapping: scheduler knobs.
+        energy: optional energy costs.
+        description: one line for tables.
+    """
+
+    name: str
+    frequency_hz: float
+    cores: int
+    core: CoreSpec
+    dram_bw_bytes_per_s: float
+    shared_sram_bytes: int = 0
+    shared_bw_bytes_per_s: float = 1e30
+    dram_latency_s: float = 0.0
+    inter_core_bw_bytes_per_s: float = 1e30
+    inter_core_latency_s: float = 0.0
+    mapping: MappingSpec = MappingSpec()
+    energy: EnergySpec | None = None
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        require(self.frequency_hz > 0, f"frequency_hz must be > 0, got {self.frequency_hz}")
+        require(self.cores >= 1, f"cores must be >= 1, got {self.cores}")
+        require(self.shared_sram_bytes >= 0, f"shared_sram_bytes must be >= 0, got {self.shared_sram_bytes}")
+        for name in ("shared_bw_bytes_per_s", "dram_bw_bytes_per_s", "inter_core_bw_bytes_per_s"):
+            require(getattr(self, name) > 0, f"{name} must be > 0, got {getattr(self, name)}")
+        for name in ("dram_latency_s", "inter_core_latency_s"):
+            require(getattr(self, name) >= 0, f"{name} must be >= 0, got {getattr(self, name)}")
+
+    # ------------------------------------------------------------------------------------------
+
+    @property
+    def onchip_bytes(self) -> int:
+        """Capacity for resident weights: every core's scratchpad plus the shared memory."""
+        return self.cores * self.core.scratchpad_bytes + self.shared_sram_bytes
+
+    def engine_precision(self, precision: str) -> str:
+        """Precision the matrix engine really runs ``precision`` at (see ``fallback_precision``)."""
+        return fallback_precision(precision, self.core.matrix.macs_per_cycle)
+
+    def peak_macs_per_s(self, precision: str) -> float:
+        """Whole-chip peak MACs/s at ``precision`` (after fallback)."""
+        p = self.engine_precision(precision)
+        return self.cores * self.core.matrix.macs_per_cycle[p] * self.frequency_hz
+
+    def to_dict(self) -> dict:
+        return to_dict(self)
+
+    def replace_path(self, path: str, value: Any) -> AcceleratorSpec:
+        """A new spec with the field at dotted ``path`` set to ``value``, fully re-validated.
+
+        Example: ``spec.replace_path("core.matrix.rows", 64)``,
+        ``spec.replace_path("core.matrix.macs_per_cycle.int4", 4096)``.
+
+        Raises:
+            ConfigError: the path names no field, or the new value is invalid (field named).
+        """
+        data = copy.deepcopy(self.to_dict())
+        parts = path.split(".")
+        node: Any = data
+        for i, key in enumerate(parts[:-1]):
+            if not isinstance(node, dict) or key not in node or not isinstance(node[key], dict):
+                raise ConfigError(f"replace_path({path!r}): {'.'.join(parts[: i + 1])} is not a "
+                                  "section of the spec")
+            node = node[key]
+        last = parts[-1]
+        # Known fields of a dataclass must exist; mapping-valued fields (rates) may gain keys.
+        parent_is_rates = parts[-2:-1] and parts[-2] in ("macs_per_cycle", "elems_per_cycle", "mac_j")
+        if last not in node and not parent_is_rates:
+            raise ConfigError(f"replace_path({path!r}): unknown field {last!r}; fields here: "
+                              f"{', '.join(sorted(node))}")
+        node[last] = value
+        return from_dict(AcceleratorSpec, data, source=f"{self.name} (replace_path {path}={value!r})")
+
+
+def presets() -> list[str]:
+    """Names of the accelerator presets shipped in ``hwsim/presets/``."""
+    return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+
+
+def preset_path(name_or_path: str | Path) -> Path:
+    """Path of a preset name or a YAML path (ConfigError for an unknown preset)."""
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = PRESET_DIR / f"{name_or_path}.yaml"
+        if not path.exists():
+            raise ConfigError(
+                f"unknown hardware preset {str(name_or_path)!r}; presets: {', '.join(presets())} "
+                "(or give a path to a YAML file)"
+            )
+    return path
+
+
+def load_spec(name_or_path: str | Path | AcceleratorSpec) -> AcceleratorSpec:
+    """Load an accelerator spec from a preset name, a YAML path, or pass a loaded one through.
+
+    Raises:
+        ConfigError: unknown preset, unreadable file, or invalid content (file and field named).
+    """
+    if isinstance(name_or_path, AcceleratorSpec):
+        return name_or_path
+    path = preset_path(name_or_path)
+    return from_dict(AcceleratorSpec, load_yaml(path), source=str(path))

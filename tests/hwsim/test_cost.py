@@ -1,0 +1,132 @@
+"""Golden numbers for the cost model on a hand-written spec (tests/hwsim/data/tiny_hw.yaml:
+1 GHz so 1 cycle = 1 ns; 4x4 array, fp16 1 lane/PE, int4 4 lanes/PE; fill/drain 8 cycles per
+tile; SFU 2 el/cycle; vector 4 el/cycle; scratchpad 10 B/ns, 2 x 1024 B on chip; DRAM 0.1 B/ns
++ 100 ns; dispatch 10 cycles)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hwsim import CostError, cost_gemm, load_spec, simulate
+from workloads.graph import Op, OpGraph
+from hwsim_testgraphs import TINY_HW, gemm, unary
+
+NS = 1e-9
+
+
+@pytest.fixture(scope="module")
+def hw():
+    return load_spec(TINY_HW)
+
+
+def _one(op, hw, policy="fp16", deps_graph=None):
+    g = OpGraph()
+    g.add(op)
+    return simulate(g, hw, policy, audio_s=1.0).ops.iloc[0]
+
+
+def test_ragged_gemm_fp16(hw):
+    # m=5, k=8, n=6: tiles = ceil(5/4)*ceil(6/4) = 4; compute = 4 * 8 = 32 cycles (240 useful
+    # MACs of 4*8*16 = 512 slots); fill/drain = 4 tiles * (4+4) = 32 cycles; engine 64 ns.
+    # bytes: (5*8 + 5*6) * 2 B = 140 B -> 14 ns < 64. latency = 64 + 10 dispatch = 74 ns.
+    row = _one(gemm("joint", "", 5, 8, 6), hw)
+    assert row["latency_s"] == pytest.approx(74 * NS)
+    assert row["compute_s"] == pytest.approx(32 * NS)
+    assert row["fill_drain_s"] == pytest.approx(32 * NS)
+    assert row["bound_by"] == "compute"
+    c = cost_gemm(hw, 5, 8, 6, "fp16", w_bits=0)
+    assert (float(c.compute), float(c.fill_drain), float(c.cycles)) == (32, 32, 74)
+
+
+def test_ragged_gemm_int4(hw):
+    # int4: 4 lanes per PE -> compute = 4 tiles * ceil(8/4) = 8 cycles; fill/drain still 32:
+    # engine 40, bound by fill/drain. Input 5*8 at 4 bits = 20 B, output 5*6 at the int4
+    # policy's act precision (fp16) = 60 B -> 8 ns. latency = 40 + 10 = 50 ns.
+    row = _one(gemm("joint", "", 5, 8, 6), hw, "int4")
+    assert row["latency_s"] == pytest.approx(50 * NS)
+    assert row["bound_by"] == "fill_drain"
+    assert row["precision"] == "int4"
+
+
+def test_weight_too_big_streams_every_use(hw):
+    # weight 64x32 fp16 = 4096 B > 2 cores x 1024 B: never resident, streamed by both uses:
+    # DRAM 100 ns + 4096 B / 0.1 B/ns = 41060 ns (engine: 8 tiles * 64 + 8*8 = 576 ns).
+    # latency per op 41070 ns; the two uses are chained -> 82140 ns.
+    g = OpGraph()
+    a = g.add(gemm("encoder", "", 1, 64, 32, "big.weight"))
+    g.add(gemm("encoder", "", 1, 64, 32, "big.weight"), [a])
+    r = simulate(g, hw, "fp16", audio_s=1.0)
+    assert list(r.ops["bound_by"]) == ["dram", "dram"]
+    assert not r.ops["resident"].any()
+    assert r.ops["dram_bytes"].tolist() == [4096, 4096]
+    assert r.summary["latency_s"] == pytest.approx(82140 * NS)
+
+
+def test_small_weight_resident_after_first_use(hw):
+    # weight 16x16 fp16 = 512 B fits: first use loads it (100 + 5120 ns) + 10 = 5230 ns;
+    # second use reads it from the scratchpad: (64 B act + 512 B) / 10 = 57.6 ns < engine
+    # (4 tiles * 16 + 4 * 8 = 96 ns) -> 106 ns. Total 5336 ns.
+    g = OpGraph()
+    a = g.add(gemm("encoder", "", 1, 16, 16, "small.weight"))
+    g.add(gemm("encoder", "", 1, 16, 16, "small.weight"), [a])
+    r = simulate(g, hw, "fp16", audio_s=1.0)
+    assert r.ops["resident"].all()
+    assert r.ops["latency_s"].tolist() == pytest.approx([5230 * NS, 106 * NS])
+    assert r.ops["dram_bytes"].tolist() == [512, 0]
+    assert r.summary["latency_s"] == pytest.approx(5336 * NS)
+
+
+def test_sfu_bound(hw):
+    # 1000 elements at 2/cycle = 500 ns; bytes 8000 (fp32 graph) at fp16 = 4000 B -> 400 ns.
+    row = _one(unary("sigmoid", "nonlinear", "joint", "", 1000), hw)
+    assert row["latency_s"] == pytest.approx(510 * NS)
+    assert row["bound_by"] == "sfu"
+    assert row["unit"] == "sfu"
+
+
+def test_dispatch_bound(hw):
+    # 8 elements: vector 2 ns, bytes 64 * 16/32 = 32 B -> 3.2 ns < dispatch 10 ns -> 13.2 ns.
+    row = _one(unary("mul", "eltwise", "search", "", 8), hw)
+    assert row["latency_s"] == pytest.approx(13.2 * NS)
+    assert row["bound_by"] == "dispatch"
+
+
+def test_unknown_kind_is_an_error_naming_ops(hw):
+    g = OpGraph()
+    g.add(Op("mkldnn_rnn_layer", "unknown", "encoder"))
+    g.add(Op("mkldnn_rnn_layer", "unknown", "encoder"))
+    g.add(unary("mul", "eltwise", "search", "", 8))
+    with pytest.raises(CostError, match=r"mkldnn_rnn_layer \(unknown\) x2"):
+        simulate(g, hw, "fp16", audio_s=1.0)
+
+
+def test_int8_on_rapid4_falls_back_and_says_so():
+    g = OpGraph()
+    g.add(gemm("encoder", "rnnt.encoder.layers.0.fwd", 4, 256, 256, "w"))
+    r = simulate(g, "rapid4", "int8", audio_s=1.0)
+    assert r.ops["precision"].iloc[0] == "fp16"
+    assert r.ops["precision_requested"].iloc[0] == "int8"
+    assert r.summary["precision_fallbacks"] == {"matrix:int8->fp16": 1}
+
+
+def test_cost_gemm_vectorized_matches_scalar(hw):
+    rng = np.random.default_rng(0)
+    m, k, n = (rng.integers(1, 300, 50) for _ in range(3))
+    for h in (hw, load_spec("rapid4"), load_spec("edge")):
+        vec = cost_gemm(h, m, k, n, "int4")
+        for i in range(50):
+            one = cost_gemm(h, int(m[i]), int(k[i]), int(n[i]), "int4")
+            assert float(one.cycles) == pytest.approx(vec.cycles[i])
+            assert float(one.compute) == vec.compute[i]
+
+
+def test_ws_dataflow_golden(hw):
+    # ws: tiles = ceil(k/(R*L)) * ceil(n/C) = ceil(8/4)*ceil(6/4) = 4; compute = 4 tiles * m=5
+    # = 20; preload 4 * R = 16; fill/drain 4 * 8 = 32.
+    ws = hw.replace_path("core.matrix.dataflow", "ws")
+    c = cost_gemm(ws, 5, 8, 6, "fp16", w_bits=0)
+    assert (float(c.compute), float(c.preload), float(c.fill_drain)) == (20, 16, 32)
+    ov = ws.replace_path("core.matrix.fill_drain_overlap", True).replace_path("core.matrix.weight_preload_overlap", True)
+    c = cost_gemm(ov, 5, 8, 6, "fp16", w_bits=0)
+    assert (float(c.preload), float(c.fill_drain)) == (4, 8)
