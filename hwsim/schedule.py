@@ -7,8 +7,14 @@ sfu, vector or select) of one core. For every core ``c`` its earliest start is
 to the core with the earliest start (ties: the core of its first producer, then the lowest id).
 A GEMM with a finite split latency may instead occupy the matrix units of all cores at once
 (start = max(ready, all matrix units free)); it is split when that finishes earlier. Split ops
-get core -1. Units of one core run concurrently; one unit runs one op at a time. Memory
-bandwidth is not arbitrated between concurrent ops (each op's memory time is computed alone).
+get core -1. Units of one core run concurrently; one unit runs one op at a time.
+
+DRAM is one channel shared by all cores: an op's DRAM transfer (``dram_s``, its bytes at the full
+DRAM bandwidth) starts at ``d0 = max(start, dram_free)`` and holds the channel until
+``d0 + dram_s``; the op ends at ``max(start + latency, d0 + dram_s + dispatch)``. Concurrent
+streaming ops therefore share the bandwidth instead of each getting all of it (first come, first
+served, in program order; prefetching ahead of ``start`` is not modelled). Scratchpads are per
+core and the shared SRAM's bandwidth is not arbitrated.
 
 The inner loop is Numba-compiled (``_schedule_numba``); ``_schedule_python`` is the plain
 reference used in tests to check that both agree exactly.
@@ -28,8 +34,9 @@ from numba import njit
 N_UNITS = 4
 
 
-def _schedule_python(unit, lat, split, xfer, ptr, deps, ncores):
+def _schedule_python(unit, lat, split, xfer, dram, disp, ptr, deps, ncores):
     n = len(lat)
+    dram_free = 0.0
     free = np.zeros((ncores, N_UNITS))
     start = np.zeros(n)
     end = np.zeros(n)
@@ -67,10 +74,18 @@ def _schedule_python(unit, lat, split, xfer, ptr, deps, ncores):
             if t + split[i] < best_end:
                 start[i] = t
                 end[i] = t + split[i]
+                if dram[i] > 0:
+                    d0 = max(t, dram_free)
+                    dram_free = d0 + dram[i]
+                    end[i] = max(end[i], dram_free + disp[i])
                 core[i] = -1
                 for c in range(ncores):
                     free[c, u] = end[i]
                 continue
+        if dram[i] > 0:
+            d0 = max(best_t, dram_free)
+            dram_free = d0 + dram[i]
+            best_end = max(best_end, dram_free + disp[i])
         start[i] = best_t
         end[i] = best_end
         core[i] = best_c
@@ -82,13 +97,16 @@ _schedule_numba = njit(cache=True, nogil=True)(_schedule_python)
 
 
 def list_schedule(unit: np.ndarray, latency_s: np.ndarray, split_s: np.ndarray, xfer_s: np.ndarray,
-                  ptr: np.ndarray, deps: np.ndarray, cores: int, use_numba: bool = True):
+                  dram_s: np.ndarray, dispatch_s: np.ndarray, ptr: np.ndarray, deps: np.ndarray,
+                  cores: int, use_numba: bool = True):
     """Schedule ops (see the module docstring).
 
     Args:
         unit: unit index per op (0 matrix, 1 sfu, 2 vector, 3 select).
         latency_s: latency on one core; split_s: latency split over all cores (inf = no split).
         xfer_s: time to ship the op's output to another core.
+        dram_s: the op's DRAM transfer time at full bandwidth (0 = no DRAM traffic).
+        dispatch_s: the op's dispatch overhead (part of ``latency_s``).
         ptr, deps: producers in CSR form (``deps[ptr[i]:ptr[i+1]]``).
         cores: number of cores.
 
@@ -97,6 +115,7 @@ def list_schedule(unit: np.ndarray, latency_s: np.ndarray, split_s: np.ndarray, 
     """
     args = (np.ascontiguousarray(unit, dtype=np.int64), np.ascontiguousarray(latency_s, dtype=np.float64),
             np.ascontiguousarray(split_s, dtype=np.float64), np.ascontiguousarray(xfer_s, dtype=np.float64),
+            np.ascontiguousarray(dram_s, dtype=np.float64), np.ascontiguousarray(dispatch_s, dtype=np.float64),
             np.ascontiguousarray(ptr, dtype=np.int64), np.ascontiguousarray(deps, dtype=np.int64), int(cores))
     return (_schedule_numba if use_numba else _schedule_python)(*args)
 

@@ -136,6 +136,7 @@ def simulate(graph: OpGraph, hw: AcceleratorSpec | str | Path, policy: Precision
             gc.enable()
     costed = cost_ops(table, hw, policy, config)
     start, end, core = list_schedule(costed.unit, costed.latency_s, costed.split_s, costed.out_xfer_s,
+                                     costed.table["dram_s"].to_numpy(), costed.table["dispatch_s"].to_numpy(),
                                      ptr, deps, hw.cores)
     ops = costed.table
     ops["core"] = core

@@ -1,0 +1,62 @@
+"""Report figures (matplotlib, Agg backend): pure functions from report data to a PNG path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+PHASE_ORDER = ("encoder", "prediction", "joint", "lm_ext", "lm_src", "search")
+PHASE_COLORS = dict(zip(PHASE_ORDER, ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860")))
+
+
+def phase_breakdown(data, path: Path, precisions: tuple[str, ...] = ("fp16", "int4")) -> Path:
+    """Stacked bars of per-phase latency (ms) per model, FP16 vs INT4, largest beam, DR fusion."""
+    beam = max(data.grid.beams)
+    ph = data.phases[(data.phases.beam == beam) & (data.phases.lm_fusion == "dr")
+                     & data.phases.precision.isin(precisions)]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    labels = []
+    for i, (model, prec) in enumerate((m, p) for m in data.grid.models for p in precisions):
+        sel = ph[(ph.model == model) & (ph.precision == prec)].set_index("phase")["latency_s"]
+        bottom = 0.0
+        for phase in PHASE_ORDER:
+            ms = 1e3 * float(sel.get(phase, 0.0))
+            ax.bar(i, ms, bottom=bottom, color=PHASE_COLORS[phase], label=phase if i == 0 else None)
+            bottom += ms
+        labels.append(f"{model}\n{prec}")
+    ax.set_xticks(range(len(labels)), labels, fontsize=8)
+    ax.set_ylabel("latency per utterance (ms)")
+    ax.set_title(f"Where the time goes: {data.grid.hw}, beam {beam}, DR fusion, {data.grid.audio_s:g} s audio")
+    ax.legend(fontsize=8, ncol=3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def rtf_vs_beam(data, path: Path) -> Path:
+    """RTF vs beam, one panel per model, one line per precision (solid: DR fusion, dashed: none)."""
+    res = data.results
+    models = data.grid.models
+    fig, axes = plt.subplots(1, len(models), figsize=(5 * len(models), 3.8), squeeze=False, sharey=True)
+    for ax, model in zip(axes[0], models):
+        for j, prec in enumerate(data.grid.precisions):
+            for fusion, style in (("dr", "-"), ("none", "--")):
+                sel = res[(res.model == model) & (res.precision == prec) & (res.lm_fusion == fusion)].sort_values("beam")
+                ax.plot(sel.beam, sel.rtf, style, marker="o", color=f"C{j}",
+                        label=f"{prec} {'DR' if fusion == 'dr' else 'no LM'}")
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(list(data.grid.beams), [str(b) for b in data.grid.beams])
+        ax.set_xlabel("beam")
+        ax.set_title(f"{model} on {data.grid.hw}")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("real-time factor")
+    axes[0][-1].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
