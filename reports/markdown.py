@@ -124,6 +124,11 @@ def paper_report(data, figs: dict[str, Path], paper: dict[str, float], dse_secti
     ])
     out += [f"Model `{g.models[0]}` on `{g.hw}`. Paper: Fasoli et al., Interspeech 2022 (arXiv 2206.07882).", "",
             md_table(comp), ""]
+    if data.what_if is not None:
+        out += [f"What moves these figures: the same point (`{g.models[0]}`, beam {beam}, DR fusion) on variants "
+                f"of `{g.hw}`:", "",
+                md_table(data.what_if, {"fp16_latency_ms": ".1f", "int4_latency_ms": ".1f",
+                                        "speedup_fp16_to_int4_x": ".2f", "int4_rtf": ".4f"}), ""]
     if NOTES.exists():
         out += [NOTES.read_text().strip(), ""]
     import workloads.stats

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -48,6 +48,17 @@ class ReportGrid:
     method: str = "alsd"
 
 
+#: What-if variants of the report's accelerator for the paper comparison: (label, {dotted spec
+#: path: value or callable of the base value}). They show which assumption moves which figure.
+WHAT_IF = (
+    ("as specified", {}),
+    ("48 MiB scratchpad per core (all FP16 weights on chip)", {"core.scratchpad_bytes": 48 * 2**20}),
+    ("4x DRAM bandwidth", {"dram_bw_bytes_per_s": lambda v: 4 * v}),
+    ("1 core", {"cores": 1}),
+    ("dispatch overhead x10", {"core.dispatch_overhead_cycles": lambda v: 10 * v}),
+)
+
+
 @dataclass
 class ReportData:
     """What the report is built from."""
@@ -55,7 +66,7 @@ class ReportData:
     grid: ReportGrid
     results: pd.DataFrame
     phases: pd.DataFrame
-    notes: list[str] = field(default_factory=list)
+    what_if: pd.DataFrame | None = None
 
 
 def simulate_grid(grid: ReportGrid) -> ReportData:
@@ -92,7 +103,34 @@ def simulate_grid(grid: ReportGrid) -> ReportData:
     fp16 = results[results.precision == "fp16"].set_index(["model", "beam", "lm_fusion"])["latency_s"]
     key = pd.MultiIndex.from_frame(results[["model", "beam", "lm_fusion"]])
     results["speedup_vs_fp16_x"] = fp16.reindex(key).to_numpy() / results["latency_s"].to_numpy()
-    return ReportData(grid, results, pd.DataFrame(phase_rows))
+    return ReportData(grid, results, pd.DataFrame(phase_rows), what_if(grid))
+
+
+def what_if(grid: ReportGrid, variants=WHAT_IF) -> pd.DataFrame:
+    """FP16 and INT4 latency of the report's main point (first model, largest beam, DR fusion)
+    on each ``WHAT_IF`` variant of the accelerator: one row per variant."""
+    import hwsim
+    import workloads
+    from models.config import load_config
+
+    config = load_config(grid.models[0])
+    beam = max(grid.beams)
+    graph = workloads.paper_graph(config, grid.audio_s, beam, "dr", grid.method)
+    base = hwsim.load_spec(grid.hw)
+    rows = []
+    for label, changes in variants:
+        hw = base
+        for path, value in changes.items():
+            current = hw
+            for part in path.split("."):
+                current = getattr(current, part)
+            hw = hw.replace_path(path, value(current) if callable(value) else value)
+        lat = {p: hwsim.simulate(graph, hw, p, grid.audio_s, config=config).summary for p in ("fp16", "int4")}
+        rows.append({"variant": label, "fp16_latency_ms": 1e3 * lat["fp16"]["latency_s"],
+                     "int4_latency_ms": 1e3 * lat["int4"]["latency_s"],
+                     "speedup_fp16_to_int4_x": lat["fp16"]["latency_s"] / lat["int4"]["latency_s"],
+                     "int4_rtf": lat["int4"]["rtf"]})
+    return pd.DataFrame(rows)
 
 
 def build(out_dir: str | Path = "reports/paper", grid: ReportGrid | None = None, sweep_dir: str | Path | None = None) -> Path:
@@ -105,6 +143,7 @@ def build(out_dir: str | Path = "reports/paper", grid: ReportGrid | None = None,
     data.results.to_csv(out / "results.csv", index=False)
     data.results.to_json(out / "results.json", orient="records", indent=1)
     data.phases.to_csv(out / "phases.csv", index=False)
+    data.what_if.to_csv(out / "what_if.csv", index=False)
     figs = {
         "phase_breakdown": figures.phase_breakdown(data, out / "phase_breakdown.png"),
         "rtf_vs_beam": figures.rtf_vs_beam(data, out / "rtf_vs_beam.png"),
