@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from models.quant.policy import BITS
-from models.yamlio import ConfigError, from_dict, load_yaml, require, to_dict
+from models.yamlio import ConfigError, from_dict, load_yaml, preset_file, preset_names, require, to_dict
 
 PRESET_DIR = Path(__file__).parent / "presets"
 PRECISIONS = tuple(BITS)
@@ -309,20 +309,12 @@ class AcceleratorSpec:
 
 def presets() -> list[str]:
     """Names of the accelerator presets shipped in ``hwsim/presets/``."""
-    return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+    return preset_names(PRESET_DIR)
 
 
 def preset_path(name_or_path: str | Path) -> Path:
     """Path of a preset name or a YAML path (ConfigError for an unknown preset)."""
-    path = Path(name_or_path)
-    if not path.suffix:
-        path = PRESET_DIR / f"{name_or_path}.yaml"
-        if not path.exists():
-            raise ConfigError(
-                f"unknown hardware preset {str(name_or_path)!r}; presets: {', '.join(presets())} "
-                "(or give a path to a YAML file)"
-            )
-    return path
+    return preset_file(name_or_path, PRESET_DIR, "hardware preset")
 
 
 def load_spec(name_or_path: str | Path | AcceleratorSpec) -> AcceleratorSpec:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from models.yamlio import ConfigError, from_dict, load_yaml, require
+from models.yamlio import load_preset, preset_names, require
 
 PRESET_DIR = Path(__file__).parent / "presets"
 
@@ -172,7 +172,7 @@ class ModelConfig:
 
 def presets() -> list[str]:
     """Names of the model presets shipped in ``models/presets/``."""
-    return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+    return preset_names(PRESET_DIR)
 
 
 def load_config(name_or_path: str | Path) -> ModelConfig:
@@ -181,12 +181,4 @@ def load_config(name_or_path: str | Path) -> ModelConfig:
     Raises:
         ConfigError: unknown preset, unreadable file, or invalid content (file and field named).
     """
-    path = Path(name_or_path)
-    if not path.suffix:
-        path = PRESET_DIR / f"{name_or_path}.yaml"
-        if not path.exists():
-            raise ConfigError(
-                f"unknown model preset {str(name_or_path)!r}; presets: {', '.join(presets())} "
-                "(or give a path to a YAML file)"
-            )
-    return from_dict(ModelConfig, load_yaml(path), source=str(path))
+    return load_preset(ModelConfig, name_or_path, PRESET_DIR, "model preset")

@@ -200,3 +200,32 @@ def require(condition: bool, message: str) -> None:
     """Raise ValueError(message) unless condition; for dataclass ``__post_init__`` checks."""
     if not condition:
         raise ValueError(message)
+
+
+def preset_names(directory: Path) -> list[str]:
+    """Names (file stems) of the ``*.yaml`` presets in ``directory``."""
+    return sorted(p.stem for p in Path(directory).glob("*.yaml"))
+
+
+def preset_file(name_or_path: str | Path, directory: Path, kind: str) -> Path:
+    """The file of a preset name in ``directory``, or ``name_or_path`` itself if it has a suffix.
+
+    Raises:
+        ConfigError: a name that is not a preset; the message lists the presets of this ``kind``.
+    """
+    path = Path(name_or_path)
+    if path.suffix:
+        return path
+    path = Path(directory) / f"{name_or_path}.yaml"
+    if not path.exists():
+        raise ConfigError(
+            f"unknown {kind} {str(name_or_path)!r}; choose one of: {', '.join(preset_names(directory))} "
+            "(or give a path to a YAML file)"
+        )
+    return path
+
+
+def load_preset(cls: type, name_or_path: str | Path, directory: Path, kind: str) -> Any:
+    """Load dataclass ``cls`` from a preset name in ``directory`` or from a YAML path."""
+    path = preset_file(name_or_path, directory, kind)
+    return from_dict(cls, load_yaml(path), source=str(path))

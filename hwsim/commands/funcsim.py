@@ -9,17 +9,11 @@ import argparse
 import json
 import logging
 
+from hwsim.commands._args import add_input_args, add_search_args, input_features
+
 log = logging.getLogger(__name__)
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
-    return value
 
 
 def register(subparsers) -> None:
@@ -27,21 +21,14 @@ def register(subparsers) -> None:
                               description=__doc__)
     p.add_argument("--model", required=True, help="model preset or YAML path (must match the export)")
     p.add_argument("--checkpoint", required=True, help="quantized export (.npz from `hwsim quantize`)")
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--audio", help="16-bit PCM mono WAV file to decode")
-    src.add_argument("--frames", type=_positive_int, help="decode N frames of random features")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random features (default 0)")
-    p.add_argument("--beam", type=_positive_int, default=4, help="beam width (default 4)")
-    p.add_argument("--lm-fusion", choices=["none", "dr"], default="none", help="LM fusion (default none)")
-    p.add_argument("--method", choices=["alsd", "tsd", "greedy"], default="alsd",
-                   help="search method (default alsd)")
+    add_input_args(p)
+    add_search_args(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     import models
-    import models.features as feats
     from hwsim.funcsim import funcsim
     from hwsim.funcsim.export import Export
 
@@ -49,12 +36,7 @@ def run(args: argparse.Namespace) -> int:
     ex_config = Export(args.checkpoint).config
     if ex_config.get("name") != config.name:
         raise ValueError(f"{args.checkpoint}: export of model {ex_config.get('name')!r}, not {config.name!r}")
-    if args.audio:
-        wave, rate = feats.load_wav(args.audio)
-        features = feats.features_for(config, wave, rate)
-    else:
-        features = feats.random_features(config, args.frames, args.seed)
-    features = features.numpy()
+    features = input_features(config, args).numpy()
     log.info("funcsim %s: %d frames, beam %d, LM fusion %s, %s", config.name, features.shape[0],
              args.beam, args.lm_fusion, args.method)
     try:

@@ -7,17 +7,11 @@ import argparse
 import json
 import logging
 
+from hwsim.commands._args import count
+
 log = logging.getLogger(__name__)
 
 
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
 
 
 def register(subparsers) -> None:
@@ -28,9 +22,9 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of random weights and data (default 0)")
     p.add_argument("--precision", required=True, help="precision policy name or YAML path")
     p.add_argument("--mode", choices=["ptq", "qat"], default="ptq")
-    p.add_argument("--calib", type=_count, default=4, help="calibration utterances (default 4)")
-    p.add_argument("--calib-frames", type=_count, default=200, help="frames per calibration utterance")
-    p.add_argument("--steps", type=_count, default=20, help="QAT steps (qat only; default 20)")
+    p.add_argument("--calib", type=count, default=4, help="calibration utterances (default 4)")
+    p.add_argument("--calib-frames", type=count, default=200, help="frames per calibration utterance")
+    p.add_argument("--steps", type=count, default=20, help="QAT steps (qat only; default 20)")
     p.add_argument("--lr", type=float, default=1e-3, help="QAT Adam learning rate")
     p.add_argument("--out", required=True, help="export file (.npz)")
     p.add_argument("--json", action="store_true", help="print one JSON object")

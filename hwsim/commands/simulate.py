@@ -6,27 +6,11 @@ import argparse
 import json
 import logging
 
+from hwsim.commands._args import add_search_args, positive_float
+
 log = logging.getLogger(__name__)
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
-    return value
 
 
 def register(subparsers) -> None:
@@ -35,10 +19,8 @@ def register(subparsers) -> None:
     p.add_argument("--model", required=True, help="model preset or YAML path")
     p.add_argument("--hw", required=True, help="hardware preset or YAML path")
     p.add_argument("--precision", required=True, help="precision policy name or YAML path")
-    p.add_argument("--beam", type=_positive_int, default=4, help="beam width (default 4)")
-    p.add_argument("--lm-fusion", choices=["none", "dr"], default="none", help="LM fusion (default none)")
-    p.add_argument("--audio-s", type=_positive_float, default=10.0, help="seconds of audio (default 10)")
-    p.add_argument("--method", choices=["alsd", "tsd"], default="alsd", help="search method (default alsd)")
+    add_search_args(p, methods=("alsd", "tsd"))
+    p.add_argument("--audio-s", type=positive_float, default=10.0, help="seconds of audio (default 10)")
     p.add_argument("--trace", action="store_true",
                    help="trace a real decode of random features instead of the analytic graph")
     p.add_argument("--seed", type=int, default=0, help="seed of the random features for --trace")

@@ -11,17 +11,11 @@ from __future__ import annotations
 import argparse
 import logging
 
+from hwsim.commands._args import add_input_args, add_search_args, input_features
+
 log = logging.getLogger(__name__)
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
-    return value
 
 
 def register(subparsers) -> None:
@@ -29,14 +23,8 @@ def register(subparsers) -> None:
                               description=__doc__)
     p.add_argument("--model", required=True, help="model preset or YAML path")
     p.add_argument("--checkpoint", help="System.save checkpoint with the weights (default: seeded init)")
-    p.add_argument("--beam", type=_positive_int, default=4, help="beam width (default 4)")
-    p.add_argument("--lm-fusion", choices=["none", "dr"], default="none", help="LM fusion (default none)")
-    p.add_argument("--method", choices=["alsd", "tsd", "greedy"], default="alsd",
-                   help="search method (default alsd)")
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--audio", help="16-bit PCM mono WAV file to decode")
-    src.add_argument("--frames", type=_positive_int, help="decode N frames of random features")
-    p.add_argument("--seed", type=int, default=0, help="seed of the weights and random features (default 0)")
+    add_search_args(p)
+    add_input_args(p)
     p.add_argument("--out", required=True, help="output Parquet file")
     p.set_defaults(func=run)
 
@@ -58,16 +46,11 @@ def format_summary(graph) -> str:
 
 def run(args: argparse.Namespace) -> int:
     import models
-    import models.features as feats
     import workloads
 
     system = models.build_system(args.model, seed=args.seed, checkpoint=args.checkpoint)
     config = system.config
-    if args.audio:
-        wave, rate = feats.load_wav(args.audio)
-        features = feats.features_for(config, wave, rate)
-    else:
-        features = feats.random_features(config, args.frames, args.seed)
+    features = input_features(config, args)
     log.info("tracing %s: %d frames, beam %d, LM fusion %s, %s", config.name, features.shape[0],
              args.beam, args.lm_fusion, args.method)
     graph, _ = workloads.trace(system, features, beam=args.beam, lm_fusion=args.lm_fusion,

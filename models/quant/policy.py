@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Iterable
 
 from models.params import ParamSpec
-from models.yamlio import ConfigError, from_dict, load_yaml, require
+from models.yamlio import load_preset, preset_names, require
 
 POLICY_DIR = Path(__file__).parent / "policies"
 
@@ -212,7 +212,7 @@ def compression_x(params: Iterable[ParamSpec], policy: PrecisionPolicy) -> float
 
 def policies() -> list[str]:
     """Names of the shipped policies in ``models/quant/policies/``."""
-    return sorted(p.stem for p in POLICY_DIR.glob("*.yaml"))
+    return preset_names(POLICY_DIR)
 
 
 def load_policy(name_or_path: str | Path) -> PrecisionPolicy:
@@ -221,12 +221,4 @@ def load_policy(name_or_path: str | Path) -> PrecisionPolicy:
     Raises:
         ConfigError: unknown name, or invalid file content (file and field named).
     """
-    path = Path(name_or_path)
-    if not path.suffix:
-        path = POLICY_DIR / f"{name_or_path}.yaml"
-        if not path.exists():
-            raise ConfigError(
-                f"unknown precision policy {str(name_or_path)!r}; policies: {', '.join(policies())} "
-                "(or give a path to a YAML file)"
-            )
-    return from_dict(PrecisionPolicy, load_yaml(path), source=str(path))
+    return load_preset(PrecisionPolicy, name_or_path, POLICY_DIR, "precision policy")
