@@ -110,25 +110,32 @@ def _fmt(v) -> str:
     return str(v)
 
 
-def dse_section(df: pd.DataFrame, out_dir: str | Path, objectives: dict[str, str] | None = None,
+def dse_section(df: pd.DataFrame | str | Path, out_dir: str | Path, objectives: dict[str, str] | None = None,
                 top: int = 10, title: str = "Design-space exploration",
-                where: dict | None = None) -> str:
+                where: dict | str | None = "auto") -> str:
     """Markdown for a sweep's results; writes ``dse_pareto.png`` into ``out_dir``.
 
     Args:
-        df: results table (``hwsim.dse.load``): ``status``, point parameters, figures.
+        df: results table (``hwsim.dse.load``): ``status``, point parameters, figures; or a
+            sweep directory, loaded here.
         out_dir: where the figure goes (the returned Markdown links it by file name).
         objectives: two (or three; the plot shows the first two) objectives for the front;
             default RTF vs on-chip memory.
         top: rows of the best-points table.
         title: section heading.
-        where: column -> value filter for the Pareto front (e.g. ``{"beam": 16}`` so that only
-            one search setting competes); the sensitivity table always uses every ok point.
+        where: column -> value filter for the Pareto front (e.g. ``{"beam": 16}``); ``"auto"``
+            (default): the largest beam when the beam varies (a wider beam costs more but decodes
+            better, so beams do not compete on cost alone), else no filter; None: no filter. The
+            sensitivity table always uses every ok point.
 
     Returns:
         The section as Markdown: counts, the Pareto figure, the front's best points by RTF, and
         the sensitivity of RTF to each varied parameter (median RTF per value, max/min ratio).
     """
+    if not isinstance(df, pd.DataFrame):
+        from hwsim.dse import load
+
+        df = load(df)
     out = Path(out_dir)
     ok = df[df["status"] == "ok"] if "status" in df.columns else df
     n_err = len(df) - len(ok)
@@ -138,6 +145,8 @@ def dse_section(df: pd.DataFrame, out_dir: str | Path, objectives: dict[str, str
         lines += [f"No design point finished ({n_err} errors).", ""]
         return "\n".join(lines)
     groups = aliases(ok, params)
+    if where == "auto":
+        where = {"beam": ok["beam"].max()} if "beam" in params else None
     sel = ok
     for col, value in (where or {}).items():
         if col not in ok.columns:
