@@ -229,10 +229,13 @@ class GemmCost:
     _f: float = 1.0
 
 
-def engine_cycles(hw: AcceleratorSpec, m, k, n, macs_per_cycle):
+def engine_cycles(hw: AcceleratorSpec, m, k, n, macs_per_cycle, fold: bool = False):
     """(compute, fill_drain, preload) cycles of GEMMs ``(m x k) @ (k x n)`` on one core's array.
 
     ``macs_per_cycle`` is the whole-array rate at each GEMM's effective precision (array).
+    ``fold`` (output-stationary only): the folded mapping, where the ``rows * cols`` PEs hold
+    ``rows * cols`` outputs of one row of m at a time (``tiles = m * ceil(n / (rows * cols))``);
+    see ``gemm_mapping``.
     """
     mx = hw.core.matrix
     R, C = mx.rows, mx.cols
@@ -240,17 +243,51 @@ def engine_cycles(hw: AcceleratorSpec, m, k, n, macs_per_cycle):
     k = np.asarray(k, dtype=np.float64)
     n = np.asarray(n, dtype=np.float64)
     lanes = np.asarray(macs_per_cycle, dtype=np.float64) / (R * C)
-    n_tiles = np.ceil(n / C)
     if mx.dataflow == "os":
-        tiles = np.ceil(m / R) * n_tiles
+        tiles = m * np.ceil(n / (R * C)) if fold else np.ceil(m / R) * np.ceil(n / C)
         compute = tiles * np.ceil(k / lanes)
         preload = np.zeros_like(compute)
     else:
-        tiles = np.ceil(k / (R * lanes)) * n_tiles
+        tiles = np.ceil(k / (R * lanes)) * np.ceil(n / C)
         compute = tiles * m
         preload = np.where(tiles > 0, R * (1.0 if mx.weight_preload_overlap else tiles), 0.0)
     fill = np.where(tiles > 0, (R + C) * (1.0 if mx.fill_drain_overlap else tiles), 0.0)
     return compute, fill, preload
+
+
+def gemm_mapping(hw: AcceleratorSpec, m, k, n, macs_per_cycle, act_bytes, w_onchip_bytes, w_bytes):
+    """Engine cycles of the better of the array's mappings, and the weight re-reads it costs.
+
+    Output-stationary arrays put m on the rows and n on the columns. When m is small (a GEMV of
+    one hypothesis, or a few) most rows idle; with ``matrix.fold_outputs`` the array may instead
+    hold ``rows * cols`` outputs of one row of m at a time. Each PE then needs its own weight
+    every cycle, and the weights are read once per row of m (``(m - 1) * w_bytes`` more
+    scratchpad traffic). Per GEMM, the mapping whose ``max(engine, scratchpad)`` time is smaller
+    is used.
+
+    Args:
+        act_bytes: activation bytes at the scratchpad; w_onchip_bytes: weight bytes read from the
+            scratchpad by the plain mapping (resident weights); w_bytes: the weight's bytes.
+
+    Returns:
+        (compute, fill_drain, preload, reread_bytes, folded): cycles, extra scratchpad bytes, and
+        a boolean array of the GEMMs that use the folded mapping.
+    """
+    compute, fill, preload = engine_cycles(hw, m, k, n, macs_per_cycle)
+    reread = np.zeros_like(compute)
+    folded = np.zeros(compute.shape, dtype=bool)
+    mx = hw.core.matrix
+    if mx.dataflow != "os" or not mx.fold_outputs:
+        return compute, fill, preload, reread, folded
+    f, bw = hw.frequency_hz, hw.core.scratchpad_bw_bytes_per_s
+    c2, f2, p2 = engine_cycles(hw, m, k, n, macs_per_cycle, fold=True)
+    reread2 = (np.asarray(m, dtype=np.float64) - 1.0) * w_bytes
+    base = (act_bytes + w_onchip_bytes) / bw
+    plain_s = np.maximum((compute + fill + preload) / f, base)
+    fold_s = np.maximum((c2 + f2 + p2) / f, base + reread2 / bw)
+    folded = fold_s < plain_s
+    return (np.where(folded, c2, compute), np.where(folded, f2, fill), np.where(folded, p2, preload),
+            np.where(folded, reread2, 0.0), folded)
 
 
 def cost_gemm(hw: AcceleratorSpec, m, k, n, precision: str = "fp16", *, in_bits: float | None = None,
@@ -277,11 +314,12 @@ def cost_gemm(hw: AcceleratorSpec, m, k, n, precision: str = "fp16", *, in_bits:
     m = np.asarray(m, dtype=np.float64)
     k = np.asarray(k, dtype=np.float64)
     n = np.asarray(n, dtype=np.float64)
-    compute, fill, preload = engine_cycles(hw, m, k, n, mpc)
     f = hw.frequency_hz
     act_bytes = (m * k * in_bits + m * n * out_bits) / 8.0
     w_bytes = k * n * w_bits / 8.0
-    sram_s = (act_bytes + (w_bytes if weight_resident else 0.0)) / hw.core.scratchpad_bw_bytes_per_s
+    w_onchip = w_bytes if weight_resident else np.zeros_like(w_bytes)
+    compute, fill, preload, reread, _ = gemm_mapping(hw, m, k, n, mpc, act_bytes, w_onchip, w_bytes)
+    sram_s = (act_bytes + w_onchip + reread) / hw.core.scratchpad_bw_bytes_per_s
     dram_s = np.where((w_bytes > 0) & (not weight_resident),
                       hw.dram_latency_s + w_bytes / hw.dram_bw_bytes_per_s, 0.0) + np.zeros_like(sram_s)
     engine = compute + fill + preload
@@ -354,7 +392,9 @@ def _memory_s(hw: AcceleratorSpec, x: KindInputs, divide: float = 1.0):
 def _gemm(hw: AcceleratorSpec, x: KindInputs) -> KindCost:
     f = hw.frequency_hz
     mpc = _rate_table(hw.core.matrix.macs_per_cycle)[x.prec]
-    compute, fill, preload = engine_cycles(hw, x.m, x.k, x.n, mpc)
+    w_all = x.w_sram_bytes + x.w_shared_bytes + x.w_dram_bytes
+    compute, fill, preload, reread, folded = gemm_mapping(hw, x.m, x.k, x.n, mpc, x.act_bytes,
+                                                          x.w_sram_bytes, w_all)
     engine = (compute + fill + preload) / f
     bound = np.where(compute >= fill + preload, BOUND_CODE["compute"], BOUND_CODE["fill_drain"])
     split = np.full(len(x.m), np.inf)
@@ -362,14 +402,17 @@ def _gemm(hw: AcceleratorSpec, x: KindInputs) -> KindCost:
         ok = x.macs >= hw.mapping.split_min_macs
         if ok.any():
             P = hw.cores
-            c2, f2, p2 = engine_cycles(hw, x.m[ok], x.k[ok], np.ceil(x.n[ok] / P), mpc[ok])
             sub = KindInputs(*(getattr(x, name)[ok] for name in KindInputs.__dataclass_fields__))
+            c2, f2, p2, r2, _ = gemm_mapping(hw, sub.m, sub.k, np.ceil(sub.n / P), mpc[ok], sub.act_bytes / P,
+                                             sub.w_sram_bytes / P, w_all[ok] / P)
             sram, shared, dram = _memory_s(hw, sub, divide=P)
+            sram = sram + r2 / hw.core.scratchpad_bw_bytes_per_s
             gather = (sub.out_bytes * (P - 1) / P / hw.inter_core_bw_bytes_per_s + hw.inter_core_latency_s)
             split[ok] = (np.maximum.reduce([(c2 + f2 + p2) / f, sram, shared, dram])
                          + (hw.mapping.split_overhead_cycles + hw.core.dispatch_overhead_cycles) / f + gather)
     return KindCost(np.full(len(x.m), UNIT_CODE["matrix"]), engine, bound,
-                    {"compute_s": compute / f, "fill_drain_s": (fill + preload) / f}, split)
+                    {"compute_s": compute / f, "fill_drain_s": (fill + preload) / f, "reread_bytes": reread,
+                     "folded": folded}, split)
 
 
 def _elementwise(hw: AcceleratorSpec, x: KindInputs, rates: dict[str, float], unit: str) -> KindCost:
@@ -557,6 +600,8 @@ def cost_ops(table: pd.DataFrame, hw: AcceleratorSpec, policy: PrecisionPolicy,
     split = np.full(n, np.inf)
     compute_s = np.zeros(n)
     fill_s = np.zeros(n)
+    reread = np.zeros(n)
+    folded = np.zeros(n, dtype=bool)
     macs = table["macs"].to_numpy().astype(np.float64)
     for kind in sorted(set(kind_names[np.unique(kind_cat.codes.to_numpy())])):
         idx = np.flatnonzero(kinds == kind)
@@ -569,10 +614,13 @@ def cost_ops(table: pd.DataFrame, hw: AcceleratorSpec, policy: PrecisionPolicy,
         if "compute_s" in c.extra:
             compute_s[idx] = c.extra["compute_s"]
             fill_s[idx] = c.extra["fill_drain_s"]
+        if "reread_bytes" in c.extra:
+            reread[idx] = c.extra["reread_bytes"]
+            folded[idx] = c.extra["folded"]
         elif kind not in ("gemm",):
             compute_s[idx] = c.engine_s
 
-    x_all = KindInputs(m, k, nn, elems, work, macs, eff, act_bytes, w_sram, w_shared, w_dram, out_bytes)
+    x_all = KindInputs(m, k, nn, elems, work, macs, eff, act_bytes, w_sram + reread, w_shared, w_dram, out_bytes)
     sram_s, shared_s, dram_s = _memory_s(hw, x_all)
     dispatch_s = np.full(n, hw.core.dispatch_overhead_cycles / f)
     terms = np.stack([engine, sram_s, shared_s, dram_s])
@@ -596,11 +644,12 @@ def cost_ops(table: pd.DataFrame, hw: AcceleratorSpec, policy: PrecisionPolicy,
     out["unit"] = pd.Categorical.from_codes(unit, categories=list(UNITS))
     out["precision"] = pd.Categorical.from_codes(eff, categories=list(PREC_NAMES))
     out["precision_requested"] = pd.Categorical.from_codes(req, categories=list(PREC_NAMES))
-    out["bytes"] = act_bytes + w_sram + w_shared + w_dram
+    out["bytes"] = act_bytes + w_sram + reread + w_shared + w_dram
     out["act_bytes"] = act_bytes
     out["weight_bytes"] = w_bytes
     out["dram_bytes"] = w_dram
-    out["sram_bytes"] = act_bytes + w_sram
+    out["sram_bytes"] = act_bytes + w_sram + reread
+    out["folded"] = folded
     out["shared_bytes"] = w_shared
     out["work_elems"] = work
     out["compute_s"] = compute_s

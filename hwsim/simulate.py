@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 OP_COLUMNS = ("op", "kind", "phase", "step", "module", "weight", "core", "unit", "precision",
               "precision_requested", "start_s", "end_s", "latency_s", "bound_by", "macs", "m", "k",
               "n", "elems", "bytes", "act_bytes", "weight_bytes", "dram_bytes", "sram_bytes",
-              "shared_bytes", "resident", "compute_s", "fill_drain_s", "engine_s", "sram_s",
+              "shared_bytes", "resident", "folded", "compute_s", "fill_drain_s", "engine_s", "sram_s",
               "shared_s", "dram_s", "dispatch_s")
 
 
@@ -129,8 +129,8 @@ def simulate(graph: OpGraph, hw: AcceleratorSpec | str | Path, policy: Precision
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        table = op_table(graph)
-        ptr, deps = edge_arrays(graph)
+        table = graph.memo("hwsim.op_table", op_table)
+        ptr, deps = graph.memo("hwsim.edge_arrays", edge_arrays)
     finally:
         if gc_was_enabled:
             gc.enable()

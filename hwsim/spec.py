@@ -84,6 +84,9 @@ class MatrixEngineSpec:
             tile's compute (then paid once per GEMM, not per tile).
         weight_preload_overlap: ``ws`` only: true if loading the next weight tile (rows cycles)
             is double-buffered behind compute (then paid once per GEMM).
+        fold_outputs: ``os`` only: the array may also map ``rows * cols`` outputs of one row of
+            m over all PEs (for GEMMs with few rows, such as a single hypothesis's GEMV), at
+            the price of re-reading the weights once per row (``hwsim.cost.gemm_mapping``).
     """
 
     rows: int
@@ -92,6 +95,7 @@ class MatrixEngineSpec:
     dataflow: Literal["os", "ws"] = "os"
     fill_drain_overlap: bool = False
     weight_preload_overlap: bool = False
+    fold_outputs: bool = False
 
     def __post_init__(self) -> None:
         require(self.rows >= 1, f"rows must be >= 1, got {self.rows}")
