@@ -11,6 +11,7 @@ This module sits at the bottom of the import flow (models <- workloads <- hwsim)
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 import types
 import typing
@@ -102,8 +103,7 @@ def from_dict(cls: type, data: Any, source: str = "<dict>", path: str = "") -> A
     where = f"{source}: {path}" if path else f"{source}:"
     if not isinstance(data, dict):
         raise ConfigError(f"{where} expected a mapping for {cls.__name__}, got {type(data).__name__}")
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    hints, fields = _fields_of(cls)
     unknown = sorted(set(data) - set(fields))
     if unknown:
         raise ConfigError(
@@ -124,6 +124,12 @@ def from_dict(cls: type, data: Any, source: str = "<dict>", path: str = "") -> A
         raise
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"{where} {exc}") from exc
+
+
+@functools.lru_cache(maxsize=None)
+def _fields_of(cls: type) -> tuple[dict, dict]:
+    # get_type_hints re-evaluates string annotations on every call: most of a load's time.
+    return typing.get_type_hints(cls), {f.name: f for f in dataclasses.fields(cls) if f.init}
 
 
 def _convert(tp: Any, value: Any, source: str, path: str) -> Any:

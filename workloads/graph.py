@@ -94,10 +94,12 @@ class OpGraph:
         self.graph = nx.DiGraph()
         self.meta: dict = dict(meta or {})
         self._ops: list[Op] = []
+        self._memo: dict = {}
 
     def add(self, op: Op, deps: Iterable[int] = ()) -> int:
         """Append ``op`` after its producers ``deps`` (ids of earlier ops); returns its id."""
         node = len(self._ops)
+        self._memo.clear()
         self._ops.append(op)
         self.graph.add_node(node, op=op)
         for d in deps:
@@ -128,6 +130,17 @@ class OpGraph:
 
     def __len__(self) -> int:
         return len(self._ops)
+
+    def memo(self, key: str, compute):
+        """``compute(self)``, cached under ``key`` until an op is added.
+
+        For tables derived from the graph that consumers rebuild for every use (the simulator's
+        op table and dependency arrays: a sweep simulates one graph on many accelerators).
+        Change the graph only through ``add``; editing ``graph`` directly bypasses the cache.
+        """
+        if key not in self._memo:
+            self._memo[key] = compute(self)
+        return self._memo[key]
 
     def __getitem__(self, node: int) -> Op:
         return self._ops[node]

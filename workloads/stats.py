@@ -51,6 +51,10 @@ def encoder_frames(config: ModelConfig, frames: int) -> int:
     if enc.time_reduction > 1:
         r = enc.time_reduction
         t = -(-t // r) if enc.time_reduction_method == "stride" else t // r
+    if t < 1:
+        raise ValueError(f"{frames} input frames give no encoder output frame for model {config.name!r} "
+                         f"(stack {f.stack}, stride {f.stride}, time reduction {enc.time_reduction}); "
+                         "give more audio")
     return t
 
 

@@ -43,3 +43,13 @@ def test_frames_and_errors(swb):
         workloads.parametric_stats(swb, 10.0, 4, "shallow")
     with pytest.raises(ValueError):
         workloads.parametric_stats(swb, 0.0, 4, "dr")
+
+
+def test_too_little_audio_is_a_clear_error():
+    import pytest
+
+    from models.config import load_config
+    from workloads import paper_graph
+
+    with pytest.raises(ValueError, match="no encoder output frame for model 'tiny'"):
+        paper_graph(load_config("tiny"), 0.001, 4, "dr")
