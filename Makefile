@@ -21,9 +21,12 @@ $(STAMP): pyproject.toml | $(PY)
 
 install: $(STAMP)
 
+# The reference report, with its design-space section from the example sweep (resumable: a
+# re-run only evaluates points that are not in reports/paper/sweep yet).
 report: $(STAMP)
 	mkdir -p $(NUMBA_CACHE_DIR)
-	$(VENV)/bin/hwsim report --out reports/paper
+	$(VENV)/bin/hwsim sweep workloads/sweeps/rapid4_dse.yaml --out reports/paper/sweep
+	$(VENV)/bin/hwsim report --out reports/paper --sweep reports/paper/sweep
 
 test: $(STAMP)
 	mkdir -p $(NUMBA_CACHE_DIR)
@@ -35,3 +38,18 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache
+
+# Accuracy of the trained `small` model (corpus synthesis, training, PTQ/QAT, WER/CER): about 1.5 h
+# on 2 cores. Resumable: every stage skips when its outputs are complete. Needs the TTS and text
+# packages, installed here (as root, or through sudo) when missing.
+.PHONY: accuracy
+ACC_DATA ?= data
+ACC_APT := espeak-ng flite sox libsox-fmt-all bible-kjv bible-kjv-text fortunes fortunes-min
+accuracy: $(STAMP)
+	@if ! (command -v espeak-ng && command -v flite && command -v sox && command -v bible \
+	      && test -e /usr/share/games/fortunes/fortunes) >/dev/null; then \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y $(ACC_APT); \
+	fi
+	$(PY) -m models.train.pipeline all --data $(ACC_DATA)
+	$(PY) -m reports.accuracy --data $(ACC_DATA)
