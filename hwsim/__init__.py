@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from hwsim.compression import Compression
 from hwsim.compression import compression as _compression_fn
-from hwsim.cost import CostError, cost_gemm
+from hwsim.cost import CostError
+from hwsim.gemm import cost_gemm
 from hwsim.simulate import SimResult
 from hwsim.simulate import simulate as _simulate_fn
 from hwsim.spec import AcceleratorSpec, load_spec, presets

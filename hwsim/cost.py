@@ -1,24 +1,7 @@
-"""Per-op cost model: precision of each op, bytes at the policy's widths, weight residency, and
-the time of each op on one core (and split across all cores), vectorized per op kind.
+"""Per-op cost model: bytes at the policy's widths, weight residency, and the time of each op on
+one core (and split across all cores), vectorized per op kind.
 
-Precision of an op (the *requested* precision; the unit then runs it at
-``hwsim.spec.fallback_precision`` of it, and every substitution is counted):
-
-==========================  ===========================================================  =======
-op                          requested precision (policy role specs of the op's module)    unit
-==========================  ===========================================================  =======
-gemm, weight ``*weight_hh``  combine(``weight``, ``hidden``) (recurrent GEMM: input is h)  matrix
-gemm, other weight           combine(``weight`` or ``embedding``, ``input``)               matrix
-gemm, no weight              combine(``input``, ``input``)                                 matrix
-nonlinear                    ``act`` (bounded by the SFU's precisions)                     sfu
-eltwise in an LSTM module    ``cell`` (gate products, cell update)                         vector
-eltwise elsewhere            ``act`` in modules, ``output`` outside modules (search)       vector
-reduce                       ``output`` (softmax sums, log-sum-exp, scores)                vector
-select, move                 ``embedding`` for lookups with a weight, else as eltwise      spec.select.unit
-==========================  ===========================================================  =======
-
-combine(a, b): both integer -> the wider integer; any float -> the wider float. An LSTM module is
-one whose dotted name contains ``.layers.`` (``rnnt.encoder.layers.0.fwd``, ``lm_ext.layers.1``).
+Precision of each op: ``hwsim.precision``; GEMM engine cycles and mappings: ``hwsim.gemm``.
 
 Bytes (the graph's bytes are at FP32): a GEMM moves ``m*k`` inputs at the input precision,
 ``m*n`` outputs at ``preact`` (LSTM modules), ``output`` (modules named ``*.out``) or ``act``
@@ -38,11 +21,7 @@ is assumed not to be the bottleneck for weights).
 
 Time of an op on one core: ``max(engine, sram, shared, dram) + dispatch`` with
 
-- GEMM engine cycles on a ``R x C`` array with ``L = macs_per_cycle[p] / (R*C)`` MAC lanes per PE
-  along k: output-stationary ``tiles = ceil(m/R)*ceil(n/C)``, ``compute = tiles*ceil(k/L)``;
-  weight-stationary ``tiles = ceil(k/(R*L))*ceil(n/C)``, ``compute = tiles*m`` plus a weight
-  preload of ``R`` cycles per tile. Fill/drain is ``R + C`` cycles per tile, or once per GEMM when
-  the spec says it overlaps (likewise the ws preload).
+- GEMM engine cycles: ``hwsim.gemm`` (array tiling, mapping choice, fill/drain).
 - SFU / vector / select: ``ceil(work / elems_per_cycle[p])`` with work = output elements
   (reductions, topk and sort: input elements, ``bytes_read / 4`` of the FP32 graph).
 - ``bound_by`` names the largest term: compute, fill_drain, sfu, vector, select, sram, shared,
@@ -55,7 +34,6 @@ the output over the inter-core link. The scheduler picks whichever finishes firs
 
 from __future__ import annotations
 
-import operator
 from collections import Counter
 from dataclasses import dataclass
 from typing import Callable
@@ -65,14 +43,14 @@ import pandas as pd
 
 from models.config import ModelConfig
 from models.params import parameter_table
-from models.quant.policy import BITS, FLOAT_PRECISIONS, PrecisionPolicy, tensor_storage_bytes
-from workloads.graph import KINDS, PHASES, OpGraph
+from models.quant.policy import PrecisionPolicy, tensor_storage_bytes
+from workloads.graph import KINDS, PHASES
 
-from hwsim.spec import AcceleratorSpec, fallback_precision
+from hwsim.gemm import gemm_mapping
+from hwsim.optable import categorical
+from hwsim.precision import PREC_BITS, PREC_CODE, PREC_NAMES, op_precision
+from hwsim.spec import AcceleratorSpec
 
-PREC_NAMES = tuple(BITS)
-PREC_CODE = {p: i for i, p in enumerate(PREC_NAMES)}
-PREC_BITS = np.array([BITS[p] for p in PREC_NAMES], dtype=np.float64)
 KIND_CODE = {k: i for i, k in enumerate(KINDS)}
 PHASE_CODE = {p: i for i, p in enumerate(PHASES)}
 
@@ -87,247 +65,6 @@ BOUND_CODE = {b: i for i, b in enumerate(BOUNDS)}
 
 class CostError(ValueError):
     """An op cannot be costed (e.g. its kind has no cost function). Names the ops."""
-
-
-# ------------------------------------------------------------------------------------------------
-# Op table
-
-
-_FIELDS = ("op", "kind", "phase", "step", "module", "weight", "m", "k", "n", "elems", "macs",
-           "bytes_read", "bytes_written")
-
-
-_STR_FIELDS = ("op", "kind", "phase", "module", "weight")
-
-
-def _categorical(values) -> pd.Categorical:
-    codes, uniques = pd.factorize(np.asarray(values, dtype=object))
-    return pd.Categorical.from_codes(codes, categories=pd.Index(uniques, dtype=object))
-
-
-def op_table(graph: OpGraph) -> pd.DataFrame:
-    """The graph's ops as a DataFrame of the fields the cost model needs (one pass, no to_frame).
-
-    String columns (op, kind, phase, module, weight) are categoricals: few distinct values.
-    """
-    get = operator.attrgetter(*_FIELDS)
-    rows = list(map(get, graph.ops))
-    if not rows:
-        return pd.DataFrame({f: pd.Categorical([]) if f in _STR_FIELDS else np.zeros(0, np.int64)
-                             for f in _FIELDS})
-    cols = list(zip(*rows))
-    data = {}
-    for i, f in enumerate(_FIELDS):
-        data[f] = _categorical(cols[i]) if f in _STR_FIELDS else np.asarray(cols[i], dtype=np.int64)
-    frame = pd.DataFrame(data)
-    frame.index.name = "id"
-    return frame
-
-
-def edge_arrays(graph: OpGraph) -> tuple[np.ndarray, np.ndarray]:
-    """Producers of each op in CSR form: ``deps[ptr[i]:ptr[i+1]]`` are the producers of op i."""
-    import itertools
-
-    n = len(graph)
-    pred = graph.graph._pred  # networkx adjacency {node: {producer: attrs}}, read only
-    lists = [list(pred[i]) for i in range(n)]
-    counts = np.fromiter(map(len, lists), dtype=np.int64, count=n)
-    ptr = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(counts, out=ptr[1:])
-    deps = np.fromiter(itertools.chain.from_iterable(lists), dtype=np.int64, count=int(ptr[-1]))
-    return ptr, deps
-
-
-# ------------------------------------------------------------------------------------------------
-# Precision
-
-
-def combine(a: str, b: str) -> str:
-    """Engine precision of a GEMM with operands at ``a`` and ``b``: both int -> the wider int;
-    any float -> the wider float."""
-    floats = [p for p in (a, b) if p in FLOAT_PRECISIONS]
-    pool = floats or [a, b]
-    return max(pool, key=lambda p: BITS[p])
-
-
-def _is_lstm(module: str) -> bool:
-    return ".layers." in module
-
-
-@dataclass(frozen=True)
-class OpPrecision:
-    requested: str      # precision the policy asks for (computation)
-    effective: str      # precision the unit runs it at
-    in_bits: int        # GEMM activation input width (storage)
-    out_bits: int       # output width (storage)
-    w_bits: int         # weight width (storage), 0 if none
-
-
-def op_precision(kind: str, module: str, weight: str, phase: str, policy: PrecisionPolicy,
-                 hw: AcceleratorSpec) -> OpPrecision:
-    """Precision of one op class (see the table in the module docstring)."""
-    spec = policy.spec
-    core = hw.core
-    if kind == "gemm":
-        wrole = "embedding" if module.endswith("embedding") else "weight"
-        w = spec(module, wrole).precision if weight else None
-        x = spec(module, "hidden" if weight.endswith("weight_hh") else "input").precision
-        req = combine(w, x) if w else x
-        out_role = "preact" if _is_lstm(module) else ("output" if module.endswith(".out") else "act")
-        return OpPrecision(req, fallback_precision(req, core.matrix.macs_per_cycle), BITS[x],
-                           BITS[spec(module, out_role).precision], BITS[w] if w else 0)
-    if kind == "nonlinear":
-        req = spec(module, "act").precision
-        eff = fallback_precision(req, core.sfu.elems_per_cycle)
-        return OpPrecision(req, eff, BITS[req], BITS[req], 0)
-    if kind == "reduce":
-        role = "output"
-    elif kind in ("select", "move") and weight:
-        role = "embedding"
-    elif _is_lstm(module):
-        role = "cell"
-    else:
-        role = "act" if module else "output"
-    req = spec(module, role).precision
-    rates = core.sfu.elems_per_cycle if (kind in ("select", "move") and core.select.unit == "sfu") \
-        else core.vector.elems_per_cycle
-    eff = req if (kind in ("select", "move") and core.select.unit == "dedicated") else fallback_precision(req, rates)
-    return OpPrecision(req, eff, BITS[req], BITS[req], 0)
-
-
-# ------------------------------------------------------------------------------------------------
-# Single-GEMM cost (public, vectorized)
-
-
-@dataclass(frozen=True)
-class GemmCost:
-    """Cycles of GEMMs (arrays, or 0-d arrays for scalar inputs), at the hw clock.
-
-    Attributes:
-        cycles: total = max(engine, sram, dram) + dispatch, where engine = compute + fill_drain
-            + preload.
-        compute, fill_drain, preload: engine cycles (see the module docstring).
-        sram, dram: memory cycles (inputs + outputs at the scratchpad, weight at DRAM unless
-            resident).
-        dispatch: dispatch overhead cycles.
-        utilization: macs / (engine cycles * macs_per_cycle): MAC-slot use of the array.
-    """
-
-    cycles: np.ndarray
-    compute: np.ndarray
-    fill_drain: np.ndarray
-    preload: np.ndarray
-    sram: np.ndarray
-    dram: np.ndarray
-    dispatch: np.ndarray
-    utilization: np.ndarray
-
-    @property
-    def latency_s(self) -> np.ndarray:
-        return self.cycles / self._f
-
-    _f: float = 1.0
-
-
-def engine_cycles(hw: AcceleratorSpec, m, k, n, macs_per_cycle, fold: bool = False):
-    """(compute, fill_drain, preload) cycles of GEMMs ``(m x k) @ (k x n)`` on one core's array.
-
-    ``macs_per_cycle`` is the whole-array rate at each GEMM's effective precision (array).
-    ``fold`` (output-stationary only): the folded mapping, where the ``rows * cols`` PEs hold
-    ``rows * cols`` outputs of one row of m at a time (``tiles = m * ceil(n / (rows * cols))``);
-    see ``gemm_mapping``.
-    """
-    mx = hw.core.matrix
-    R, C = mx.rows, mx.cols
-    m = np.asarray(m, dtype=np.float64)
-    k = np.asarray(k, dtype=np.float64)
-    n = np.asarray(n, dtype=np.float64)
-    lanes = np.asarray(macs_per_cycle, dtype=np.float64) / (R * C)
-    if mx.dataflow == "os":
-        tiles = m * np.ceil(n / (R * C)) if fold else np.ceil(m / R) * np.ceil(n / C)
-        compute = tiles * np.ceil(k / lanes)
-        preload = np.zeros_like(compute)
-    else:
-        tiles = np.ceil(k / (R * lanes)) * np.ceil(n / C)
-        compute = tiles * m
-        preload = np.where(tiles > 0, R * (1.0 if mx.weight_preload_overlap else tiles), 0.0)
-    fill = np.where(tiles > 0, (R + C) * (1.0 if mx.fill_drain_overlap else tiles), 0.0)
-    return compute, fill, preload
-
-
-def gemm_mapping(hw: AcceleratorSpec, m, k, n, macs_per_cycle, act_bytes, w_onchip_bytes, w_bytes):
-    """Engine cycles of the better of the array's mappings, and the weight re-reads it costs.
-
-    Output-stationary arrays put m on the rows and n on the columns. When m is small (a GEMV of
-    one hypothesis, or a few) most rows idle; with ``matrix.fold_outputs`` the array may instead
-    hold ``rows * cols`` outputs of one row of m at a time. Each PE then needs its own weight
-    every cycle, and the weights are read once per row of m (``(m - 1) * w_bytes`` more
-    scratchpad traffic). Per GEMM, the mapping whose ``max(engine, scratchpad)`` time is smaller
-    is used.
-
-    Args:
-        act_bytes: activation bytes at the scratchpad; w_onchip_bytes: weight bytes read from the
-            scratchpad by the plain mapping (resident weights); w_bytes: the weight's bytes.
-
-    Returns:
-        (compute, fill_drain, preload, reread_bytes, folded): cycles, extra scratchpad bytes, and
-        a boolean array of the GEMMs that use the folded mapping.
-    """
-    compute, fill, preload = engine_cycles(hw, m, k, n, macs_per_cycle)
-    reread = np.zeros_like(compute)
-    folded = np.zeros(compute.shape, dtype=bool)
-    mx = hw.core.matrix
-    if mx.dataflow != "os" or not mx.fold_outputs:
-        return compute, fill, preload, reread, folded
-    f, bw = hw.frequency_hz, hw.core.scratchpad_bw_bytes_per_s
-    c2, f2, p2 = engine_cycles(hw, m, k, n, macs_per_cycle, fold=True)
-    reread2 = (np.asarray(m, dtype=np.float64) - 1.0) * w_bytes
-    base = (act_bytes + w_onchip_bytes) / bw
-    plain_s = np.maximum((compute + fill + preload) / f, base)
-    fold_s = np.maximum((c2 + f2 + p2) / f, base + reread2 / bw)
-    folded = fold_s < plain_s
-    return (np.where(folded, c2, compute), np.where(folded, f2, fill), np.where(folded, p2, preload),
-            np.where(folded, reread2, 0.0), folded)
-
-
-def cost_gemm(hw: AcceleratorSpec, m, k, n, precision: str = "fp16", *, in_bits: float | None = None,
-              w_bits: float | None = None, out_bits: float | None = None,
-              weight_resident: bool = False) -> GemmCost:
-    """Cycles of GEMMs ``(m x k) @ (k x n)`` at ``precision`` on one core (vectorized over arrays).
-
-    Args:
-        hw: accelerator spec.
-        m, k, n: scalars or arrays of equal shape.
-        precision: requested precision (the engine falls back if it does not support it).
-        in_bits, w_bits, out_bits: storage widths (default: the requested precision's bits).
-        weight_resident: weights read from the scratchpad instead of streamed from DRAM.
-
-    Returns:
-        A GemmCost; ``.latency_s`` in seconds.
-    """
-    eff = hw.engine_precision(precision)
-    mpc = hw.core.matrix.macs_per_cycle[eff]
-    bits = BITS[precision]
-    in_bits = bits if in_bits is None else in_bits
-    w_bits = bits if w_bits is None else w_bits
-    out_bits = bits if out_bits is None else out_bits
-    m = np.asarray(m, dtype=np.float64)
-    k = np.asarray(k, dtype=np.float64)
-    n = np.asarray(n, dtype=np.float64)
-    f = hw.frequency_hz
-    act_bytes = (m * k * in_bits + m * n * out_bits) / 8.0
-    w_bytes = k * n * w_bits / 8.0
-    w_onchip = w_bytes if weight_resident else np.zeros_like(w_bytes)
-    compute, fill, preload, reread, _ = gemm_mapping(hw, m, k, n, mpc, act_bytes, w_onchip, w_bytes)
-    sram_s = (act_bytes + w_onchip + reread) / hw.core.scratchpad_bw_bytes_per_s
-    dram_s = np.where((w_bytes > 0) & (not weight_resident),
-                      hw.dram_latency_s + w_bytes / hw.dram_bw_bytes_per_s, 0.0) + np.zeros_like(sram_s)
-    engine = compute + fill + preload
-    dispatch = np.full_like(engine, hw.core.dispatch_overhead_cycles)
-    cycles = np.maximum(np.maximum(engine, sram_s * f), dram_s * f) + dispatch
-    with np.errstate(divide="ignore", invalid="ignore"):
-        util = np.where(engine > 0, m * k * n / (engine * mpc), 0.0)
-    return GemmCost(cycles, compute, fill, preload, sram_s * f, dram_s * f, dispatch, util, _f=f)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -512,7 +249,7 @@ def cost_ops(table: pd.DataFrame, hw: AcceleratorSpec, policy: PrecisionPolicy,
     n = len(table)
     for col in ("op", "kind", "phase", "module", "weight"):
         if not isinstance(table[col].dtype, pd.CategoricalDtype):
-            table = table.assign(**{col: _categorical(table[col])})
+            table = table.assign(**{col: categorical(table[col])})
     kind_cat = table["kind"].cat
     kind_names = np.asarray(kind_cat.categories, dtype=object)
     kinds = kind_names[kind_cat.codes.to_numpy()]     # object array of kind names

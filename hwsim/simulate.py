@@ -1,6 +1,6 @@
 """Simulate an op graph on an accelerator under a precision policy: ``simulate(...) -> SimResult``.
 
-Stages: op table (``hwsim.cost.op_table``) -> per-op cost (``hwsim.cost.cost_ops``) -> list
+Stages: op table (``hwsim.optable.op_table``) -> per-op cost (``hwsim.cost.cost_ops``) -> list
 schedule (``hwsim.schedule.list_schedule``) -> tables and summary. Compression comes from
 ``hwsim.compression`` for the model config.
 """
@@ -22,7 +22,8 @@ from models.yamlio import ConfigError, to_dict
 from workloads.graph import PHASES, OpGraph
 
 from hwsim.compression import compression
-from hwsim.cost import PHASE_CODE, UNITS, cost_ops, edge_arrays, energy_j, op_table
+from hwsim.cost import PHASE_CODE, UNITS, cost_ops, energy_j
+from hwsim.optable import edge_arrays, op_table
 from hwsim.schedule import list_schedule, phase_latency
 from hwsim.spec import AcceleratorSpec, load_spec
 

@@ -86,7 +86,7 @@ class MatrixEngineSpec:
             is double-buffered behind compute (then paid once per GEMM).
         fold_outputs: ``os`` only: the array may also map ``rows * cols`` outputs of one row of
             m over all PEs (for GEMMs with few rows, such as a single hypothesis's GEMV), at
-            the price of re-reading the weights once per row (``hwsim.cost.gemm_mapping``).
+            the price of re-reading the weights once per row (``hwsim.gemm.gemm_mapping``).
     """
 
     rows: int

@@ -258,7 +258,6 @@ def _lstm_rows(phase, m: IntLSTM, sim: _Records, ref: _Records, reference) -> li
     # float32 rounding bound of the pre-activation, where the integer inputs agree
     pre = rows[-5]  # preact_f32
     if rows[0].mismatches == 0 and pre is not None and pre.elements == acc_hh.size and not np.isinf(pre.max_abs_diff):
-        steps = acc_hh.shape[0]
         gx_abs = (np.abs(x) @ np.abs(w_ih).T) * np.float64(m.s_ih) + np.abs(m.bias)
         if m.reverse:
             gx_abs = gx_abs[::-1]  # the recurrence ran from the last frame to the first

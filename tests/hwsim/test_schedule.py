@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from hwsim import load_spec, simulate
-from hwsim.cost import cost_ops, edge_arrays, op_table
+from hwsim.cost import cost_ops
+from hwsim.optable import edge_arrays, op_table
 from hwsim.schedule import list_schedule, phase_latency
 from models.config import load_config
 from models.quant.policy import load_policy
