@@ -29,7 +29,6 @@ Calibrated on nothing but these assumptions; compare with ``SearchStats`` of rea
 
 from __future__ import annotations
 
-from math import ceil
 
 from models.config import ModelConfig
 
