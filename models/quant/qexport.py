@@ -48,7 +48,6 @@ manifest) are not counted, as the policy's storage does not count them.
 from __future__ import annotations
 
 import json
-from math import ceil
 from pathlib import Path
 
 import numpy as np
