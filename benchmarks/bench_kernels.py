@@ -10,6 +10,10 @@ until it lasts at least ``--min-sample-s``. GOPS = 2 * M * N * K / s. Columns:
 * ``int8 raw-w GOPS``: gemm_int8 given raw (N, K) weights, i.e. including the per-call repack
   (or, for M < 16 in auto mode, the portable kernel).
 * ``int4 GOPS``: gemm_int4 (W4A4, both packed; A unpacked per call) with prepacked weights.
+  On the VNNI path the prepacked INT4 weights stay two per byte (expanded in registers), so
+  they move half the weight bytes of INT8; at M = 1 this column is the memory-bound GEMV.
+* VNNI calls below 2**22 MACs (here M = 1) run the kernel on one thread whatever ``--threads``
+  says (waking the thread team costs more than the work).
 * ``portable GOPS``: gemm_int8 forced to the portable path.
 * ``numpy GOPS``: ``a32 @ w32.T`` on int32 copies of the int8 inputs (numpy has no BLAS for
   integers). Big shapes are timed on a slice of rows of W and scaled (noted in ``numpy note``).

@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 from hwsim.kernels import portable, vnni
@@ -54,6 +55,8 @@ def kernel_path(path: str | None = None) -> str:
     return "portable"
 
 
+PARALLEL_MIN_MACS = 1 << 22  # smaller VNNI calls run on one thread: waking a team costs more
+
 SMALL_M = 16  # below this, repacking raw weights per call costs more than the VNNI path saves
 
 
@@ -75,11 +78,14 @@ class PackedWeights:
         w: int8 weights (N, K).
         max_abs: max |w|, for the accumulator bound.
         panels: VNNI panel layout (see :mod:`.vnni`), or None when the VNNI path is unavailable.
+        nibbles: ``panels`` hold INT4 values two per byte (:func:`.vnni.prepack_nibble_panels`,
+            half the bytes of the int8 layout), else int8 (:func:`.vnni.prepack_panels`).
     """
 
     w: np.ndarray
     max_abs: int
     panels: np.ndarray | None
+    nibbles: bool = False
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -99,8 +105,16 @@ def prepack_weights(w: np.ndarray, *, path: str | None = None) -> PackedWeights:
 
 
 def prepack_weights_int4(w_packed: np.ndarray, k: int, *, path: str | None = None) -> PackedWeights:
-    """Prepare packed INT4 weights (N, ceil(k/2)) uint8 for :func:`gemm_int4` / :func:`gemm_w4a8`."""
-    return prepack_weights(unpack_int4(w_packed, k), path=path)
+    """Prepare packed INT4 weights (N, ceil(k/2)) uint8 for :func:`gemm_int4` / :func:`gemm_w4a8`.
+
+    On the VNNI path the panels stay 4-bit (two values per byte, expanded in registers), so the
+    kernels move half the weight bytes of INT8.
+    """
+    w = unpack_int4(w_packed, k)
+    panels = None
+    if kernel_path(path) == "vnni" and (k + 7) // 8 * 8 <= vnni.MAX_KP:
+        panels = vnni.prepack_nibble_panels(w)
+    return PackedWeights(w, _max_abs(w), panels, nibbles=True)
 
 
 def _run(kernel: str, a: np.ndarray, pw: PackedWeights, *, acc_bits: int, on_overflow: str,
@@ -136,14 +150,17 @@ def _run(kernel: str, a: np.ndarray, pw: PackedWeights, *, acc_bits: int, on_ove
     outs = (out_acc, out_q, out_f)[mode]
     if m_ == 0 or n_ == 0:
         return outs
-    wide = k_ * _max_abs(a) * pw.max_abs > _INT32_MAX
-    kp = (k_ + 3) // 4 * 4
+    # |a| <= 128 settles the common case without a pass over a.
+    wide = k_ * 128 * pw.max_abs > _INT32_MAX and k_ * _max_abs(a) * pw.max_abs > _INT32_MAX
+    kp = (k_ + 7) // 8 * 8 if pw.nibbles else (k_ + 3) // 4 * 4
     use_vnni = (kernel_path(path) == "vnni" and not wide and pw.panels is not None)
     args = (lo, hi, sat, mode, scale, ibias, fbias, zp, qmin, qmax, out_acc, out_q, out_f)
     if use_vnni:
         a_pad = a if kp == k_ and a.flags.c_contiguous else _pad_k(a, kp)
         ovf = np.zeros((pw.panels.shape[0], 3), np.int64)
-        vnni.gemm_vnni(a_pad, pw.panels, n_, *args, ovf)
+        parallel = m_ * n_ * k_ >= PARALLEL_MIN_MACS and numba.get_num_threads() > 1
+        kern = vnni.gemm_vnni if parallel else vnni.gemm_vnni_serial
+        kern(a_pad, pw.panels, pw.nibbles, n_, *args, ovf)
     else:
         ovf = np.zeros(((n_ + portable.COL_BLOCK - 1) // portable.COL_BLOCK, 3), np.int64)
         portable.gemm_portable(np.ascontiguousarray(a), pw.w, wide, *args, ovf)

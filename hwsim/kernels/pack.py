@@ -26,6 +26,8 @@ def check_int_range(x: np.ndarray, lo: int, hi: int, name: str) -> None:
 def as_int8(x: np.ndarray, name: str, lo: int = -128, hi: int = 127) -> np.ndarray:
     """Validate an integer array and return it as int8 (no copy when already int8)."""
     x = np.asarray(x)
+    if x.dtype == np.int8 and lo == -128 and hi == 127:
+        return x
     if not np.issubdtype(x.dtype, np.integer):
         raise TypeError(f"{name}: expected an integer array, got dtype {x.dtype}")
     if x.dtype != np.int8 or lo > -128 or hi < 127:

@@ -14,9 +14,16 @@ operand) and adds groups of four into int32 lanes. So:
   ``128 * sum_k a[m, k]`` afterwards. The int32 lanes never wrap as long as
   ``Kp * 255 * 128 < 2**31`` (Kp <= 65792); the dispatcher checks this.
 
+INT4 weights can instead be prepacked as nibbles (``w + 8``, two per byte, see
+:func:`prepack_nibble_panels`): the tile splits each loaded vector into its low and high
+nibbles in registers, so INT4 moves half the weight bytes; the row correction is then
+``8 * sum_k a[m, k]``.
+
 The register tile is MR = 6 rows x 4 zmm (64 columns): 24 accumulators. Row tails use tiles of
-1..5 rows. The epilogue (overflow check, requantization) runs on each finished tile while it is
-in L1, which is what "fused" means here.
+1..5 rows. K is split in blocks of KC so that a panel's block stays in L1 while every row tile
+reads it; the partial sums of a panel wait in a small (M, NR) int32 buffer. The epilogue
+(overflow check, requantization) runs on each finished panel row while it is in L1, which is
+what "fused" means here.
 """
 
 from __future__ import annotations
@@ -57,16 +64,19 @@ def _vpdpbusd(builder):
     return cgutils.get_or_insert_function(builder.module, fnty, _VPDPBUSD)
 
 
-def _make_tile_kernel(mr: int):
-    """Intrinsic ``tile(a, a_off, lda, panels, w_off, k4, out)`` for an mr x NR register tile.
+def _make_tile_kernel(mr: int, nibbles: bool):
+    """Intrinsic ``tile(a, a_off, lda, panels, w_off, steps, out)`` for an mr x NR register tile.
 
     ``a``/``panels`` are byte arrays addressed by byte offsets; ``out`` is an int32 array of at
-    least mr * NR entries, written row-major (row i, column c at ``i * NR + c``).
+    least mr * NR entries, row-major (row i, column c at ``i * NR + c``), that the tile *adds*
+    to (so one output tile can be accumulated over several K blocks). One step covers 4 values
+    of k (int8 panels, 256 panel bytes) or 8 (``nibbles``: INT4 panels, also 256 bytes, whose
+    low and high nibbles are split into two 64-byte vectors in registers).
     """
 
     @intrinsic
-    def tile(typingctx, a, a_off, lda, panels, w_off, k4, out):
-        sig = types.void(a, a_off, lda, panels, w_off, k4, out)
+    def tile(typingctx, a, a_off, lda, panels, w_off, steps, out):
+        sig = types.void(a, a_off, lda, panels, w_off, steps, out)
 
         def codegen(context, builder, signature, args):
             ty = signature.args
@@ -74,34 +84,45 @@ def _make_tile_kernel(mr: int):
             a_data = context.make_array(ty[0])(context, builder, args[0]).data
             w_data = context.make_array(ty[3])(context, builder, args[3]).data
             c_data = context.make_array(ty[6])(context, builder, args[6]).data
-            a_off_, lda_, w_off_, k4_ = (context.cast(builder, args[i], ty[i], types.int64)
-                                         for i in (1, 2, 4, 5))
+            a_off_, lda_, w_off_, steps_ = (context.cast(builder, args[i], ty[i], types.int64)
+                                            for i in (1, 2, 4, 5))
             abase = builder.gep(builder.bitcast(a_data, i8p), [a_off_])
             wbase = builder.gep(builder.bitcast(w_data, i8p), [w_off_])
+            cbase = builder.bitcast(c_data, _VEC.as_pointer())
             fn = _vpdpbusd(builder)
             accs = []
-            for _ in range(mr * NRV):
+            for idx in range(mr * NRV):
                 slot = cgutils.alloca_once(builder, _VEC)  # promoted to a register by SROA
-                builder.store(ir.Constant(_VEC, None), slot)
+                cptr = builder.gep(cbase, [ir.Constant(_I64, idx)])
+                builder.store(builder.load(cptr, align=4), slot)
                 accs.append(slot)
-            with cgutils.for_range(builder, k4_) as loop:
+            low4 = ir.Constant(_VEC, [0x0F0F0F0F] * 16)
+            four = ir.Constant(_VEC, [4] * 16)
+            kstep = 8 if nibbles else 4
+            with cgutils.for_range(builder, steps_) as loop:
                 k = loop.index
                 wrow = builder.gep(wbase, [builder.mul(k, ir.Constant(_I64, NR * 4))])
                 wvecs = [builder.load(builder.bitcast(builder.gep(wrow, [ir.Constant(_I64, 64 * j)]),
                                                       _VEC.as_pointer()), align=1)
                          for j in range(NRV)]
-                acol = builder.gep(abase, [builder.mul(k, ir.Constant(_I64, 4))])
-                for i in range(mr):
-                    p = builder.gep(acol, [builder.mul(lda_, ir.Constant(_I64, i))])
-                    a4 = builder.load(builder.bitcast(p, ir.IntType(32).as_pointer()), align=1)
-                    v = builder.insert_element(ir.Constant(_VEC, ir.Undefined), a4,
-                                               ir.Constant(ir.IntType(32), 0))
-                    v = builder.shuffle_vector(v, ir.Constant(_VEC, ir.Undefined),
-                                               ir.Constant(_VEC, None))
-                    for j in range(NRV):
-                        slot = accs[i * NRV + j]
-                        builder.store(builder.call(fn, [builder.load(slot), wvecs[j], v]), slot)
-            cbase = builder.bitcast(c_data, _VEC.as_pointer())
+                if nibbles:  # k..k+3 in the low nibbles, k+4..k+7 in the high ones
+                    halves = [[builder.and_(v, low4) for v in wvecs],
+                              [builder.and_(builder.lshr(v, four), low4) for v in wvecs]]
+                else:
+                    halves = [wvecs]
+                acol = builder.gep(abase, [builder.mul(k, ir.Constant(_I64, kstep))])
+                for h, ws in enumerate(halves):
+                    for i in range(mr):
+                        p = builder.gep(acol, [builder.add(builder.mul(lda_, ir.Constant(_I64, i)),
+                                                           ir.Constant(_I64, 4 * h))])
+                        a4 = builder.load(builder.bitcast(p, ir.IntType(32).as_pointer()), align=1)
+                        v = builder.insert_element(ir.Constant(_VEC, ir.Undefined), a4,
+                                                   ir.Constant(ir.IntType(32), 0))
+                        v = builder.shuffle_vector(v, ir.Constant(_VEC, ir.Undefined),
+                                                   ir.Constant(_VEC, None))
+                        for j in range(NRV):
+                            slot = accs[i * NRV + j]
+                            builder.store(builder.call(fn, [builder.load(slot), ws[j], v]), slot)
             for idx, slot in enumerate(accs):
                 builder.store(builder.load(slot), builder.gep(cbase, [ir.Constant(_I64, idx)]),
                               align=4)
@@ -112,7 +133,9 @@ def _make_tile_kernel(mr: int):
     return tile
 
 
-_tile1, _tile2, _tile3, _tile4, _tile5, _tile6 = (_make_tile_kernel(r) for r in range(1, 7))
+_tile1, _tile2, _tile3, _tile4, _tile5, _tile6 = (_make_tile_kernel(r, False) for r in range(1, 7))
+_ntile1, _ntile2, _ntile3, _ntile4, _ntile5, _ntile6 = (_make_tile_kernel(r, True)
+                                                        for r in range(1, 7))
 
 
 def prepack_panels(w: np.ndarray) -> np.ndarray:
@@ -144,44 +167,87 @@ def _transpose_groups(src, n_, dst):
                 d[g * NR + c] = (src[n, g] ^ flip) if n < n_ else flip
 
 
-@njit(parallel=True, cache=True)
-def gemm_vnni(a, panels, n_, lo, hi, sat, mode, scale, ibias, fbias, zp, qmin, qmax,
-              out_acc, out_q, out_f, ovf):
+def prepack_nibble_panels(w: np.ndarray) -> np.ndarray:
+    """INT4 panel layout of w (N, K) int8 with values -8..7: uint8 (ceil(N / NR), Kp8 * NR // 2).
+
+    Kp8 = K rounded up to a multiple of 8. With ``u = w + 8`` (0..15, zero padding stored as 8):
+    ``panels[p, ((k // 8) * NR + c) * 4 + k % 4] = u[p * NR + c, k] | u[p * NR + c, k + 4] << 4``
+    for ``k % 8 < 4``: one 256-byte step holds 8 values of k for NR columns, half the bytes of
+    the int8 layout.
+    """
+    n_, k_ = w.shape
+    npan, kp = (n_ + NR - 1) // NR, (k_ + 7) // 8 * 8
+    u = np.full((npan * NR, kp), 8, np.uint8)
+    u[:n_, :k_] = w.view(np.uint8) + np.uint8(8)  # wraps to 0..15 for -8..7
+    u = u.reshape(npan, NR, kp // 8, 2, 4)
+    byte = u[:, :, :, 0, :] | (u[:, :, :, 1, :] << np.uint8(4))
+    return np.ascontiguousarray(byte.transpose(0, 2, 1, 3)).reshape(npan, kp * NR // 2)
+
+
+KC = 512  # K block: an int8 panel block (KC * NR bytes = 32 KiB) stays in L1 across row tiles
+
+
+def _gemm_vnni(a, panels, nibbles, n_, lo, hi, sat, mode, scale, ibias, fbias, zp, qmin, qmax,
+               out_acc, out_q, out_f, ovf):
     """out[m, n] = epilogue(sum_k a[m, k] * w[n, k]) from a (M, Kp) int8 and prepacked panels.
 
-    Parallel over panels of NR columns; ``ovf`` has one row per panel (see ``finish``).
+    ``nibbles``: INT4 panels (:func:`prepack_nibble_panels`, Kp a multiple of 8), else int8
+    panels (:func:`prepack_panels`). Loops: panel p (parallel) > K block > row tile, so the
+    panel's K block is read from L1 by every row tile; partial sums wait in ``acc`` (M, NR).
+    ``ovf`` has one row per panel (see ``finish``).
     """
     m_, kp = a.shape
-    k4 = kp // 4
+    wbias = 8 if nibbles else 128  # stored weight = w + wbias
+    kstep = 8 if nibbles else 4
+    pstride = panels.shape[1]
     rowcorr = np.empty(m_, np.int64)
     for m in range(m_):
         s = np.int32(0)
         for k in range(kp):
             s = np.int32(s + np.int32(a[m, k]))
-        rowcorr[m] = 128 * np.int64(s)
+        rowcorr[m] = wbias * np.int64(s)
     for p in prange(panels.shape[0]):
-        tile = np.empty(MR * NR, np.int32)
+        acc = np.zeros(m_ * NR, np.int32)
         ncols = min(NR, n_ - p * NR)
-        woff = p * panels.shape[1]
-        for m0 in range(0, m_, MR):
-            mr = min(MR, m_ - m0)
-            aoff = m0 * kp
-            if mr == 6:
-                _tile6(a, aoff, kp, panels, woff, k4, tile)
-            elif mr == 5:
-                _tile5(a, aoff, kp, panels, woff, k4, tile)
-            elif mr == 4:
-                _tile4(a, aoff, kp, panels, woff, k4, tile)
-            elif mr == 3:
-                _tile3(a, aoff, kp, panels, woff, k4, tile)
-            elif mr == 2:
-                _tile2(a, aoff, kp, panels, woff, k4, tile)
-            else:
-                _tile1(a, aoff, kp, panels, woff, k4, tile)
-            for i in range(mr):
-                _finish_row(tile, i * NR, rowcorr[m0 + i], m0 + i, p * NR, ncols, lo, hi, sat,
-                            mode, scale, ibias, fbias, zp, qmin, qmax, out_acc, out_q, out_f,
-                            ovf, p)
+        for k0 in range(0, kp, KC):
+            steps = min(KC, kp - k0) // kstep
+            woff = p * pstride + k0 * NR // (kstep // 4)
+            for m0 in range(0, m_, MR):
+                mr = min(MR, m_ - m0)
+                aoff = m0 * kp + k0
+                t = acc[m0 * NR:]
+                if nibbles:
+                    if mr == 6:
+                        _ntile6(a, aoff, kp, panels, woff, steps, t)
+                    elif mr == 5:
+                        _ntile5(a, aoff, kp, panels, woff, steps, t)
+                    elif mr == 4:
+                        _ntile4(a, aoff, kp, panels, woff, steps, t)
+                    elif mr == 3:
+                        _ntile3(a, aoff, kp, panels, woff, steps, t)
+                    elif mr == 2:
+                        _ntile2(a, aoff, kp, panels, woff, steps, t)
+                    else:
+                        _ntile1(a, aoff, kp, panels, woff, steps, t)
+                elif mr == 6:
+                    _tile6(a, aoff, kp, panels, woff, steps, t)
+                elif mr == 5:
+                    _tile5(a, aoff, kp, panels, woff, steps, t)
+                elif mr == 4:
+                    _tile4(a, aoff, kp, panels, woff, steps, t)
+                elif mr == 3:
+                    _tile3(a, aoff, kp, panels, woff, steps, t)
+                elif mr == 2:
+                    _tile2(a, aoff, kp, panels, woff, steps, t)
+                else:
+                    _tile1(a, aoff, kp, panels, woff, steps, t)
+        for m in range(m_):
+            _finish_row(acc, m * NR, rowcorr[m], m, p * NR, ncols, lo, hi, sat, mode, scale,
+                        ibias, fbias, zp, qmin, qmax, out_acc, out_q, out_f, ovf, p)
+
+
+gemm_vnni = njit(parallel=True, cache=True)(_gemm_vnni)
+gemm_vnni_serial = njit(cache=True)(_gemm_vnni)  # no thread launch: for small calls
 
 
 @njit(inline="always", cache=True)

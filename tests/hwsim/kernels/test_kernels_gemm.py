@@ -160,3 +160,26 @@ def test_rejects_out_of_range_and_bad_arguments():
 def test_env_forces_portable(monkeypatch):
     monkeypatch.setenv("HWSIM_KERNELS", "portable")
     assert kernel_path() == "portable"
+
+
+@pytest.mark.parametrize("m, k, n", [(1, 1100, 70), (7, 1029, 130), (13, 2 * 512 + 8, 64)])
+def test_k_blocked_shapes_bit_exact(path, m, k, n):
+    # K beyond one K block of the VNNI kernel (vnni.KC = 512), with K and N tails.
+    rng = np.random.default_rng(k)
+    a, w = rng.integers(-128, 128, (m, k), dtype=np.int8), rng.integers(-128, 128, (n, k), dtype=np.int8)
+    w4 = rng.integers(-8, 8, (n, k), dtype=np.int8)
+    kw = _epilogue(rng, n, "requant")
+    np.testing.assert_array_equal(gemm_int8(a, prepack_weights(w, path=path), path=path, **kw),
+                                  gemm_ref(a, w, **_ref_kw(kw)))
+    pw4 = prepack_weights_int4(pack_int4(w4), k, path=path)
+    np.testing.assert_array_equal(gemm_w4a8(a, pw4, path=path, **kw), gemm_ref(a, w4, **_ref_kw(kw)))
+    np.testing.assert_array_equal(gemm_w4a8(np.full((m, k), -128, np.int8), pw4, path=path),
+                                  gemm_ref(np.full((m, k), -128, np.int8), w4))
+
+
+def test_int4_panels_hold_half_the_bytes():
+    w = np.random.default_rng(0).integers(-8, 8, (128, 256), dtype=np.int8)
+    pw8, pw4 = prepack_weights(w), prepack_weights_int4(pack_int4(w), 256)
+    if pw8.panels is None:
+        pytest.skip("no VNNI panels on this host")
+    assert pw4.nibbles and pw4.panels.nbytes * 2 == pw8.panels.nbytes
