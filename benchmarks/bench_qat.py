@@ -16,8 +16,10 @@ reported (less sensitive to being descheduled, still sensitive to cache contenti
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import time
+from pathlib import Path
 
 import torch
 
@@ -55,6 +57,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--frames", type=int, default=100)
     ap.add_argument("--labels", type=int, default=10)
+    ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "qat.json"))
     args = ap.parse_args()
     torch.set_num_threads(1)
     system = build_system(args.model, 0)
@@ -85,6 +88,12 @@ def main() -> None:
     print(f"qat / fp32 cell  = {qat_s / fp32_cell:.2f}x wall, {med(qat.cpu_s) / med(cell.cpu_s):.2f}x cpu, "
           f"per-round ratios {min(ratios):.2f}..{max(ratios):.2f}  (goal <= 1.5x)")
     print(f"qat / fp32 fused = {qat_s / fp32_fused:.2f}x wall")
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps({
+        "model": args.model, "policy": args.policy, "batch": args.batch, "frames": args.frames,
+        "steps": args.steps, "loss": "surrogate", "fp32_cell_step_s": fp32_cell,
+        "fp32_fused_step_s": fp32_fused, "qat_step_s": qat_s, "qat_over_fp32_cell_x": qat_s / fp32_cell,
+        "qat_over_fp32_fused_x": qat_s / fp32_fused, "round_ratios": ratios}, indent=1))
 
 
 if __name__ == "__main__":
