@@ -1,0 +1,33 @@
+"""``hwsim accuracy``: the accuracy pipeline (synthetic corpus, training, PTQ/QAT, WER/CER) and its
+report. A thin layer over ``models.train.pipeline`` and ``reports.accuracy``; every stage skips
+when its outputs are complete, so an interrupted run resumes."""
+
+from __future__ import annotations
+
+import argparse
+
+STAGES = ("corpus", "train", "assemble", "quantize", "evaluate", "report", "all")  # pipeline.STAGES + report
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("accuracy", help="train and evaluate the small model (FP32 / INT4, DR fusion)",
+                              description=__doc__)
+    p.add_argument("--stage", choices=STAGES, default="all",
+                   help="one stage, or all of them followed by the report (default)")
+    p.add_argument("--data", default="data", help="corpus, training states, evaluations (default data/)")
+    p.add_argument("--checkpoints", default="checkpoints", help="checkpoint directory (default checkpoints/)")
+    p.add_argument("--out", default="reports/accuracy", help="report directory (default reports/accuracy/)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from models.train import pipeline
+    from reports.accuracy import build
+
+    if args.stage != "report":
+        code = pipeline.main([args.stage, "--data", args.data, "--checkpoints", args.checkpoints])
+        if code:
+            return code
+    if args.stage in ("report", "all"):
+        build(args.data, args.checkpoints, args.out)
+    return 0

@@ -1,0 +1,493 @@
+"""Pipeline stages after training: assemble the FP32 system, quantize (PTQ / QAT), evaluate.
+
+Checkpoints (``checkpoints/``, committed; sizes kept small):
+
+- ``small-fp32.pt``: ``models.system`` checkpoint (``load_system``), weights stored as FP16 to halve
+  the file; the FP32 results are measured with exactly these (FP16-rounded) weights.
+- ``small-int4-naive-ptq.npz``, ``small-int4-ptq.npz``, ``small-int4-qat.npz``: integer exports
+  (``models.quant.export``; load with ``models.quant.load``).
+- ``MANIFEST.json``: how each file was produced (command, steps, data seed, final loss, sizes).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing as mp
+import os
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+import models
+from models.search.scoring import SearchConfig
+from models.system import CHECKPOINT_FORMAT
+from models.yamlio import to_dict
+
+log = logging.getLogger("models.train.stages")
+
+PRECISIONS = ("fp32", "int4-naive-ptq", "int4-ptq", "int4-qat")
+TESTS = {"fortunes": "fortunes_test", "bible": "bible_test"}
+BEAMS = (1, 4, 8, 16)
+FILES = {"fp32": "fp32.pt", "int4-naive-ptq": "int4-naive-ptq.npz", "int4-ptq": "int4-ptq.npz",
+         "int4-qat": "int4-qat.npz"}
+CHUNK = 20  # utterances per evaluation task
+
+
+def _ckpt(s, precision: str) -> Path:
+    """``checkpoints/<preset>-<precision file>``, e.g. ``checkpoints/small-int4-qat.npz``."""
+    return Path(s.checkpoints) / f"{s.preset}-{FILES[precision]}"
+
+
+def _manifest_path(s) -> Path:
+    return Path(s.checkpoints) / "MANIFEST.json"
+
+
+def _update_manifest(s, key: str, entry: dict) -> None:
+    path = _manifest_path(s)
+    data = json.loads(path.read_text()) if path.exists() else {"checkpoints": {}}
+    data["checkpoints"][key] = entry
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def _last(history: list, k: int = 50) -> float:
+    vals = [row[1] for row in history[-k:]]
+    return float(np.mean(vals)) if vals else float("nan")
+
+
+# ----------------------------------------------------------------------------------------------
+# assemble
+
+
+def load_fp32(s) -> "models.System":
+    return models.load_system(_ckpt(s, "fp32"))
+
+
+def stage_assemble(s) -> None:
+    """Trained RNN-T (normalization folded) + both LMs -> ``small-fp32.pt`` (FP16 storage)."""
+    from models.train.loop import load_state
+    from models.train.rnnt_trainer import finalize
+
+    out = _ckpt(s, "fp32")
+    if out.exists():
+        log.info("%s exists; skipping", out)
+        return
+    states = {k: load_state(s.runs / f"{k}.state.pt") for k in ("rnnt", "lm_ext", "lm_src")}
+    missing = [k for k, st in states.items() if not (st and st.get("done"))]
+    if missing:
+        raise RuntimeError(f"training of {missing} is not finished (run the train stage)")
+    cfg = models.load_config(s.preset)
+    system = models.build_system(cfg, seed=s.seed)
+    finalize(system.rnnt, states["rnnt"])
+    system.lm_ext.load_state_dict(states["lm_ext"]["model"])
+    system.lm_src.load_state_dict(states["lm_src"]["model"])
+    half = {k: {n: t.detach().half() for n, t in m.state_dict().items()} for k, m in system.submodels().items()}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    torch.save({"format": CHECKPOINT_FORMAT, "config": to_dict(cfg), **half}, tmp)
+    os.replace(tmp, out)
+    entry = {"file": out.name, "bytes": out.stat().st_size, "precision": "fp32",
+             "storage": "FP16-rounded weights (results are measured with these exact weights)",
+             "load": "models.load_system(path)", "data_seed": s.seed,
+             "corpus": json.loads((s.corpus / "corpus.json").read_text())["splits"]}
+    for k, st in states.items():
+        entry[k] = {"command": ("python -m models.train.pipeline train-rnnt" if k == "rnnt"
+                                else "python -m models.train.pipeline train-lms") + _settings_flags(s),
+                    "steps": st["step"], "train_wall_s": round(st["elapsed_s"], 1),
+                    "stop_reason": st.get("stop_reason"), "config": st["config"],
+                    "final_train_loss_nats": round(_last(st["history"]), 4),
+                    "final_dev": st["dev_history"][-1][1]}
+    entry["rnnt"]["loss_unit"] = "RNN-T loss, nats per label; final_dev = dev loss per label"
+    entry["lm_ext"]["loss_unit"] = entry["lm_src"]["loss_unit"] = \
+        "cross-entropy, nats per character; final_dev = dev perplexity per character"
+    _update_manifest(s, "fp32", entry)
+
+
+def _settings_flags(s) -> str:
+    from models.train.pipeline import Settings
+
+    default = Settings()
+    flags = [f" --{k.replace('_', '-')} {v}" for k, v in asdict(s).items() if getattr(default, k) != v]
+    return "".join(flags)
+
+
+# ----------------------------------------------------------------------------------------------
+# quantize
+
+
+def _calibration_items(s, system, n_batches: int = 8):
+    """Acoustic batches (raw features: the normalization is folded) + LM text batches."""
+    from models.data.features import load_features
+    from models.train.batching import collate, labels_of, make_acoustic_batches
+
+    cfg = system.config
+    train = load_features(s.corpus, "train")
+    batches = make_acoustic_batches(cfg, train["feats"], train["texts"], 3000, 16)
+    rng = np.random.default_rng(s.seed)
+    items = []
+    text = s.corpus / "text"
+    ext = [labels_of(cfg, t) for t in (text / "lm_ext.txt").read_text().splitlines()]
+    src = [labels_of(cfg, t) for t in (text / "lm_src.txt").read_text().splitlines()]
+    for i in rng.choice(len(batches), min(n_batches, len(batches)), replace=False):
+        idx = batches[i]
+        b = collate(cfg, system.rnnt.encoder, [train["feats"][j] for j in idx],
+                    [labels_of(cfg, train["texts"][j]) for j in idx], None)
+        pick_e = rng.choice(len(ext), min(32, len(ext)), replace=False)
+        pick_s = rng.choice(len(src), min(32, len(src)), replace=False)
+        items.append({"acoustic": b, "lm_ext": [ext[j] for j in pick_e], "lm_src": [src[j] for j in pick_s]})
+    return items
+
+
+def _calib_fn(qsys, item) -> None:
+    from models.train.batching import lm_batch
+
+    b = item["acoustic"]
+    qsys.rnnt(b.feats, b.labels, fused=False)
+    for name in ("lm_ext", "lm_src"):
+        inputs, _, _ = lm_batch(item[name])
+        getattr(qsys, name).forward_sequence(inputs, fused=False)
+
+
+def _qat_loss(qsys, item) -> torch.Tensor:
+    """RNN-T loss (nats per label) of the quantized RNN-T."""
+    from models.train.rnnt_loss import rnnt_loss
+
+    b = item["acoustic"]
+    logp = qsys.rnnt(b.feats, b.labels, fused=False)
+    return rnnt_loss(logp, b.labels, b.T_out, b.U_len, reduction="mean_label")
+
+
+def _lm_qat_loss(qsys, item) -> torch.Tensor:
+    """Cross-entropy (nats per character) of both quantized LMs, summed."""
+    from models.train.lm_trainer import lm_loss
+
+    return lm_loss(qsys.lm_ext, item["lm_ext"]) + lm_loss(qsys.lm_src, item["lm_src"])
+
+
+def _lm_calib_fn(qsys, item) -> None:
+    from models.train.batching import lm_batch
+
+    for name in ("lm_ext", "lm_src"):
+        getattr(qsys, name).forward_sequence(lm_batch(item[name])[0], fused=False)
+
+
+def stage_qat_lms(s) -> None:
+    """INT4 QAT of both LMs from their FP32 weights (cross-entropy), resumable.
+
+    Needs only the trained LMs, so the pipeline runs it right after LM training, while the RNN-T
+    still trains. Output: DATA/runs/qat_lms.pt (the quantized LMs' state dicts: weights and
+    quantizer parameters), loaded by :func:`stage_qat`.
+    """
+    from models.quant import quantize
+    from models.quant.qsystem import qat_step
+    from models.train.batching import labels_of, lm_batches
+    from models.train.loop import Clock, load_state, save_atomic
+
+    out = s.runs / "qat_lms.pt"
+    if out.exists():
+        return
+    cfg = models.load_config(s.preset)
+    system = models.build_system(cfg, seed=s.seed)
+    for name in ("lm_ext", "lm_src"):
+        system.submodels()[name].load_state_dict(load_state(s.runs / f"{name}.state.pt")["model"])
+    text = s.corpus / "text"
+    ext = [labels_of(cfg, t) for t in (text / "lm_ext.txt").read_text().splitlines()]
+    src = [labels_of(cfg, t) for t in (text / "lm_src.txt").read_text().splitlines()]
+    ext_stream, src_stream = lm_batches(ext, 64, s.seed + 1), lm_batches(src, 64, s.seed + 2)
+    state_path = s.runs / "qat_lms.state.pt"
+    state = load_state(state_path)
+    if state is None:
+        calib = [{"lm_ext": [ext[j] for j in next(ext_stream)], "lm_src": [src[j] for j in next(src_stream)]}
+                 for _ in range(8)]
+        qsys = quantize(system, "int4", mode="qat", calib_features=calib, calib_fn=_lm_calib_fn, seed=s.seed)
+        state = {"step": 0, "elapsed_s": 0.0, "history": []}
+        params = [p for m in (qsys.lm_ext, qsys.lm_src) for p in m.parameters() if p.requires_grad]
+        opt = torch.optim.Adam(params, lr=s.qat_lm_lr)
+    else:
+        qsys = state["qsys"]
+        params = [p for m in (qsys.lm_ext, qsys.lm_src) for p in m.parameters() if p.requires_grad]
+        opt = torch.optim.Adam(params, lr=s.qat_lm_lr)
+        opt.load_state_dict(state["optimizer"])
+        for _ in range(8 + state["step"]):
+            next(ext_stream), next(src_stream)
+    qsys.train()
+    clock, step = Clock(state["elapsed_s"]), state["step"]
+    bar = tqdm(total=s.qat_lm_steps, initial=step, desc="qat int4 LMs", unit="step")
+    while step < s.qat_lm_steps:
+        item = {"lm_ext": [ext[j] for j in next(ext_stream)], "lm_src": [src[j] for j in next(src_stream)]}
+        loss = qat_step(qsys, item, _lm_qat_loss, opt)
+        step += 1
+        state["history"].append((step, loss, s.qat_lm_lr, clock.elapsed_s))
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss:.3f}")
+        if step % 50 == 0:
+            state.update(qsys=qsys, optimizer=opt.state_dict(), step=step, elapsed_s=clock.elapsed_s)
+            save_atomic(state, state_path)
+    bar.close()
+    save_atomic({"lm_ext": qsys.lm_ext.state_dict(), "lm_src": qsys.lm_src.state_dict(), "steps": step,
+                 "elapsed_s": clock.elapsed_s, "history": state["history"], "lr": s.qat_lm_lr}, out)
+
+
+def stage_ptq(s) -> None:
+    from models.quant import quantize
+
+    fp32 = None
+    for policy, key in (("int4-naive", "int4-naive-ptq"), ("int4", "int4-ptq")):
+        if _have(s, key):
+            continue
+        fp32 = fp32 or load_fp32(s)
+        calib = _calibration_items(s, fp32)
+        qsys = quantize(fp32, policy, mode="ptq", calib_features=calib, calib_fn=_calib_fn, seed=s.seed)
+        entry = {"policy": policy, "mode": "ptq", "from": _ckpt(s, "fp32").name,
+                 "calibration": f"{len(calib)} training batches (~30 s audio each) + 32 sentences per LM each",
+                 "command": "python -m models.train.pipeline quantize" + _settings_flags(s), "data_seed": s.seed}
+        _update_manifest(s, key, {**entry, **_export_or_pickle(s, qsys, key)})
+        log.info("%s done", key)
+
+
+def stage_qat(s) -> None:
+    """QAT of the whole system (RNN-T loss + both LM cross-entropies), resumable, then export."""
+    from models.data.features import load_features
+    from models.quant import freeze, quantize
+    from models.quant.qsystem import qat_step
+    from models.train.batching import collate, epoch_batches, labels_of, make_acoustic_batches
+    from models.train.loop import Clock, load_state, save_atomic
+
+    if _have(s, "int4-qat"):
+        return
+    state_path = s.runs / "qat.state.pt"
+    state = load_state(state_path)
+    fp32 = load_fp32(s)
+    cfg = fp32.config
+    stage_qat_lms(s)
+    lms = load_state(s.runs / "qat_lms.pt")
+    if state is None:
+        qsys = quantize(fp32, "int4", mode="qat", calib_features=_calibration_items(s, fp32),
+                        calib_fn=_calib_fn, seed=s.seed)
+        qsys.lm_ext.load_state_dict(lms["lm_ext"])
+        qsys.lm_src.load_state_dict(lms["lm_src"])
+        opt = torch.optim.Adam([p for p in qsys.rnnt.parameters() if p.requires_grad], lr=s.qat_lr)
+        state = {"step": 0, "elapsed_s": 0.0, "history": []}
+    else:
+        qsys = state["qsys"]
+        opt = torch.optim.Adam([p for p in qsys.rnnt.parameters() if p.requires_grad], lr=s.qat_lr)
+        opt.load_state_dict(state["optimizer"])
+    qsys.train()
+    train = load_features(s.corpus, "train")
+    batches = make_acoustic_batches(cfg, train["feats"], train["texts"], s.qat_max_frames, 16)
+    clock = Clock(state["elapsed_s"])
+    step = state["step"]
+    bar = tqdm(total=s.qat_steps, initial=step, desc="qat int4", unit="step")
+    reason = "max_steps"
+    while step < s.qat_steps:
+        epoch, pos = divmod(step, len(batches))
+        idx = epoch_batches(batches, s.seed + 7, epoch)[pos]
+        b = collate(cfg, qsys.rnnt.encoder, [train["feats"][j] for j in idx],
+                    [labels_of(cfg, train["texts"][j]) for j in idx], None)
+        loss = qat_step(qsys, {"acoustic": b}, _qat_loss, opt)
+        step += 1
+        state["history"].append((step, loss, s.qat_lr, clock.elapsed_s))
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss:.3f}")
+        if clock.elapsed_s >= s.qat_budget_s:
+            reason = "time_budget"
+            break
+        if step % 10 == 0:
+            state.update(qsys=qsys, optimizer=opt.state_dict(), step=step, elapsed_s=clock.elapsed_s)
+            save_atomic(state, state_path)
+    bar.close()
+    freeze(qsys)
+    qsys.eval()
+    _update_manifest(s, "int4-qat", {
+        **_export_or_pickle(s, qsys, "int4-qat"), "policy": "int4", "mode": "qat", "from": _ckpt(s, "fp32").name,
+        "command": "python -m models.train.pipeline quantize" + _settings_flags(s), "steps": step,
+        "stop_reason": reason, "train_wall_s": round(clock.elapsed_s, 1), "lr": s.qat_lr,
+        "loss": "RNN-T loss (nats/label)", "final_loss": round(_last(state["history"], 20), 4),
+        "data_seed": s.seed,
+        "lms": {"steps": lms["steps"], "train_wall_s": round(lms["elapsed_s"], 1), "lr": lms["lr"],
+                "loss": "lm_ext CE + lm_src CE (nats/char)", "final_loss": round(_last(lms["history"], 20), 4),
+                "history": [(r[0], round(r[1], 4), round(r[3], 1)) for r in lms["history"]]},
+        "history": [(r[0], round(r[1], 4), round(r[3], 1)) for r in state["history"]]})
+
+
+def _pickle_path(s, key: str) -> Path:
+    return s.runs / f"{s.preset}-{key}.qsys.pt"
+
+
+def _export_or_pickle(s, qsys, key: str) -> dict:
+    """Integer export to ``checkpoints/``; if the exporter rejects the system, a pickled
+    fake-quantized system under DATA/runs/ instead (not committed), with the reason recorded."""
+    from models.quant import export
+
+    out = _ckpt(s, key)
+    try:
+        manifest = export(qsys, out)
+        return {"file": out.name, "bytes": out.stat().st_size, "weight_bytes": manifest["weight_bytes"],
+                "load": "models.quant.load(path)"}
+    except ValueError as exc:
+        log.warning("%s: integer export failed (%s); pickling the fake-quantized system instead", key, exc)
+        path = _pickle_path(s, key)
+        from models.train.loop import save_atomic
+
+        save_atomic(qsys, path)
+        path.with_name(path.name + ".export-error.txt").write_text(f"export failed: {exc}\n")
+        return {"file": None, "export_error": str(exc), "pickled_to": str(path),
+                "load": "torch.load(pickled_to, weights_only=False)"}
+
+
+def stage_quantize(s) -> None:
+    stage_ptq(s)
+    stage_qat(s)
+
+
+# ----------------------------------------------------------------------------------------------
+# evaluate
+
+
+def _have(s, key: str) -> bool:
+    return _ckpt(s, key).exists() or _pickle_path(s, key).exists()
+
+
+def load_precision(s, precision: str):
+    if precision == "fp32":
+        return load_fp32(s)
+    if not _ckpt(s, precision).exists() and _pickle_path(s, precision).exists():
+        return torch.load(_pickle_path(s, precision), weights_only=False)
+    from models.quant import load
+
+    return load(_ckpt(s, precision))
+
+
+def search_configs(fusion: dict, beams=BEAMS) -> dict[str, SearchConfig]:
+    """Keys ``{search}-{beam}-{fusion}``; greedy has beam 1."""
+    out = {}
+    for lm in ("none", "dr"):
+        w = fusion if lm == "dr" else {}
+        out[f"greedy-1-{lm}"] = SearchConfig(method="greedy", beam=1, lm_fusion=lm, **w)
+        for b in beams:
+            out[f"alsd-{b}-{lm}"] = SearchConfig(method="alsd", beam=b, lm_fusion=lm, **w)
+    return out
+
+
+def _eval_task(args) -> dict:
+    s, precision, split, lo, hi, configs, out = args
+    from models.data.features import load_features
+    from models.train.evaluate import evaluate
+
+    torch.set_num_threads(1)
+    system = load_precision(s, precision)
+    data = load_features(s.corpus, split)
+    res = evaluate(system, data["feats"][lo:hi], data["texts"][lo:hi], configs)
+    payload = {k: {"counts": asdict(r.counts), "search": asdict(r.search), "examples": r.examples,
+                   "refs": data["texts"][lo:hi], "hyps": r.hyps, "heldout_voice": data["heldout_voice"][lo:hi]}
+               for k, r in res.items()}
+    tmp = Path(out).with_suffix(".tmp")
+    tmp.write_text(json.dumps(payload))
+    os.replace(tmp, out)
+    return payload
+
+
+def _run_tasks(s, tasks: list, desc: str) -> None:
+    todo = [t for t in tasks if not Path(t[-1]).exists()]
+    if not todo:
+        return
+    for t in todo:
+        Path(t[-1]).parent.mkdir(parents=True, exist_ok=True)
+    with mp.get_context("fork").Pool(s.jobs) as pool:
+        for _ in tqdm(pool.imap_unordered(_eval_task, todo), total=len(todo), desc=desc, unit="task"):
+            pass
+
+
+def _collect(paths: list[Path]) -> dict[str, dict]:
+    from models.train.evaluate import ErrorCounts, SearchTotals
+
+    agg: dict[str, tuple] = {}
+    for p in paths:
+        for k, v in json.loads(p.read_text()).items():
+            c, st, ex, seen, held = agg.setdefault(k, (ErrorCounts(), SearchTotals(), [], ErrorCounts(),
+                                                       ErrorCounts()))
+            c.merge(ErrorCounts(**v["counts"]))
+            st.merge(SearchTotals(**v["search"]))
+            ex.extend(v["examples"])
+            for ref, hyp, h in zip(v.get("refs", []), v.get("hyps", []), v.get("heldout_voice", [])):
+                (held if h else seen).add(ref, hyp)
+    return {k: {"wer": c.wer, "cer": c.cer, "utterances": c.utterances, "words": c.words,
+                "search": st.rates(), "examples": ex[:3],
+                "seen_voices": {"wer": seen.wer, "cer": seen.cer, "utterances": seen.utterances},
+                "heldout_voices": {"wer": held.wer, "cer": held.cer, "utterances": held.utterances}}
+            for k, (c, st, ex, seen, held) in agg.items()}
+
+
+def fusion_grid() -> list[dict]:
+    return [{"lambda_ext": le, "lambda_src": ls, "length_reward": lr}
+            for le in (0.3, 0.5, 0.7) for ls in (0.0, 0.2) for lr in (0.3, 0.8)]
+
+
+def stage_tune(s) -> dict:
+    """DR weights by WER on the Bible dev book (FP32, ALSD beam ``s.tune_beam``)."""
+    path = Path(s.data) / "eval" / "fusion.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    grid = fusion_grid()
+    configs = {f"g{i}": SearchConfig(method="alsd", beam=s.tune_beam, lm_fusion="dr", **w)
+               for i, w in enumerate(grid)}
+    configs["none"] = SearchConfig(method="alsd", beam=s.tune_beam, lm_fusion="none")
+    root = Path(s.data) / "eval" / "tune"
+    n = s.tune_utts
+    tasks = [(s, "fp32", "bible_dev", lo, min(n, lo + 10), configs, str(root / f"{lo:04d}.json"))
+             for lo in range(0, n, 10)]
+    _run_tasks(s, tasks, "tune DR weights (bible dev)")
+    res = _collect([Path(t[-1]) for t in tasks])
+    rows = [{**grid[i], "wer": res[f"g{i}"]["wer"], "cer": res[f"g{i}"]["cer"]} for i in range(len(grid))]
+    best = min(rows, key=lambda r: (r["wer"], r["cer"]))
+    out = {"best": {k: best[k] for k in ("lambda_ext", "lambda_src", "length_reward")},
+           "dev_wer_no_fusion": res["none"]["wer"], "dev_wer_best": best["wer"], "beam": s.tune_beam,
+           "utterances": n, "grid": rows}
+    path.write_text(json.dumps(out, indent=2) + "\n")
+    log.info("DR weights %s: dev WER %.2f -> %.2f", out["best"], out["dev_wer_no_fusion"], best["wer"])
+    return out
+
+
+def stage_evaluate(s) -> None:
+    """Evaluate ``s.precisions`` (comma list) on both tests; results.json covers every precision
+    evaluated so far."""
+    precisions = tuple(p for p in s.precisions.split(",") if p)
+    unknown = set(precisions) - set(PRECISIONS)
+    if unknown:
+        raise ValueError(f"unknown precisions {sorted(unknown)}; known: {PRECISIONS}")
+    fusion = stage_tune(s)["best"]
+    root = Path(s.data) / "eval"
+    tasks = []
+    for precision in precisions:
+        if not _have(s, precision):
+            log.warning("no checkpoint for %s; skipped", precision)
+            continue
+        configs = search_configs(fusion, tuple(int(b) for b in s.beams.split(",")))
+        for test, split in TESTS.items():
+            for lo in range(0, s.eval_utts, CHUNK):
+                tasks.append((s, precision, split, lo, min(s.eval_utts, lo + CHUNK), configs,
+                              str(root / precision / test / f"{lo:04d}.json")))
+    _run_tasks(s, tasks, "evaluate")
+    results = []
+    for precision in PRECISIONS:
+        for test in TESTS:
+            paths = sorted((root / precision / test).glob("*.json"))
+            if not paths:
+                continue
+            for key, r in _collect(paths).items():
+                search, beam, lm = key.split("-")
+                results.append({"precision": precision, "test": test, "search": search, "beam": int(beam),
+                                "lm_fusion": lm, "wer": round(r["wer"], 2), "cer": round(r["cer"], 2),
+                                "utterances": r["utterances"], "words": r["words"],
+                                "seen_voices": r["seen_voices"], "heldout_voices": r["heldout_voices"],
+                                "search_stats": r["search"], "examples": r["examples"]})
+    (root / "results.json").write_text(json.dumps({"fusion": stage_tune(s), "rows": results}, indent=2) + "\n")
+
+
+__all__ = ["stage_assemble", "stage_quantize", "stage_ptq", "stage_qat", "stage_tune", "stage_evaluate",
+           "search_configs", "PRECISIONS", "load_precision"]

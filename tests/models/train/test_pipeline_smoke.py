@@ -1,0 +1,74 @@
+"""End-to-end smoke of the accuracy pipeline on a toy corpus (tone synthesizer, ``tiny`` model):
+corpus -> features -> training (RNN-T + both LMs) -> assemble -> PTQ/QAT -> tuning -> evaluation ->
+report. Needs no espeak-ng, fortune or Bible package; a few seconds of training, not a usable model."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+import models
+from models.data.corpus import read_manifest, verify
+from models.train import pipeline
+
+torch.set_num_threads(1)
+
+FLAGS = ["--preset", "tiny", "--engine", "tones", "--train-hours", "0.01", "--fortunes-dev", "3",
+         "--fortunes-test", "3", "--bible-dev", "3", "--bible-test", "3", "--rnnt-max-steps", "3",
+         "--rnnt-max-frames", "2000", "--lm-src-steps", "3", "--lm-ext-steps", "3", "--qat-steps", "2",
+         "--qat-max-frames", "1000", "--qat-lm-steps", "2", "--tune-utts", "2", "--eval-utts", "2", "--beams", "1,2", "--jobs", "1"]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("acc")
+    flags = FLAGS + ["--data", str(root / "data"), "--checkpoints", str(root / "ckpt")]
+    assert pipeline.main(["all", *flags]) == 0
+    return root, flags
+
+
+def test_corpus_is_reproducible(run):
+    root, _ = run
+    corpus = root / "data" / "corpus"
+    rows = read_manifest(corpus)
+    assert {r["split"] for r in rows} == {"train", "fortunes_dev", "fortunes_test", "bible_dev", "bible_test"}
+    assert verify(corpus) == []
+    # heldout voices never appear in train
+    assert all(r["heldout_voice"] == "0" for r in rows if r["split"] == "train")
+    assert (corpus / "text" / "lm_ext.txt").read_text().strip()
+
+
+def test_checkpoints_load_and_decode(run):
+    root, _ = run
+    ck = root / "ckpt"
+    manifest = json.loads((ck / "MANIFEST.json").read_text())["checkpoints"]
+    assert set(manifest) == {"fp32", "int4-naive-ptq", "int4-ptq", "int4-qat"}
+    assert manifest["fp32"]["rnnt"]["steps"] == 3
+    fp32 = models.load_system(ck / "tiny-fp32.pt")
+    from models.quant import load
+
+    qat = load(ck / "tiny-int4-qat.npz")
+    x = torch.randn(60, 16)
+    for system in (fp32, qat):
+        r = models.decode(system, x, beam=2, method="alsd", lm_fusion="dr")
+        assert r.stats.frames > 0
+
+
+def test_results_rows_and_rerun_skips(run, tmp_path):
+    root, flags = run
+    res = json.loads((root / "data" / "eval" / "results.json").read_text())
+    rows = res["rows"]
+    keys = {(r["precision"], r["test"], r["search"], r["beam"], r["lm_fusion"]) for r in rows}
+    assert len(keys) == 4 * 2 * 3 * 2  # precisions x tests x (greedy, alsd 1, alsd 2) x fusion
+    assert all(0 <= r["cer"] and 0 <= r["wer"] for r in rows)
+    before = (root / "ckpt" / "tiny-fp32.pt").stat().st_mtime_ns
+    assert pipeline.main(["all", *flags]) == 0  # every stage complete: nothing is redone
+    assert (root / "ckpt" / "tiny-fp32.pt").stat().st_mtime_ns == before
+    from reports.accuracy import build
+
+    out = build(root / "data", root / "ckpt", tmp_path / "report")
+    table = json.loads((out / "results.json").read_text())["rows"]
+    assert {"precision", "test", "search", "beam", "lm_fusion", "wer", "cer"} <= set(table[0])
+    assert (out / "wer_vs_beam.png").stat().st_size > 0 and "| precision |" in (out / "README.md").read_text()
