@@ -153,8 +153,12 @@ def scale_from_range(lo: torch.Tensor, hi: torch.Tensor, qmin: int, qmax: int,
 
 def quantize_codes(x: torch.Tensor, scale: torch.Tensor, zero_point: torch.Tensor | float,
                    qmin: int, qmax: int) -> torch.Tensor:
-    """Integer codes (float32 tensor holding integers) of ``x``; scale broadcastable to x."""
-    return torch.clamp(torch.round(x / scale) + zero_point, qmin, qmax)
+    """Integer codes (float32 tensor holding integers) of ``x``; scale broadcastable to x.
+
+    ``round(x / scale + zp)``, the fake quantizer's formula: with round-half-to-even this is not
+    ``round(x / scale) + zp`` at ties when zp is odd (7.5 - 1 rounds to 6, round(7.5) - 1 = 7).
+    """
+    return torch.clamp(x / scale + zero_point, qmin, qmax).round()
 
 
 def dequantize_codes(code: torch.Tensor, scale: torch.Tensor, zero_point: torch.Tensor | float) -> torch.Tensor:
@@ -317,8 +321,8 @@ def fake_quant(x: torch.Tensor, scale: torch.Tensor, zero_point: torch.Tensor | 
                qmin: int, qmax: int) -> torch.Tensor:
     """Quantize-dequantize with the clipped straight-through estimator (no grad to scale).
 
-    Note: ``round(x / scale + zp)`` equals ``round(x / scale) + zp`` for integer ``zp`` exactly
-    as long as ``|x / scale| < 2**22``, which the clamp makes irrelevant.
+    Codes are ``clamp(round(x / scale + zp))``: the zero point is added before rounding, which
+    differs from ``round(x / scale) + zp`` at ties when zp is odd (see ``quantize_codes``).
     """
     if not torch.is_tensor(zero_point):
         zero_point = torch.tensor(float(zero_point))

@@ -188,3 +188,17 @@ def test_weight_minmax_per_gate():
     assert qz.scale.shape == (4,)
     assert torch.allclose(qz.scale, torch.tensor([2.0, 4.0, 6.0, 8.0]) / 15)
     assert torch.allclose(q, w, atol=0.3)
+
+
+def test_codes_match_the_fake_quantizer_at_ties_with_an_odd_zero_point():
+    # x / scale = 7.5 with zp = -1: the fake quantizer rounds 6.5 to 6 (half to even); rounding
+    # first and then adding the zero point would give 7. Export relies on the two agreeing.
+    import torch
+
+    from models.quant.quantizers import dequantize_codes, fake_quant, quantize_codes
+
+    x = torch.tensor([7.5, -2.5, 0.5, 3.5])
+    scale, zp = torch.tensor(1.0), torch.tensor(-1.0)
+    codes = quantize_codes(x, scale, zp, -8, 7)
+    assert codes.tolist() == [6.0, -4.0, 0.0, 2.0]
+    assert torch.equal(dequantize_codes(codes, scale, zp), fake_quant(x, scale, zp, -8, 7))
