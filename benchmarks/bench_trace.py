@@ -15,8 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import statistics
-import time
 from pathlib import Path
 
 import torch
@@ -26,16 +24,9 @@ import workloads
 from models.features import random_features
 
 OUT = Path(__file__).parent / "results" / "trace.json"
+from _timing import median_s  # noqa: E402
 
 
-def _median_s(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -47,12 +38,12 @@ def main() -> None:
     system = models.build_system("small")
     feats = random_features(system.config, 1000, seed=0)
     kw = dict(beam=8, lm_fusion="dr", method="alsd")
-    untraced = _median_s(lambda: models.decode(system, feats, **kw), args.repeats)
-    traced = _median_s(lambda: workloads.trace(system, feats, **kw), args.repeats)
+    untraced = median_s(lambda: models.decode(system, feats, **kw), args.repeats)
+    traced = median_s(lambda: workloads.trace(system, feats, **kw), args.repeats)
     graph, _ = workloads.trace(system, feats, **kw)
 
     cfg = models.load_config("swb300")
-    build = _median_s(lambda: workloads.paper_graph(cfg, 10.0, 16, "dr", "alsd"), args.repeats)
+    build = median_s(lambda: workloads.paper_graph(cfg, 10.0, 16, "dr", "alsd"), args.repeats)
     paper = workloads.paper_graph(cfg, 10.0, 16, "dr", "alsd")
 
     rows = [

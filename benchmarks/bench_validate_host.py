@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -29,15 +27,9 @@ sys.path.insert(0, str(ROOT))
 import hwsim  # noqa: E402
 import models  # noqa: E402
 import workloads  # noqa: E402
+from _timing import median_s  # noqa: E402
 
 
-def _median_s(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def per_op_overhead_s(repeats: int = 5) -> float:
@@ -49,7 +41,7 @@ def per_op_overhead_s(repeats: int = 5) -> float:
             torch.add(a, b)
 
     with torch.inference_mode():
-        return _median_s(loop, repeats) / n
+        return median_s(loop, repeats) / n
 
 
 def main() -> int:
@@ -69,7 +61,7 @@ def main() -> int:
         feats = models.random_features(system.config, frames, seed=1)
         kw = dict(beam=beam, lm_fusion=fusion)
         models.decode(system, feats, **kw)  # warm-up
-        measured = _median_s(lambda: models.decode(system, feats, **kw), args.repeats)
+        measured = median_s(lambda: models.decode(system, feats, **kw), args.repeats)
         graph, _ = workloads.trace(system, feats, **kw)
         audio_s = frames * system.config.features.frame_shift_s
         sim = hwsim.simulate(graph, hw, "fp32", audio_s, config=system.config).summary
