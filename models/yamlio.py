@@ -63,12 +63,15 @@ def load_yaml(path: str | Path) -> Any:
     Raises:
         ConfigError: the file is missing, is not valid YAML, or repeats a key.
     """
-    path = Path(path)
+    return loads_yaml(read_config_text(path), source=str(path))
+
+
+def read_config_text(path: str | Path) -> str:
+    """A configuration file's text; ConfigError naming the file when it cannot be read."""
     try:
-        text = path.read_text()
+        return Path(path).read_text()
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read ({exc.strerror})") from exc
-    return loads_yaml(text, source=str(path))
 
 
 def loads_yaml(text: str, source: str = "<string>") -> Any:

@@ -20,7 +20,7 @@ from typing import Any
 from hwsim.dse.constraints import compile_constraint
 from hwsim.dse.sweep import (DERIVED, HW_PREFIX, LM_FUSIONS, METHODS, POINT_FIELDS, BasePoint, Sampling,
                              Sweep, constraint_env, flatten_fields, spec_with)
-from models.yamlio import ConfigError, from_dict, loads_yaml, to_dict
+from models.yamlio import ConfigError, from_dict, loads_yaml, read_config_text, to_dict
 
 _NUMBER_RE = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
@@ -31,12 +31,7 @@ def load_sweep(path: str | Path) -> Sweep:
     Raises:
         ConfigError: any invalid key or value; the message names the file and the field.
     """
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from exc
-    return loads_sweep(text, source=str(path))
+    return loads_sweep(read_config_text(path), source=str(path))
 
 
 def loads_sweep(text: str, source: str = "<sweep>") -> Sweep:
