@@ -14,11 +14,10 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
 from models.lstm import set_fused
 from models.train.batching import lm_batch, lm_batches
-from models.train.loop import Clock, Schedule, grad_norm_clip, load_state, save_atomic
+from models.train.loop import Clock, Schedule, load_state, run_steps, save_atomic
 
 log = logging.getLogger(__name__)
 
@@ -92,42 +91,21 @@ def train_lm(lm, train: Sequence[Sequence[int]], dev: Sequence[Sequence[int]], s
     for _ in range(step):  # replay the data order up to the resumed step
         next(stream)
 
-    def save(done: bool, reason: str = "") -> None:
-        state.update(model=lm.state_dict(), optimizer=opt.state_dict(), step=step,
+    def save(at: int, done: bool, reason: str = "") -> None:
+        state.update(model=lm.state_dict(), optimizer=opt.state_dict(), step=at,
                      elapsed_s=clock.elapsed_s, done=done, stop_reason=reason)
         save_atomic(state, state_path)
 
-    bar = tqdm(total=tc.max_steps, initial=step, desc=f"train {name}", unit="step", disable=not progress)
-    reason = "max_steps"
-    while step < tc.max_steps:
-        idx = next(stream)
-        for group in opt.param_groups:
-            group["lr"] = lr = sched.lr(step, clock.elapsed_s / tc.time_budget_s)
-        opt.zero_grad(set_to_none=True)
-        loss = lm_loss(lm, [train[i] for i in idx])
-        loss.backward()
-        grad_norm_clip(lm.parameters(), tc.clip_norm)
-        opt.step()
-        step += 1
-        state["history"].append((step, loss.item(), lr, clock.elapsed_s))
-        bar.update(1)
-        bar.set_postfix(loss=f"{loss.item():.3f}")
-        if step % tc.eval_every == 0:
-            state["dev_history"].append((step, lm_perplexity(lm, dev), clock.elapsed_s))
-        if clock.elapsed_s >= tc.time_budget_s:
-            reason = "time_budget"
-            break
-        if step % tc.checkpoint_every == 0 or step == stop_at:
-            save(False)
-        if step == stop_at:
-            bar.close()
-            return state
-    bar.close()
-    if not state["dev_history"] or state["dev_history"][-1][0] != step:
-        state["dev_history"].append((step, lm_perplexity(lm, dev), clock.elapsed_s))
+    step, reason = run_steps(
+        state, opt, lm.parameters(), sched, clock, max_steps=tc.max_steps, time_budget_s=tc.time_budget_s,
+        clip_norm=tc.clip_norm, eval_every=tc.eval_every, checkpoint_every=tc.checkpoint_every,
+        stop_at=stop_at, loss_at=lambda _step: lm_loss(lm, [train[i] for i in next(stream)]),
+        dev_metric=lambda: lm_perplexity(lm, dev), save=save, desc=f"train {name}", progress=progress)
+    if reason is None:
+        return state
     set_fused(lm, False)
     lm.eval()
-    save(True, reason)
+    save(step, True, reason)
     return state
 
 

@@ -18,7 +18,6 @@ reports.accuracy`` (reports sit above models, so models never imports them).
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import subprocess
 import sys

@@ -12,13 +12,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
 
 from models.config import ModelConfig
 from models.lstm import set_fused
 from models.train.batching import (FeatureNorm, collate, epoch_batches, fold_norm_into_encoder,
                                    labels_of, make_acoustic_batches)
-from models.train.loop import Clock, Schedule, grad_norm_clip, load_state, save_atomic
+from models.train.loop import Clock, Schedule, load_state, run_steps, save_atomic
 from models.train.rnnt_loss import rnnt_loss
 
 log = logging.getLogger(__name__)
@@ -117,46 +116,30 @@ def train_rnnt(rnnt, cfg: ModelConfig, train: dict, dev: dict, state_path: str |
     step = state["step"]
     stop_at = None if steps_this_run is None else step + steps_this_run
 
-    def save(done: bool, reason: str = "") -> None:
-        state.update(model=rnnt.state_dict(), optimizer=opt.state_dict(), step=step,
+    def save(at: int, done: bool, reason: str = "") -> None:
+        state.update(model=rnnt.state_dict(), optimizer=opt.state_dict(), step=at,
                      elapsed_s=clock.elapsed_s, done=done, stop_reason=reason)
         save_atomic(state, state_path)
 
-    bar = tqdm(total=tc.max_steps, initial=step, desc="train rnnt", unit="step", disable=not progress)
-    reason = "max_steps"
-    while step < tc.max_steps:
-        epoch, pos = divmod(step, len(batches))
+    def loss_at(at: int):
+        epoch, pos = divmod(at, len(batches))
         idx = epoch_batches(batches, tc.seed, epoch)[pos]
         b = collate(cfg, rnnt.encoder, [feats[i] for i in idx], [labels[i] for i in idx], norm)
-        for group in opt.param_groups:
-            group["lr"] = lr = sched.lr(step, clock.elapsed_s / tc.time_budget_s)
-        opt.zero_grad(set_to_none=True)
         logp = rnnt(b.feats, b.labels)
-        loss = rnnt_loss(logp, b.labels, b.T_out, b.U_len, reduction="mean_label")
-        loss.backward()
-        gnorm = grad_norm_clip(rnnt.parameters(), tc.clip_norm)
-        if gnorm == gnorm:  # skip the update on a non-finite gradient
-            opt.step()
-        step += 1
-        state["history"].append((step, loss.item(), lr, clock.elapsed_s))
-        bar.update(1)
-        bar.set_postfix(loss=f"{loss.item():.3f}", epoch=epoch)
-        if step % tc.eval_every == 0 or step == tc.max_steps:
-            state["dev_history"].append((step, _dev_loss(rnnt, cfg, dev_set, norm), clock.elapsed_s))
-            log.info("step %d: train %.3f dev %.3f nats/label, %.0f s", step, loss.item(),
-                     state["dev_history"][-1][1], clock.elapsed_s)
-        if clock.elapsed_s >= tc.time_budget_s:
-            reason = "time_budget"
-            break
-        if step % tc.checkpoint_every == 0 or step == stop_at:
-            save(False)
-        if step == stop_at:
-            bar.close()
-            return state
-    bar.close()
-    if not state["dev_history"] or state["dev_history"][-1][0] != step:
-        state["dev_history"].append((step, _dev_loss(rnnt, cfg, dev_set, norm), clock.elapsed_s))
-    save(True, reason)
+        return rnnt_loss(logp, b.labels, b.T_out, b.U_len, reduction="mean_label")
+
+    def after_eval(at: int, loss: float, dev_loss: float, elapsed_s: float) -> None:
+        log.info("step %d: train %.3f dev %.3f nats/label, %.0f s", at, loss, dev_loss, elapsed_s)
+
+    step, reason = run_steps(
+        state, opt, rnnt.parameters(), sched, clock, max_steps=tc.max_steps, time_budget_s=tc.time_budget_s,
+        clip_norm=tc.clip_norm, eval_every=tc.eval_every, checkpoint_every=tc.checkpoint_every,
+        stop_at=stop_at, loss_at=loss_at, dev_metric=lambda: _dev_loss(rnnt, cfg, dev_set, norm), save=save,
+        desc="train rnnt", progress=progress, skip_nonfinite=True, eval_at_max=True,
+        postfix=lambda at: {"epoch": at // len(batches)}, after_eval=after_eval)
+    if reason is None:
+        return state
+    save(step, True, reason)
     return state
 
 
