@@ -78,6 +78,9 @@ class Encoder(nn.Module):
             nn.ModuleDict({d: LSTMLayer(i, enc.hidden, reverse=(d == "bwd")) for d in dirs})
             for i in encoder_layer_input_dims(cfg)
         )
+        # training-time dropout on every layer's output, set by the trainer (not part of the
+        # architecture: in eval mode nothing runs, so traces and exports never see it)
+        self.dropout = 0.0
 
     def output_frames(self, input_frames: int) -> int:
         """Encoder output frames for ``input_frames`` feature frames."""
@@ -103,6 +106,8 @@ class Encoder(nn.Module):
         for index, layer in enumerate(self.layers):
             outs = [layer[d](x, None, fused)[0] for d in layer]
             x = outs[0] if len(outs) == 1 else torch.cat(outs, dim=2)
+            if self.training and self.dropout > 0:
+                x = torch.nn.functional.dropout(x, self.dropout, training=True)
             if enc.time_reduction > 1 and index + 1 == enc.time_reduction_after:
                 x = reduce_time(x, enc.time_reduction, enc.time_reduction_method)
         return x.transpose(0, 1)

@@ -76,6 +76,29 @@ def voice_sets() -> dict[str, tuple[tuple[Voice, ...], tuple[Voice, ...]]]:
             "heldout": (held_es, tuple(Voice("flite", n) for n in FLITE_TEST))}
 
 
+VOICE_GROUPS = ("training", "heldout-accent", "heldout-variant", "heldout-flite")
+
+
+def voice_group(voice: str | Voice) -> str:
+    """Which of ``VOICE_GROUPS`` a voice belongs to: a training voice, the held-out espeak-ng accent
+    (any variant), a held-out variant of a training accent, or the held-out flite speaker.
+
+    Raises:
+        ValueError: a voice that is in no set (e.g. a corpus made with other voice lists).
+    """
+    v = Voice.parse(voice) if isinstance(voice, str) else voice
+    if v.engine == "tones":  # the toy synthesizer keeps the name of the voice it stands in for
+        v = Voice("flite" if v.name in FLITE_TRAIN + FLITE_TEST else "espeak", v.name)
+    sets = voice_sets()
+    if v in sets["train"][0] or v in sets["train"][1]:
+        return "training"
+    if v in sets["heldout"][1]:
+        return "heldout-flite"
+    if v in sets["heldout"][0]:
+        return "heldout-accent" if v.name.partition("+")[0] in ESPEAK_ACCENTS_TEST else "heldout-variant"
+    raise ValueError(f"voice {v} is neither in the training nor in the held-out voice set")
+
+
 def draw_voice(rng: np.random.Generator, heldout_share: float) -> tuple[Voice, Prosody, bool]:
     """One random voice and prosody; a held-out voice with probability ``heldout_share``.
 
@@ -161,5 +184,5 @@ def add_noise(samples: np.ndarray, snr_db: float, rng: np.random.Generator) -> n
     return np.clip(np.round(y), -32768, 32767).astype("<i2")
 
 
-__all__ = ["Voice", "Prosody", "voice_sets", "draw_voice", "available", "check_voices", "synthesize",
+__all__ = ["Voice", "Prosody", "voice_sets", "voice_group", "VOICE_GROUPS", "draw_voice", "available", "check_voices", "synthesize",
            "add_noise", "SAMPLE_RATE_HZ"]

@@ -48,9 +48,12 @@ class Settings:
     fortunes_test: int = 300
     bible_dev: int = 200
     bible_test: int = 300
-    rnnt_budget_s: float = 3900.0
-    rnnt_max_steps: int = 3000
+    rnnt_budget_s: float = 5400.0
+    rnnt_max_steps: int = 6000
     rnnt_max_frames: int = 4000
+    rnnt_augment: str = "default"
+    rnnt_dropout: float = 0.1
+    rnnt_threads: int = 1
     lm_ext_budget_s: float = 1200.0
     lm_ext_steps: int = 4000
     lm_src_budget_s: float = 600.0
@@ -131,7 +134,8 @@ def stage_train_rnnt(s: Settings) -> None:
     train_rnnt(system.rnnt, cfg, load_features(s.corpus, "train"), load_features(s.corpus, "fortunes_dev"),
                s.runs / "rnnt.state.pt",
                RNNTTrainConfig(max_steps=s.rnnt_max_steps, time_budget_s=s.rnnt_budget_s,
-                               max_frames=s.rnnt_max_frames, seed=s.seed))
+                               max_frames=s.rnnt_max_frames, seed=s.seed, augment=s.rnnt_augment,
+                               dropout=s.rnnt_dropout, threads=s.rnnt_threads))
 
 
 def _done(path: Path) -> bool:

@@ -11,12 +11,14 @@ import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from models.config import ModelConfig
 from models.lstm import set_fused
 from models.train.batching import (FeatureNorm, collate, epoch_batches, fold_norm_into_encoder,
                                    labels_of, make_acoustic_batches)
+from models.train.augment import AugmentConfig, augment
 from models.train.loop import Clock, Schedule, load_state, run_steps, save_atomic
 from models.train.rnnt_loss import rnnt_loss
 
@@ -35,8 +37,11 @@ class RNNTTrainConfig:
         clip_norm: gradient-norm clip.
         checkpoint_every, eval_every: steps between state saves / dev-loss evaluations.
         dev_utts: dev utterances for the dev loss.
-        seed: data order and initialization.
+        seed: data order, initialization and augmentation draws.
         threads: torch intra-op threads.
+        augment: feature augmentation (``models.train.augment.AugmentConfig.parse`` spec:
+            ``none``, ``default`` or ``name=value,...``), drawn afresh for every step.
+        dropout: dropout on every encoder layer's output during training.
     """
 
     max_steps: int = 3000
@@ -51,6 +56,8 @@ class RNNTTrainConfig:
     dev_utts: int = 64
     seed: int = 0
     threads: int = 1
+    augment: str = "none"
+    dropout: float = 0.0
 
 
 def _dev_loss(rnnt, cfg: ModelConfig, dev: list, norm: FeatureNorm) -> float:
@@ -90,6 +97,10 @@ def train_rnnt(rnnt, cfg: ModelConfig, train: dict, dev: dict, state_path: str |
     if state is not None and state.get("done"):
         rnnt.load_state_dict(state["model"])
         return state
+    aug = AugmentConfig.parse(tc.augment)
+    if aug is not None and cfg.features.input_dim == 120:
+        raise ValueError(f"RNNTTrainConfig.augment={tc.augment!r}: the frequency warp needs plain log-mel "
+                         "features, not the 120-column log-mel + deltas front end")
     labels = [labels_of(cfg, t) for t in train["texts"]]
     feats = train["feats"]
     batches = make_acoustic_batches(cfg, feats, train["texts"], tc.max_frames, tc.max_batch)
@@ -98,6 +109,7 @@ def train_rnnt(rnnt, cfg: ModelConfig, train: dict, dev: dict, state_path: str |
     dev_set = [([dev["feats"][i] for i in dev_sorted[k:k + 16]],
                 [labels_of(cfg, dev["texts"][i]) for i in dev_sorted[k:k + 16]]) for k in range(0, n_dev, 16)]
     rnnt.train()
+    rnnt.encoder.dropout = tc.dropout
     set_fused(rnnt, True)
     opt = torch.optim.Adam(rnnt.parameters(), lr=tc.lr)
     if state is None:
@@ -124,7 +136,12 @@ def train_rnnt(rnnt, cfg: ModelConfig, train: dict, dev: dict, state_path: str |
     def loss_at(at: int):
         epoch, pos = divmod(at, len(batches))
         idx = epoch_batches(batches, tc.seed, epoch)[pos]
-        b = collate(cfg, rnnt.encoder, [feats[i] for i in idx], [labels[i] for i in idx], norm)
+        xs = [feats[i] for i in idx]
+        torch.manual_seed(tc.seed * 1_000_003 + at)  # dropout masks: a function of the step (resumable)
+        if aug is not None:
+            rng = np.random.default_rng([tc.seed, 1, at])  # likewise the augmentation draws
+            xs = [augment(x, rng, aug, norm.mean) for x in xs]
+        b = collate(cfg, rnnt.encoder, xs, [labels[i] for i in idx], norm)
         logp = rnnt(b.feats, b.labels)
         return rnnt_loss(logp, b.labels, b.T_out, b.U_len, reduction="mean_label")
 
@@ -146,6 +163,7 @@ def train_rnnt(rnnt, cfg: ModelConfig, train: dict, dev: dict, state_path: str |
 def finalize(rnnt, state: dict) -> None:
     """Load the trained weights and fold the feature normalization into the first layer."""
     rnnt.load_state_dict(state["model"])
+    rnnt.encoder.dropout = 0.0
     fold_norm_into_encoder(rnnt, FeatureNorm(state["norm"]["mean"], state["norm"]["std"]))
     set_fused(rnnt, False)
     rnnt.eval()

@@ -384,7 +384,8 @@ def _eval_task(args) -> dict:
     data = load_features(s.corpus, split)
     res = evaluate(system, data["feats"][lo:hi], data["texts"][lo:hi], configs)
     payload = {k: {"counts": asdict(r.counts), "search": asdict(r.search), "examples": r.examples,
-                   "refs": data["texts"][lo:hi], "hyps": r.hyps, "heldout_voice": data["heldout_voice"][lo:hi]}
+                   "refs": data["texts"][lo:hi], "hyps": r.hyps, "heldout_voice": data["heldout_voice"][lo:hi],
+                   "voices": data["voices"][lo:hi]}
                for k, r in res.items()}
     tmp = Path(out).with_suffix(".tmp")
     tmp.write_text(json.dumps(payload))
@@ -404,28 +405,34 @@ def _run_tasks(s, tasks: list, desc: str) -> None:
 
 
 def _collect(paths: list[Path]) -> dict[str, dict]:
+    from models.data.voices import voice_group
     from models.train.evaluate import ErrorCounts, SearchTotals
 
     agg: dict[str, tuple] = {}
     for p in paths:
         for k, v in json.loads(p.read_text()).items():
-            c, st, ex, seen, held = agg.setdefault(k, (ErrorCounts(), SearchTotals(), [], ErrorCounts(),
-                                                       ErrorCounts()))
+            c, st, ex, seen, held, groups = agg.setdefault(
+                k, (ErrorCounts(), SearchTotals(), [], ErrorCounts(), ErrorCounts(), {}))
             c.merge(ErrorCounts(**v["counts"]))
             st.merge(SearchTotals(**v["search"]))
             ex.extend(v["examples"])
-            for ref, hyp, h in zip(v.get("refs", []), v.get("hyps", []), v.get("heldout_voice", [])):
+            for ref, hyp, h in zip(v["refs"], v["hyps"], v["heldout_voice"]):
                 (held if h else seen).add(ref, hyp)
+            for ref, hyp, voice in zip(v["refs"], v["hyps"], v.get("voices", ())):
+                groups.setdefault(voice_group(voice), ErrorCounts()).add(ref, hyp)
+
+    def summary(e: ErrorCounts) -> dict:
+        return {"wer": e.wer, "cer": e.cer, "utterances": e.utterances}
+
     return {k: {"wer": c.wer, "cer": c.cer, "utterances": c.utterances, "words": c.words,
-                "search": st.rates(), "examples": ex[:3],
-                "seen_voices": {"wer": seen.wer, "cer": seen.cer, "utterances": seen.utterances},
-                "heldout_voices": {"wer": held.wer, "cer": held.cer, "utterances": held.utterances}}
-            for k, (c, st, ex, seen, held) in agg.items()}
+                "search": st.rates(), "examples": ex[:3], "seen_voices": summary(seen),
+                "heldout_voices": summary(held), "voice_groups": {g: summary(e) for g, e in sorted(groups.items())}}
+            for k, (c, st, ex, seen, held, groups) in agg.items()}
 
 
 def fusion_grid() -> list[dict]:
     return [{"lambda_ext": le, "lambda_src": ls, "length_reward": lr}
-            for le in (0.3, 0.5, 0.7) for ls in (0.0, 0.2) for lr in (0.3, 0.8)]
+            for le in (0.3, 0.5, 0.7, 0.9) for ls in (0.0, 0.2) for lr in (0.3, 0.8, 1.3)]
 
 
 def stage_tune(s) -> dict:
@@ -485,6 +492,7 @@ def stage_evaluate(s) -> None:
                                 "lm_fusion": lm, "wer": round(r["wer"], 2), "cer": round(r["cer"], 2),
                                 "utterances": r["utterances"], "words": r["words"],
                                 "seen_voices": r["seen_voices"], "heldout_voices": r["heldout_voices"],
+                                "voice_groups": r["voice_groups"],
                                 "search_stats": r["search"], "examples": r["examples"]})
     (root / "results.json").write_text(json.dumps({"fusion": stage_tune(s), "rows": results}, indent=2) + "\n")
 

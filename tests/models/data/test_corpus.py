@@ -7,7 +7,7 @@ import pytest
 
 from models.data.corpus import CorpusSpec, build_corpus, plan, read_manifest, tone_synthesize, verify
 from models.data.text import builtin_sentences
-from models.data.voices import Prosody, Voice, add_noise, check_voices, voice_sets
+from models.data.voices import Prosody, Voice, add_noise, check_voices, voice_group, voice_sets
 
 SPEC = CorpusSpec(seed=3, train_hours=0.005, fortunes_dev=2, fortunes_test=2, bible_dev=2, bible_test=2,
                   engine="tones")
@@ -35,6 +35,22 @@ def test_voice_sets_do_not_overlap():
     train = {v for g in sets["train"] for v in g}
     held = {v for g in sets["heldout"] for v in g}
     assert train and held and not train & held
+
+
+def test_voice_groups():
+    assert voice_group("espeak:en-us+f3") == "training"
+    assert voice_group("flite:kal16") == "training"
+    assert voice_group("espeak:en-gb-x-gbcwmd+f3") == "heldout-accent"  # held-out accent, training variant
+    assert voice_group("espeak:en-gb-x-gbcwmd+m6") == "heldout-accent"
+    assert voice_group("espeak:en-us+m6") == "heldout-variant"
+    assert voice_group("flite:slt") == "heldout-flite"
+    assert voice_group("tones:slt") == "heldout-flite" and voice_group("tones:en-us+m6") == "heldout-variant"
+    with pytest.raises(ValueError, match="espeak:fr is neither"):
+        voice_group("espeak:fr")
+    # every planned utterance has a group, and held-out flags agree with it
+    f, b = builtin_sentences()
+    for u in plan(SPEC, f, b)[0]:
+        assert (voice_group(u.voice) != "training") == bool(u.heldout_voice), u
 
 
 def test_unknown_voice_is_rejected():
