@@ -88,6 +88,32 @@ def voices_table(rows: list[dict], beam: int) -> str:
                    "held-out voices WER / CER % (utts)"], body)
 
 
+def _rel_ci(base: dict, other: dict) -> tuple[float, float] | None:
+    """95% paired-bootstrap interval of the relative WER change (None without per-utterance data)."""
+    from models.train.evaluate import paired_bootstrap_rel
+
+    if not base.get("utt_word_errors") or not other.get("utt_word_errors") or not base["wer"]:
+        return None
+    _, lo, hi = paired_bootstrap_rel(base["utt_word_errors"], other["utt_word_errors"], base["utt_words"])
+    return round(lo, 2), round(hi, 2)
+
+
+def groups_table(rows: list[dict], beam: int) -> str:
+    """WER / CER per voice group (training voices and the three kinds of held-out voice)."""
+    from models.data.voices import VOICE_GROUPS
+
+    body = []
+    for p in PRECISIONS:
+        for test in ("fortunes", "bible"):
+            r = _find(rows, precision=p, test=test, search="alsd", beam=beam, lm_fusion="none")
+            if r is None or not r.get("voice_groups"):
+                continue
+            g = r["voice_groups"]
+            body.append([p, test, *(f"{g[k]['wer']:.2f} / {g[k]['cer']:.2f} ({g[k]['utterances']})" if k in g
+                                    else "-" for k in VOICE_GROUPS)])
+    return _table(["precision", "test", *(f"{k} WER / CER % (utts)" for k in VOICE_GROUPS)], body)
+
+
 def checks(rows: list[dict], beam: int) -> tuple[list[str], dict]:
     """The claims the report is asked to test, at ALSD ``beam``; (Markdown lines, numbers)."""
     out, nums = [], {}
@@ -111,21 +137,32 @@ def checks(rows: list[dict], beam: int) -> tuple[list[str], dict]:
                        f"gain kept; goal >= 80%: **{'met' if kept >= 80 else 'NOT met'}**.")
     for lm in ("none", "dr"):
         for test in ("fortunes", "bible"):
-            base = _wer(rows, "fp32", test, "alsd", beam, lm)
+            base_row = _find(rows, precision="fp32", test=test, search="alsd", beam=beam, lm_fusion=lm)
+            base = base_row["wer"] if base_row else None
             parts = []
             for p in ("int4-naive-ptq", "int4-ptq", "int4-qat"):
-                w = _wer(rows, p, test, "alsd", beam, lm)
-                if base and w is not None:
-                    rel = 100 * (w - base) / base
+                r = _find(rows, precision=p, test=test, search="alsd", beam=beam, lm_fusion=lm)
+                if base and r is not None:
+                    rel = 100 * (r["wer"] - base) / base
                     nums[f"{p}_{test}_{lm}_rel_pct"] = rel
-                    parts.append(f"{p} {w:.2f}% ({rel:+.1f}% rel.)")
+                    ci = _rel_ci(base_row, r)
+                    if ci is not None:
+                        nums[f"{p}_{test}_{lm}_rel_ci95"] = ci
+                    parts.append(f"{p} {r['wer']:.2f}% ({rel:+.1f}% rel." +
+                                 (f", 95% CI {ci[0]:+.1f} .. {ci[1]:+.1f}" if ci and p != "int4-naive-ptq" else "") + ")")
             if parts and base:
                 out.append(f"- {test}, fusion {lm}, ALSD beam {beam}: FP32 {base:.2f}%; " + "; ".join(parts) + ".")
     qat_ok = [v for k, v in nums.items() if k.startswith("int4-qat_") and k.endswith("_rel_pct")]
     if qat_ok:
         worst = max(qat_ok)
-        out.append(f"- INT4 QAT within 5% relative of FP32 in every case above: "
-                   f"**{'met' if worst <= 5 else 'NOT met'}** (worst {worst:+.1f}% rel.).")
+        line = (f"- INT4 QAT within 5% relative of FP32 in every case above: "
+                f"**{'met' if worst <= 5 else 'NOT met'}** (worst {worst:+.1f}% rel.)")
+        cis = [v for k, v in nums.items() if k.startswith("int4-qat_") and k.endswith("_rel_ci95")]
+        if cis:
+            zero = sum(lo <= 0 <= hi for lo, hi in cis)
+            line += (f"; the 95% interval of the difference contains 0 in {zero} of {len(cis)} cases and its "
+                     f"upper end reaches {max(hi for _, hi in cis):+.1f}% rel. (paired bootstrap over utterances)")
+        out.append(line + ".")
     order = [nums.get(f"{p}_bible_none_rel_pct") for p in ("int4-naive-ptq", "int4-ptq", "int4-qat")]
     if None not in order:
         ok = order[0] > order[1] > order[2]
@@ -209,7 +246,8 @@ def figure_curves(curves: dict, qat_history: list | None, path: Path) -> None:
 
 
 def search_stats(rows: list[dict]) -> dict:
-    out = {"source": "trained FP32 small model (checkpoints/small-fp32.pt), 80 test utterances "
+    n = max((r["utterances"] for r in rows), default=0)
+    out = {"source": f"trained FP32 small model (checkpoints/small-fp32.pt), {n} test utterances "
                      "per test set, DR weights as tuned; rates per second of audio (10 ms feature frames)", "rows": []}
     for r in rows:
         if r["precision"] == "fp32" and r["search"] in ("alsd", "greedy"):
@@ -218,6 +256,46 @@ def search_stats(rows: list[dict]) -> dict:
                                 "lm_fusion": r["lm_fusion"], **{k: round(v, 4) if isinstance(v, float) else v
                                                                 for k, v in st.items()}})
     return out
+
+
+def reading_notes(rows: list[dict], fusion: dict, curves: dict, augmented: bool) -> list[str]:
+    """Caveats computed from the results: test size, grid edges, over-fitting."""
+    out = []
+    for test in ("fortunes", "bible"):
+        r = _find(rows, precision="fp32", test=test, search="greedy", beam=1, lm_fusion="none")
+        if r:
+            out.append(f"- The {test} test has {r['utterances']} utterances ({r['words']} words): one WER point is "
+                       f"{r['words'] / 100:.0f} word errors. Intervals below are paired bootstraps over utterances.")
+    edges = [k for k in ("lambda_ext", "lambda_src", "length_reward")
+             if fusion["best"][k] in (min(g[k] for g in fusion["grid"]), max(g[k] for g in fusion["grid"]))
+             and len({g[k] for g in fusion["grid"]}) > 2]
+    out.append("- The DR weights are tuned for the Bible; on the fortunes test the external LM is the wrong "
+               "domain, so fusion is expected to hurt there.")
+    if edges:
+        out.append(f"- The tuned {', '.join(edges)} lies on the edge of the grid: a wider grid may give more fusion gain.")
+    g = _find(rows, precision="fp32", test="fortunes", search="greedy", beam=1, lm_fusion="none")
+    if "rnnt" in curves and curves["rnnt"]["dev"] and g:
+        tr = curves["rnnt"]["train"][-50:]
+        train_loss = sum(r[1] for r in tr) / max(1, len(tr))
+        out.append(f"- Generalization to new voices: final RNN-T training loss {train_loss:.2f} vs dev "
+                   f"{curves['rnnt']['dev'][-1][1]:.2f} nats/label"
+                   + (" (training loss on augmented batches, dev loss on clean ones)" if augmented else "")
+                   + f"; greedy CER on the fortunes test {g['seen_voices']['cer']:.2f}% for "
+                   f"training voices vs {g['heldout_voices']['cer']:.2f}% for held-out ones.")
+    return out
+
+
+def training_notes(manifest: dict) -> list[str]:
+    """How the FP32 RNN-T was trained (from the checkpoint manifest)."""
+    r = manifest["checkpoints"].get("fp32", {}).get("rnnt")
+    if not r:
+        return []
+    c = r["config"]
+    aug = c.get("augment", "none")
+    return [f"FP32 RNN-T: {r['steps']} steps in {r['train_wall_s'] / 60:.0f} min ({c.get('threads', 1)} "
+            f"thread(s)), stopped by {r['stop_reason']}; batches of at most {c['max_frames']} frames; "
+            f"feature augmentation `{aug}` (`models/train/augment.py`: frequency warp, speed stretch, "
+            f"SpecAugment masks), encoder dropout {c.get('dropout', 0.0)}. Command: `{r['command']}`."]
 
 
 def build(data: str | Path = "data", checkpoints: str | Path = "checkpoints",
@@ -254,21 +332,19 @@ def build(data: str | Path = "data", checkpoints: str | Path = "checkpoints",
           f"without fusion -> {fusion['dev_wer_best']:.2f}%). The same weights are used for every precision.", ""]
     n_utts = {r["test"]: r["utterances"] for r in rows}
     for test in ("fortunes", "bible"):
-        md += [f"## {test} test ({n_utts.get(test, 0)} utterances; about half by voices unseen in training)",
+        md += [f"## {test} test ({n_utts.get(test, 0)} utterances; about half by voices held out of training)",
                "", wer_table(rows, test), ""]
-    md += ["![WER vs beam](wer_vs_beam.png)", "", "## Reading these numbers", "",
-           "- Each test set is 80 utterances (about 900 words): one WER point is roughly 9 word errors, "
-           "so differences below ~1.5% absolute are within noise.",
-           "- The DR weights are tuned for the Bible; on the fortunes test the external LM is the wrong "
-           "domain and fusion is expected to hurt (it does).",
-           "- The best tuned point lies on the edge of the grid (largest lambda_ext and length reward): a "
-           "wider grid may give more fusion gain.",
-           "- Held-out voices dominate the error: see the table below. The acoustic model overfits the "
-           "training voices (train loss 0.11 vs dev 0.69 nats/label); voice augmentation and longer "
-           "training are the obvious next steps.", "", "## Seen vs unseen voices", "",
-           "Test utterances are spoken by training voices or by voices held out of training (an unseen "
-           "espeak-ng accent, unseen espeak-ng variants, the flite `slt` voice).", "",
-           voices_table(rows, beam), "", "## Training", "", "![learning curves](learning_curves.png)", ""]
+    md += ["![WER vs beam](wer_vs_beam.png)", "", "## Reading these numbers", "", *reading_notes(
+               rows, fusion, curves,
+               manifest["checkpoints"].get("fp32", {}).get("rnnt", {}).get("config", {}).get("augment", "none") != "none"),
+           "", "## Voices", "",
+           "Test utterances are spoken by training voices or by voices held out of training: an unseen "
+           "espeak-ng accent (`heldout-accent`), unseen espeak-ng variants of training accents "
+           "(`heldout-variant`) and the flite `slt` voice (`heldout-flite`, the only female flite voice).", "",
+           voices_table(rows, beam), ""]
+    if any(r.get("voice_groups") for r in rows):
+        md += [f"By voice group (ALSD beam {beam}, no LM):", "", groups_table(rows, beam), ""]
+    md += ["## Training", "", *training_notes(manifest), "", "![learning curves](learning_curves.png)", ""]
     trows = []
     for name, c in curves.items():
         dev = c["dev"][-1][1] if c["dev"] else float("nan")

@@ -68,6 +68,37 @@ def wer(refs: Sequence[str], hyps: Sequence[str]) -> float:
     return c.wer
 
 
+def paired_bootstrap_rel(base_errors: Sequence[int], other_errors: Sequence[int], words: Sequence[int],
+                         resamples: int = 2000, seed: int = 0, level: float = 0.95) -> tuple[float, float, float]:
+    """Relative WER change of ``other`` over ``base`` (percent) with a paired bootstrap interval.
+
+    Both systems decoded the same utterances; resampling utterances (with replacement) and
+    recomputing both corpus WERs on each resample keeps the pairing (Bisani & Ney, ICASSP 2004).
+
+    Args:
+        base_errors, other_errors: word errors per utterance of the two systems.
+        words: reference words per utterance.
+
+    Returns:
+        (point estimate, lower, upper) of 100 * (WER_other / WER_base - 1).
+
+    Raises:
+        ValueError: lists of different lengths, or a base WER of 0.
+    """
+    import numpy as np
+
+    a, b, w = (np.asarray(v, dtype=np.float64) for v in (base_errors, other_errors, words))
+    if not (a.shape == b.shape == w.shape) or a.ndim != 1 or a.size == 0:
+        raise ValueError(f"paired bootstrap needs three equally long non-empty lists, got {a.shape}, {b.shape}, {w.shape}")
+    if a.sum() == 0:
+        raise ValueError("paired bootstrap: the base system has no word errors (relative change undefined)")
+    idx = np.random.default_rng(seed).integers(0, a.size, size=(resamples, a.size))
+    rel = 100.0 * (b[idx].sum(1) / np.maximum(a[idx].sum(1), 1e-12) - 1.0)
+    tail = 100.0 * (1 - level) / 2
+    lo, hi = np.percentile(rel, [tail, 100.0 - tail])
+    return 100.0 * (b.sum() / a.sum() - 1.0), float(lo), float(hi)
+
+
 @dataclass
 class SearchTotals:
     """Search work summed over utterances (for ``search_stats.json``)."""
@@ -148,5 +179,5 @@ def evaluate(system, feats: Sequence[Tensor], texts: Sequence[str], configs: dic
     return out
 
 
-__all__ = ["edit_distance", "ErrorCounts", "wer", "SearchTotals", "EvalResult", "encode", "decode_encoded",
+__all__ = ["edit_distance", "ErrorCounts", "wer", "paired_bootstrap_rel", "SearchTotals", "EvalResult", "encode", "decode_encoded",
            "evaluate"]

@@ -406,18 +406,19 @@ def _run_tasks(s, tasks: list, desc: str) -> None:
 
 def _collect(paths: list[Path]) -> dict[str, dict]:
     from models.data.voices import voice_group
-    from models.train.evaluate import ErrorCounts, SearchTotals
+    from models.train.evaluate import ErrorCounts, SearchTotals, edit_distance
 
     agg: dict[str, tuple] = {}
     for p in paths:
         for k, v in json.loads(p.read_text()).items():
-            c, st, ex, seen, held, groups = agg.setdefault(
-                k, (ErrorCounts(), SearchTotals(), [], ErrorCounts(), ErrorCounts(), {}))
+            c, st, ex, seen, held, groups, utt = agg.setdefault(
+                k, (ErrorCounts(), SearchTotals(), [], ErrorCounts(), ErrorCounts(), {}, []))
             c.merge(ErrorCounts(**v["counts"]))
             st.merge(SearchTotals(**v["search"]))
             ex.extend(v["examples"])
             for ref, hyp, h in zip(v["refs"], v["hyps"], v["heldout_voice"]):
                 (held if h else seen).add(ref, hyp)
+                utt.append((edit_distance(ref.split(), hyp.split()), len(ref.split())))
             for ref, hyp, voice in zip(v["refs"], v["hyps"], v.get("voices", ())):
                 groups.setdefault(voice_group(voice), ErrorCounts()).add(ref, hyp)
 
@@ -426,8 +427,9 @@ def _collect(paths: list[Path]) -> dict[str, dict]:
 
     return {k: {"wer": c.wer, "cer": c.cer, "utterances": c.utterances, "words": c.words,
                 "search": st.rates(), "examples": ex[:3], "seen_voices": summary(seen),
-                "heldout_voices": summary(held), "voice_groups": {g: summary(e) for g, e in sorted(groups.items())}}
-            for k, (c, st, ex, seen, held, groups) in agg.items()}
+                "heldout_voices": summary(held), "voice_groups": {g: summary(e) for g, e in sorted(groups.items())},
+                "utt_word_errors": [e for e, _ in utt], "utt_words": [n for _, n in utt]}
+            for k, (c, st, ex, seen, held, groups, utt) in agg.items()}
 
 
 def fusion_grid() -> list[dict]:
@@ -492,7 +494,8 @@ def stage_evaluate(s) -> None:
                                 "lm_fusion": lm, "wer": round(r["wer"], 2), "cer": round(r["cer"], 2),
                                 "utterances": r["utterances"], "words": r["words"],
                                 "seen_voices": r["seen_voices"], "heldout_voices": r["heldout_voices"],
-                                "voice_groups": r["voice_groups"],
+                                "voice_groups": r["voice_groups"], "utt_word_errors": r["utt_word_errors"],
+                                "utt_words": r["utt_words"],
                                 "search_stats": r["search"], "examples": r["examples"]})
     (root / "results.json").write_text(json.dumps({"fusion": stage_tune(s), "rows": results}, indent=2) + "\n")
 

@@ -52,3 +52,24 @@ def test_bucketing_and_collate():
     inputs, targets, mask = lm_batch([[3, 4], [5]])
     assert inputs.tolist() == [[0, 3, 4], [0, 5, 0]] and targets.tolist() == [[3, 4, 0], [5, 0, 0]]
     assert mask.tolist() == [[True, True, True], [True, True, False]]
+
+
+def test_paired_bootstrap_rel():
+    import numpy as np
+
+    from models.train.evaluate import paired_bootstrap_rel
+
+    words = [10] * 50
+    base = [2] * 50
+    est, lo, hi = paired_bootstrap_rel(base, [3] * 50, words)  # every utterance one error worse
+    assert est == pytest.approx(50.0) and lo == pytest.approx(50.0) and hi == pytest.approx(50.0)
+    rng = np.random.default_rng(1)
+    noisy = rng.integers(0, 5, 200)
+    est, lo, hi = paired_bootstrap_rel(noisy, noisy[::-1], [10] * 200)  # same errors, other pairing
+    assert est == pytest.approx(0.0) and lo < 0 < hi
+    same = paired_bootstrap_rel(noisy, noisy, [10] * 200)
+    assert same == (0.0, 0.0, 0.0)  # identical systems: no spread at all (the pairing is kept)
+    with pytest.raises(ValueError, match="equally long"):
+        paired_bootstrap_rel([1, 2], [1], [3, 3])
+    with pytest.raises(ValueError, match="no word errors"):
+        paired_bootstrap_rel([0, 0], [1, 0], [3, 3])

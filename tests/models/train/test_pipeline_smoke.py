@@ -63,6 +63,12 @@ def test_results_rows_and_rerun_skips(run, tmp_path):
     keys = {(r["precision"], r["test"], r["search"], r["beam"], r["lm_fusion"]) for r in rows}
     assert len(keys) == 4 * 2 * 3 * 2  # precisions x tests x (greedy, alsd 1, alsd 2) x fusion
     assert all(0 <= r["cer"] and 0 <= r["wer"] for r in rows)
+    for r in rows:  # per-utterance errors and voice groups add up to the corpus figures
+        assert len(r["utt_word_errors"]) == r["utterances"] == sum(g["utterances"] for g in r["voice_groups"].values())
+        assert sum(r["utt_words"]) == r["words"]
+        assert 100 * sum(r["utt_word_errors"]) / r["words"] == pytest.approx(r["wer"], abs=0.006)
+        held = sum(g["utterances"] for k, g in r["voice_groups"].items() if k != "training")
+        assert held == r["heldout_voices"]["utterances"]
     before = (root / "ckpt" / "tiny-fp32.pt").stat().st_mtime_ns
     assert pipeline.main(["all", *flags]) == 0  # every stage complete: nothing is redone
     assert (root / "ckpt" / "tiny-fp32.pt").stat().st_mtime_ns == before
@@ -71,4 +77,6 @@ def test_results_rows_and_rerun_skips(run, tmp_path):
     out = build(root / "data", root / "ckpt", tmp_path / "report")
     table = json.loads((out / "results.json").read_text())["rows"]
     assert {"precision", "test", "search", "beam", "lm_fusion", "wer", "cer"} <= set(table[0])
-    assert (out / "wer_vs_beam.png").stat().st_size > 0 and "| precision |" in (out / "README.md").read_text()
+    text = (out / "README.md").read_text()
+    assert (out / "wer_vs_beam.png").stat().st_size > 0 and "| precision |" in text
+    assert "By voice group" in text and "feature augmentation `default`" in text
