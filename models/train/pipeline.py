@@ -66,7 +66,7 @@ class Settings:
     qat_max_frames: int = 2000
     tune_beam: int = 4
     tune_utts: int = 40
-    eval_utts: int = 80
+    eval_utts: int = 160
     beams: str = "1,4,8,16"
     precisions: str = "fp32,int4-naive-ptq,int4-ptq,int4-qat"
     jobs: int = 2
