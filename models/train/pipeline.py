@@ -3,7 +3,8 @@
 Stages (``python -m models.train.pipeline STAGE [--data DIR]``; ``all`` runs them in order):
 
 1. ``corpus``     synthesize the corpus and cache features        -> DATA/corpus/
-2. ``train``      FP32 RNN-T (this process) and both LMs, then INT4 QAT of the LMs (a second
+2. ``train``      FP32 RNN-T (this process; 1 thread while the LM process runs, then
+                  ``--rnnt-threads``) and both LMs, then INT4 QAT of the LMs (a second
                   process), resumable                              -> DATA/runs/*.state.pt
 3. ``assemble``   fold feature normalization, save the FP32 system -> checkpoints/small-fp32.pt
 4. ``quantize``   PTQ int4-naive, PTQ int4, QAT int4 (RNN-T loss; LMs from the train stage)
@@ -53,7 +54,7 @@ class Settings:
     rnnt_max_frames: int = 4000
     rnnt_augment: str = "default"
     rnnt_dropout: float = 0.1
-    rnnt_threads: int = 1
+    rnnt_threads: int = 2
     lm_ext_budget_s: float = 1200.0
     lm_ext_steps: int = 4000
     lm_src_budget_s: float = 600.0
@@ -125,17 +126,25 @@ def stage_train_lms(s: Settings) -> None:
     stage_qat_lms(s)  # needs only the LMs: runs while the RNN-T still trains
 
 
-def stage_train_rnnt(s: Settings) -> None:
+def stage_train_rnnt(s: Settings, sharing_with: subprocess.Popen | None = None) -> None:
+    """The FP32 RNN-T; with ``sharing_with`` (the LM job), one thread until that job ends, then
+    ``s.rnnt_threads`` (2 threads measured 1.5x faster per step than 1 on this 2-core machine
+    when nothing else runs: 1.06 vs 1.58 s)."""
     import models
     from models.train.rnnt_trainer import RNNTTrainConfig, train_rnnt
 
     cfg = models.load_config(s.preset)
     system = models.build_system(cfg, seed=s.seed)
+    threads_now = None
+    if sharing_with is not None:
+        def threads_now() -> int:
+            return 1 if sharing_with.poll() is None else s.rnnt_threads
+
     train_rnnt(system.rnnt, cfg, load_features(s.corpus, "train"), load_features(s.corpus, "fortunes_dev"),
                s.runs / "rnnt.state.pt",
                RNNTTrainConfig(max_steps=s.rnnt_max_steps, time_budget_s=s.rnnt_budget_s,
                                max_frames=s.rnnt_max_frames, seed=s.seed, augment=s.rnnt_augment,
-                               dropout=s.rnnt_dropout, threads=s.rnnt_threads))
+                               dropout=s.rnnt_dropout, threads=s.rnnt_threads), threads_now=threads_now)
 
 
 def _done(path: Path) -> bool:
@@ -152,7 +161,7 @@ def stage_train(s: Settings, argv_settings: list[str]) -> None:
             and (s.runs / "qat_lms.pt").exists()):
         child = subprocess.Popen([sys.executable, "-m", "models.train.pipeline", "train-lms", *argv_settings])
     if not _done(s.runs / "rnnt.state.pt"):
-        stage_train_rnnt(s)
+        stage_train_rnnt(s, sharing_with=child)
     if child is not None and child.wait() != 0:
         raise RuntimeError("LM training failed")
 

@@ -75,7 +75,7 @@ def _dev_loss(rnnt, cfg: ModelConfig, dev: list, norm: FeatureNorm) -> float:
 
 def train_rnnt(rnnt, cfg: ModelConfig, train: dict, dev: dict, state_path: str | Path,
                tc: RNNTTrainConfig = RNNTTrainConfig(), progress: bool = True,
-               steps_this_run: int | None = None) -> dict:
+               steps_this_run: int | None = None, threads_now=None) -> dict:
     """Train ``rnnt`` in place, resuming from ``state_path`` when it exists.
 
     Args:
@@ -86,6 +86,8 @@ def train_rnnt(rnnt, cfg: ModelConfig, train: dict, dev: dict, state_path: str |
         tc: settings.
         steps_this_run: stop (checkpointed, not done) after this many steps of this call, e.g.
             to time-slice a run; None = run to the end.
+        threads_now: called before every step, returns the intra-op thread count to use (e.g.
+            1 while another job shares the machine, ``tc.threads`` after); None = ``tc.threads``.
 
     Returns:
         The final state dict: ``model``, ``norm``, ``step``, ``elapsed_s``, ``history`` (rows of
@@ -136,6 +138,9 @@ def train_rnnt(rnnt, cfg: ModelConfig, train: dict, dev: dict, state_path: str |
     def loss_at(at: int):
         epoch, pos = divmod(at, len(batches))
         idx = epoch_batches(batches, tc.seed, epoch)[pos]
+        threads = tc.threads if threads_now is None else threads_now()
+        if threads != torch.get_num_threads():
+            torch.set_num_threads(threads)
         xs = [feats[i] for i in idx]
         torch.manual_seed(tc.seed * 1_000_003 + at)  # dropout masks: a function of the step (resumable)
         if aug is not None:

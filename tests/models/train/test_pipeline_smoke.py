@@ -18,7 +18,7 @@ torch.set_num_threads(1)
 FLAGS = ["--preset", "tiny", "--engine", "tones", "--train-hours", "0.01", "--fortunes-dev", "3",
          "--fortunes-test", "3", "--bible-dev", "3", "--bible-test", "3", "--rnnt-max-steps", "3",
          "--rnnt-max-frames", "2000", "--lm-src-steps", "3", "--lm-ext-steps", "3", "--qat-steps", "2",
-         "--qat-max-frames", "1000", "--qat-lm-steps", "2", "--tune-utts", "2", "--eval-utts", "2", "--beams", "1,2", "--jobs", "1"]
+         "--qat-max-frames", "1000", "--qat-lm-steps", "2", "--rnnt-threads", "1", "--tune-utts", "2", "--eval-utts", "2", "--beams", "1,2", "--jobs", "1"]
 
 
 @pytest.fixture(scope="module")

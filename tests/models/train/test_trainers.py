@@ -56,3 +56,21 @@ def test_schedule():
     assert s.lr(0) == 0.1 and s.lr(9) == 1.0 and s.lr(60) == 1.0
     assert abs(s.lr(100) - 0.1) < 1e-12 and abs(s.lr(80) - 0.55) < 1e-12
     assert abs(s.lr(10, time_frac=1.0) - 0.1) < 1e-12  # a spent time budget decays the rate too
+
+
+def test_rnnt_threads_follow_threads_now(tmp_path):
+    tc = RNNTTrainConfig(max_steps=3, time_budget_s=1e6, max_frames=200, max_batch=4, checkpoint_every=100,
+                         eval_every=100, dev_utts=4, warmup_steps=1)
+    calls = []
+
+    def threads_now() -> int:  # "the other job" ends before the third step
+        calls.append(torch.get_num_threads())
+        return 1 if len(calls) < 3 else 2
+
+    rnnt = models.build_system("tiny", seed=0).rnnt
+    try:
+        train_rnnt(rnnt, rnnt.cfg, _data(), _data(4, seed=1), tmp_path / "t.pt", tc, progress=False,
+                   threads_now=threads_now)
+        assert calls == [1, 1, 1] and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(1)
