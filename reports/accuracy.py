@@ -272,7 +272,8 @@ def reading_notes(rows: list[dict], fusion: dict, curves: dict, augmented: bool)
     out.append("- The DR weights are tuned for the Bible; on the fortunes test the external LM is the wrong "
                "domain, so fusion is expected to hurt there.")
     if edges:
-        out.append(f"- The tuned {', '.join(edges)} lies on the edge of the grid: a wider grid may give more fusion gain.")
+        out.append(f"- The tuned {' and '.join(edges)} {'lies' if len(edges) == 1 else 'lie'} on the edge of the grid: "
+                   "a wider grid may give more fusion gain.")
     g = _find(rows, precision="fp32", test="fortunes", search="greedy", beam=1, lm_fusion="none")
     if "rnnt" in curves and curves["rnnt"]["dev"] and g:
         tr = curves["rnnt"]["train"][-50:]
