@@ -26,13 +26,25 @@ def _mel_to_hz(m: Tensor) -> Tensor:
     return 700.0 * (10.0 ** (m / 2595.0) - 1.0)
 
 
+def mel_edges_hz(n_mels: int, sample_rate: int, f_min_hz: float = 20.0, f_max_hz: float | None = None) -> Tensor:
+    """The n_mels + 2 band edges (float64 Hz) of :func:`mel_filterbank`, equally spaced in HTK mel
+    from f_min to f_max (default Nyquist); band i rises from edge i, peaks at edge i + 1 (its
+    centre) and falls to edge i + 2."""
+    f_max_hz = sample_rate / 2 if f_max_hz is None else f_max_hz
+    return _mel_to_hz(torch.linspace(float(_hz_to_mel(torch.tensor(f_min_hz))),
+                                     float(_hz_to_mel(torch.tensor(f_max_hz))), n_mels + 2,
+                                     dtype=torch.float64))
+
+
+def hz_to_mel(f: Tensor) -> Tensor:
+    """HTK mel of frequencies in Hz."""
+    return _hz_to_mel(f)
+
+
 def mel_filterbank(n_mels: int, n_fft: int, sample_rate: int, f_min_hz: float = 20.0,
                    f_max_hz: float | None = None) -> Tensor:
     """Triangular HTK-mel filters, (n_mels, n_fft // 2 + 1), applied to a power spectrum."""
-    f_max_hz = sample_rate / 2 if f_max_hz is None else f_max_hz
-    edges = _mel_to_hz(torch.linspace(float(_hz_to_mel(torch.tensor(f_min_hz))),
-                                      float(_hz_to_mel(torch.tensor(f_max_hz))), n_mels + 2,
-                                      dtype=torch.float64))
+    edges = mel_edges_hz(n_mels, sample_rate, f_min_hz, f_max_hz)
     bins = torch.linspace(0, sample_rate / 2, n_fft // 2 + 1, dtype=torch.float64)
     lo, mid, hi = edges[:-2, None], edges[1:-1, None], edges[2:, None]
     up = (bins - lo) / (mid - lo)
@@ -152,4 +164,4 @@ def duration_s(frames: int, config: ModelConfig) -> float:
 
 
 __all__ = ["log_mel", "add_deltas", "deltas", "features_for", "random_features", "load_wav",
-           "mel_filterbank", "duration_s"]
+           "mel_filterbank", "mel_edges_hz", "hz_to_mel", "duration_s"]

@@ -65,9 +65,10 @@ def _espeak(accent: str, variant: str) -> Voice:
     return Voice("espeak", f"{accent}+{variant}" if variant else accent)
 
 
+@functools.lru_cache(maxsize=1)
 def voice_sets() -> dict[str, tuple[tuple[Voice, ...], tuple[Voice, ...]]]:
     """{"train": (espeak voices, flite voices), "heldout": (...)}: held-out voices are used only in
-    dev/test."""
+    dev/test. Cached: callers must not modify the dict."""
     train_es = tuple(_espeak(a, v) for a in ESPEAK_ACCENTS_TRAIN for v in ESPEAK_VARIANTS_TRAIN)
     held_es = tuple(_espeak(a, v) for a in ESPEAK_ACCENTS_TEST for v in ESPEAK_VARIANTS_TRAIN
                     + ESPEAK_VARIANTS_TEST)

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from models.features import _hz_to_mel, _mel_to_hz
+from models.features import hz_to_mel, mel_edges_hz
 
 
 @dataclass(frozen=True)
@@ -96,11 +96,10 @@ def warp_positions(n_mels: int, alpha: float, sample_rate: int = 16000, f_min_hz
     Band centres are those of ``models.features.mel_filterbank`` (HTK mel, f_min .. Nyquist);
     positions outside the band range are clamped to the edge bands.
     """
-    lo, hi = float(_hz_to_mel(torch.tensor(f_min_hz))), float(_hz_to_mel(torch.tensor(sample_rate / 2)))
-    step = (hi - lo) / (n_mels + 1)
-    centres_mel = lo + step * torch.arange(1, n_mels + 1, dtype=torch.float64)
-    source_mel = _hz_to_mel(_mel_to_hz(centres_mel) / alpha)
-    return ((source_mel - lo) / step - 1.0).clamp(0, n_mels - 1)
+    centres_hz = mel_edges_hz(n_mels, sample_rate, f_min_hz)[1:-1]
+    centres_mel = hz_to_mel(centres_hz)
+    step = float(centres_mel[1] - centres_mel[0]) if n_mels > 1 else 1.0  # equal spacing in mel
+    return ((hz_to_mel(centres_hz / alpha) - centres_mel[0]) / step).clamp(0, n_mels - 1)
 
 
 def _interp(x: Tensor, pos: Tensor, dim: int) -> Tensor:

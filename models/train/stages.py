@@ -406,7 +406,7 @@ def _run_tasks(s, tasks: list, desc: str) -> None:
 
 def _collect(paths: list[Path]) -> dict[str, dict]:
     from models.data.voices import voice_group
-    from models.train.evaluate import ErrorCounts, SearchTotals, edit_distance
+    from models.train.evaluate import ErrorCounts, SearchTotals
 
     agg: dict[str, tuple] = {}
     for p in paths:
@@ -416,11 +416,14 @@ def _collect(paths: list[Path]) -> dict[str, dict]:
             c.merge(ErrorCounts(**v["counts"]))
             st.merge(SearchTotals(**v["search"]))
             ex.extend(v["examples"])
-            for ref, hyp, h in zip(v["refs"], v["hyps"], v["heldout_voice"]):
-                (held if h else seen).add(ref, hyp)
-                utt.append((edit_distance(ref.split(), hyp.split()), len(ref.split())))
-            for ref, hyp, voice in zip(v["refs"], v["hyps"], v.get("voices", ())):
-                groups.setdefault(voice_group(voice), ErrorCounts()).add(ref, hyp)
+            voices = v.get("voices") or [None] * len(v["refs"])  # older payloads lack voices
+            for ref, hyp, h, voice in zip(v["refs"], v["hyps"], v["heldout_voice"], voices, strict=True):
+                one = ErrorCounts()  # this utterance's edit distances, computed once
+                one.add(ref, hyp)
+                (held if h else seen).merge(one)
+                if voice is not None:
+                    groups.setdefault(voice_group(voice), ErrorCounts()).merge(one)
+                utt.append((one.word_errors, one.words))
 
     def summary(e: ErrorCounts) -> dict:
         return {"wer": e.wer, "cer": e.cer, "utterances": e.utterances}

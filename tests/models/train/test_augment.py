@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import models
-from models.features import _hz_to_mel, log_mel
+from models.features import log_mel
 from models.train.augment import AugmentConfig, augment, stretch, warp_positions
 from models.train.rnnt_trainer import RNNTTrainConfig, train_rnnt
 
