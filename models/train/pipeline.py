@@ -22,7 +22,7 @@ import argparse
 import logging
 import subprocess
 import sys
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import torch
@@ -72,6 +72,11 @@ class Settings:
     precisions: str = "fp32,int4-naive-ptq,int4-ptq,int4-qat"
     jobs: int = 2
 
+    def corpus_spec(self) -> CorpusSpec:
+        """The corpus these settings ask for: every ``CorpusSpec`` field that Settings also has
+        (seed, hours, split sizes, engine), the rest at their defaults."""
+        return CorpusSpec(**{f.name: getattr(self, f.name) for f in fields(CorpusSpec) if hasattr(self, f.name)})
+
     @property
     def corpus(self) -> Path:
         return Path(self.data) / "corpus"
@@ -84,9 +89,7 @@ class Settings:
 def stage_corpus(s: Settings) -> None:
     from models.config import load_config
 
-    spec = CorpusSpec(seed=s.seed, train_hours=s.train_hours, fortunes_dev=s.fortunes_dev,
-                      fortunes_test=s.fortunes_test, bible_dev=s.bible_dev, bible_test=s.bible_test,
-                      engine=s.engine)
+    spec = s.corpus_spec()
     if not is_complete(s.corpus):
         if s.engine == "tones":
             from models.data.text import builtin_sentences
