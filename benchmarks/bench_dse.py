@@ -41,8 +41,6 @@ vary:
   array:
     hw.core.matrix.rows: [16, 32, 64]
     hw.core.matrix.cols: [16, 32, 64]
-    hw.core.matrix.macs_per_cycle.fp16: [256, 1024, 4096]
-    hw.core.matrix.macs_per_cycle.int4: [2048, 8192, 32768]
   hw.core.scratchpad_bytes: [524288, 1048576, 2097152, 4194304]
   hw.dram_bw_bytes_per_s: [1.28e+10, 2.56e+10, 5.12e+10, 1.024e+11, 2.048e+11]
   hw.core.dispatch_overhead_cycles: [0, 16, 32, 64, 128]

@@ -128,7 +128,8 @@ def _memory_s(hw: AcceleratorSpec, x: KindInputs, divide: float = 1.0):
 @register("gemm")
 def _gemm(hw: AcceleratorSpec, x: KindInputs) -> KindCost:
     f = hw.frequency_hz
-    mpc = _rate_table(hw.core.matrix.macs_per_cycle)[x.prec]
+    mx = hw.core.matrix
+    mpc = _rate_table({p: mx.array_macs_per_cycle(p) for p in mx.macs_per_pe_per_cycle})[x.prec]
     w_all = x.w_sram_bytes + x.w_shared_bytes + x.w_dram_bytes
     compute, fill, preload, reread, folded = gemm_mapping(hw, x.m, x.k, x.n, mpc, x.act_bytes,
                                                           x.w_sram_bytes, w_all)

@@ -1,12 +1,40 @@
 """The cost of a GEMM on one core's matrix engine: engine cycles, mapping, memory terms.
 
-GEMM engine cycles on a ``R x C`` array with ``L = macs_per_cycle[p] / (R*C)`` MAC lanes per PE
-along k: output-stationary ``tiles = ceil(m/R)*ceil(n/C)``, ``compute = tiles*ceil(k/L)`` (or, with
-``matrix.fold_outputs``, the folded mapping of ``gemm_mapping`` when it is faster);
-weight-stationary ``tiles = ceil(k/(R*L))*ceil(n/C)``, ``compute = tiles*m`` plus a weight preload
-of ``R`` cycles per tile. Fill/drain is ``R + C`` cycles per tile, or once per GEMM when the spec
-says it overlaps (likewise the ws preload). ``cost_gemm`` is the public single-GEMM estimate,
-vectorized over arrays of shapes.
+Notation: a GEMM ``(m x k) @ (k x n)`` on an ``R x C`` array whose PEs do ``L`` MACs per cycle
+along k at the GEMM's precision (``matrix.macs_per_pe_per_cycle``; the whole array does
+``R * C * L``). A *tile* (SCALE-Sim: a *fold*) is one placement of a block of the GEMM on the
+array.
+
+``cycle_model: hwsim`` (default):
+
+- output-stationary: ``tiles = ceil(m/R) * ceil(n/C)``, ``compute = tiles * ceil(k/L)`` (or, with
+  ``matrix.fold_outputs``, the folded mapping of ``gemm_mapping`` when it is faster);
+- weight-stationary: a tile holds ``R*L`` values of k, ``tiles = ceil(k/(R*L)) * ceil(n/C)``,
+  ``compute = tiles * m``, plus a weight preload of ``R`` cycles per tile;
+- fill/drain ``R + C`` cycles per tile, or once per GEMM when the spec says it overlaps (likewise
+  the ws preload).
+
+``cycle_model: scalesim``: SCALE-Sim 3.0's compute cycles without memory stalls, derived from its
+documented schedule (``scalesim/compute/systolic_compute_{os,ws}.py``; our own closed forms, not its
+code). SCALE-Sim maps a GEMM to operand matrices as an ifmap ``Sr x T`` and a filter ``T x Sc``.
+Output-stationary: ``Sr = m`` on the rows, ``Sc = n`` on the columns, ``T = k`` streamed; each
+fold streams its ``T`` operands, then waits ``C - 1`` cycles for the outputs to drain, and the
+operands enter skewed by up to ``R - 1`` cycles: ``k + R + C - 2`` cycles per fold. Weight-
+stationary: ``Sr = k`` on the rows, ``Sc = n`` on the columns, ``T = m`` streamed; each fold first
+loads ``R`` rows of weights, then streams ``m`` inputs, skewed and drained as above:
+``m + 2R + C - 2`` cycles per fold. Folds are timed one after another with no overlap (ragged
+folds cost as much as full ones: SCALE-Sim pads them with null requests), and SCALE-Sim reports the
+index of the last cycle counted from 0, one less than the cycles it simulates::
+
+    os:  cycles = ceil(m/R) * ceil(n/C) * (k + R + C - 2) - 1
+    ws:  cycles = ceil(k/R) * ceil(n/C) * (m + 2R + C - 2) - 1
+
+Here they are split as ``compute`` (``folds * k``, resp. ``folds * m``), ``preload`` (ws:
+``folds * R``) and ``fill_drain`` (``folds * (R + C - 2) - 1``: the skew and the -1 of the
+count). With ``L > 1`` lanes per PE (not a SCALE-Sim setting; our extension, L = 1 is SCALE-Sim)
+``k`` becomes ``ceil(k/L)`` (os) and a ws fold holds ``R*L`` values of k.
+
+``cost_gemm`` is the public single-GEMM estimate, vectorized over arrays of shapes.
 """
 
 from __future__ import annotations
@@ -16,6 +44,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from models.quant.policy import BITS
+from models.yamlio import ConfigError
 
 from hwsim.spec import AcceleratorSpec
 
@@ -31,7 +60,8 @@ class GemmCost:
         sram, dram: memory cycles (inputs + outputs at the scratchpad, weight at DRAM unless
             resident).
         dispatch: dispatch overhead cycles.
-        utilization: macs / (engine cycles * macs_per_cycle): MAC-slot use of the array.
+        utilization: macs / (engine cycles * whole-array MACs per cycle): MAC-slot use of the
+            array.
     """
 
     cycles: np.ndarray
@@ -50,13 +80,20 @@ class GemmCost:
     _f: float = 1.0
 
 
+def _whole(x: np.ndarray) -> np.ndarray:
+    """``x`` rounded where it is a whole number up to float error (rates derived by division)."""
+    r = np.round(x)
+    return np.where(np.abs(x - r) <= 1e-9 * np.abs(x), r, x)
+
+
 def engine_cycles(hw: AcceleratorSpec, m, k, n, macs_per_cycle, fold: bool = False):
     """(compute, fill_drain, preload) cycles of GEMMs ``(m x k) @ (k x n)`` on one core's array.
 
-    ``macs_per_cycle`` is the whole-array rate at each GEMM's effective precision (array).
+    ``macs_per_cycle`` is the whole-array rate at each GEMM's effective precision (array), i.e.
+    ``matrix.array_macs_per_cycle(p)``; the lanes per PE are ``macs_per_cycle / (rows * cols)``.
     ``fold`` (output-stationary only): the folded mapping, where the ``rows * cols`` PEs hold
     ``rows * cols`` outputs of one row of m at a time (``tiles = m * ceil(n / (rows * cols))``);
-    see ``gemm_mapping``.
+    see ``gemm_mapping``. The formulas of ``matrix.cycle_model`` are in the module docstring.
     """
     mx = hw.core.matrix
     R, C = mx.rows, mx.cols
@@ -64,15 +101,21 @@ def engine_cycles(hw: AcceleratorSpec, m, k, n, macs_per_cycle, fold: bool = Fal
     k = np.asarray(k, dtype=np.float64)
     n = np.asarray(n, dtype=np.float64)
     lanes = np.asarray(macs_per_cycle, dtype=np.float64) / (R * C)
+    if mx.cycle_model == "scalesim":
+        lanes = np.round(lanes)  # whole by validation; removes the error of the division
     if mx.dataflow == "os":
         tiles = m * np.ceil(n / (R * C)) if fold else np.ceil(m / R) * np.ceil(n / C)
         compute = tiles * np.ceil(k / lanes)
         preload = np.zeros_like(compute)
     else:
-        tiles = np.ceil(k / (R * lanes)) * np.ceil(n / C)
+        tiles = np.ceil(k / _whole(R * lanes)) * np.ceil(n / C)
         compute = tiles * m
-        preload = np.where(tiles > 0, R * (1.0 if mx.weight_preload_overlap else tiles), 0.0)
-    fill = np.where(tiles > 0, (R + C) * (1.0 if mx.fill_drain_overlap else tiles), 0.0)
+        per_gemm = mx.weight_preload_overlap and mx.cycle_model == "hwsim"
+        preload = np.where(tiles > 0, R * (1.0 if per_gemm else tiles), 0.0)
+    if mx.cycle_model == "scalesim":
+        fill = np.where(tiles > 0, (R + C - 2) * tiles - 1.0, 0.0)
+    else:
+        fill = np.where(tiles > 0, (R + C) * (1.0 if mx.fill_drain_overlap else tiles), 0.0)
     return compute, fill, preload
 
 
@@ -126,8 +169,10 @@ def cost_gemm(hw: AcceleratorSpec, m, k, n, precision: str = "fp16", *, in_bits:
     Returns:
         A GemmCost; ``.latency_s`` in seconds.
     """
+    if precision not in BITS:
+        raise ConfigError(f"unknown precision {precision!r}; known: {', '.join(BITS)}")
     eff = hw.engine_precision(precision)
-    mpc = hw.core.matrix.macs_per_cycle[eff]
+    mpc = hw.core.matrix.array_macs_per_cycle(eff)
     bits = BITS[precision]
     in_bits = bits if in_bits is None else in_bits
     w_bits = bits if w_bits is None else w_bits

@@ -67,7 +67,7 @@ def op_precision(kind: str, module: str, weight: str, phase: str, policy: Precis
         x = spec(module, "hidden" if weight.endswith("weight_hh") else "input").precision
         req = combine(w, x) if w else x
         out_role = "preact" if _is_lstm(module) else ("output" if module.endswith(".out") else "act")
-        return OpPrecision(req, fallback_precision(req, core.matrix.macs_per_cycle), BITS[x],
+        return OpPrecision(req, fallback_precision(req, core.matrix.macs_per_pe_per_cycle), BITS[x],
                            BITS[spec(module, out_role).precision], BITS[w] if w else 0)
     if kind == "nonlinear":
         req = spec(module, "act").precision

@@ -7,7 +7,7 @@ through ``models.yamlio``: unknown and duplicate keys, wrong types and impossibl
 Model of one chip::
 
     chip: frequency_hz, cores x CoreSpec, shared on-chip SRAM, DRAM, inter-core links, mapping knobs
-    core: matrix engine (rows x cols PEs; MACs/cycle per precision; dataflow os|ws),
+    core: matrix engine (rows x cols PEs; MACs/cycle per PE per precision; dataflow os|ws),
           special-function unit (nonlinear ops), vector unit (element-wise, reductions),
           select/move capability (topk, sort, gather, copy), scratchpad, per-op dispatch overhead
 
@@ -73,12 +73,23 @@ def fallback_precision(precision: str, supported: Any) -> str:
 class MatrixEngineSpec:
     """Systolic matrix engine of one core.
 
+    MAC rates are given **per PE**, not for the whole array: a PE's datapath (how many MACs of a
+    precision it retires per cycle) is what a designer draws, and it is what stays fixed when the
+    array is resized. The whole-array rate is derived (``array_macs_per_cycle``), so a 64 x 64
+    array copied from a 32 x 32 preset has 4x its MACs per cycle, as the silicon would. (An older
+    schema gave ``macs_per_cycle`` for the whole array; it is no longer a field, so old YAML is
+    rejected by the strict loader naming ``macs_per_cycle`` instead of being silently misread.)
+
     Attributes:
         rows, cols: PE array shape. Output-stationary (``os``): rows tile the GEMM's m (batch)
             axis, cols tile n (output features). Weight-stationary (``ws``): rows hold the k
             (reduction) axis, cols hold n.
-        macs_per_cycle: whole-array MACs per cycle per supported precision. ``macs / (rows*cols)``
-            is the number of MAC lanes per PE along k (sub-word parallelism at low precision).
+        macs_per_pe_per_cycle: MACs per PE per cycle for each supported precision: the number
+            of MAC lanes per PE along k (sub-word parallelism at low precision, e.g. 8 int4 MACs
+            in an fp16 PE). A rate below 1 is a multi-cycle PE (0.5: one MAC every 2 cycles).
+            ``os``: any rate > 0 (a PE does its k MACs in ``ceil(k / rate)`` cycles). ``ws``: a
+            weight tile covers ``rows * rate`` values of k, which must be a whole number >= 1.
+            ``cycle_model: scalesim``: rates must be whole numbers >= 1.
         dataflow: ``os`` or ``ws``.
         fill_drain_overlap: true if a tile's fill/drain (rows + cols cycles) overlaps the next
             tile's compute (then paid once per GEMM, not per tile).
@@ -87,20 +98,48 @@ class MatrixEngineSpec:
         fold_outputs: ``os`` only: the array may also map ``rows * cols`` outputs of one row of
             m over all PEs (for GEMMs with few rows, such as a single hypothesis's GEMV), at
             the price of re-reading the weights once per row (``hwsim.gemm.gemm_mapping``).
+        cycle_model: how a GEMM's folds (tiles) are timed. ``hwsim`` (default): fill/drain of
+            ``rows + cols`` cycles per tile (or once, see ``fill_drain_overlap``), ws weight
+            preload of ``rows`` cycles per tile (or once). ``scalesim``: SCALE-Sim 3.0's schedule
+            (compute cycles without memory stalls): every fold is timed alone, its fill/drain is
+            the pipeline skew ``rows - 1 + cols - 1``, a ws fold first preloads ``rows`` cycles
+            of weights, and the total is reported as SCALE-Sim does, as the index of the last
+            cycle counted from 0 (one less than the cycles simulated). SCALE-Sim has neither
+            overlap nor folding, so this model requires the three flags above to be false.
+            See ``hwsim.gemm`` for the closed forms.
     """
 
     rows: int
     cols: int
-    macs_per_cycle: dict[str, float]
+    macs_per_pe_per_cycle: dict[str, float]
     dataflow: Literal["os", "ws"] = "os"
     fill_drain_overlap: bool = False
     weight_preload_overlap: bool = False
     fold_outputs: bool = False
+    cycle_model: Literal["hwsim", "scalesim"] = "hwsim"
 
     def __post_init__(self) -> None:
         require(self.rows >= 1, f"rows must be >= 1, got {self.rows}")
         require(self.cols >= 1, f"cols must be >= 1, got {self.cols}")
-        _check_rates(self.macs_per_cycle, "macs_per_cycle")
+        _check_rates(self.macs_per_pe_per_cycle, "macs_per_pe_per_cycle")
+        for p, r in self.macs_per_pe_per_cycle.items():
+            if self.cycle_model == "scalesim":
+                require(float(r).is_integer(), f"macs_per_pe_per_cycle.{p} must be a whole number "
+                        f"with cycle_model: scalesim (integer MAC lanes per PE), got {r}")
+            elif self.dataflow == "ws":
+                extent = self.rows * r
+                require(extent >= 1 and abs(extent - round(extent)) <= 1e-9 * extent,
+                        f"macs_per_pe_per_cycle.{p}: with dataflow: ws a weight tile holds rows x "
+                        f"rate = {self.rows} x {r} = {extent:g} values of k, which must be a whole "
+                        "number >= 1")
+        if self.cycle_model == "scalesim":
+            for name in ("fill_drain_overlap", "weight_preload_overlap", "fold_outputs"):
+                require(not getattr(self, name), f"{name} must be false with cycle_model: scalesim "
+                        "(SCALE-Sim times every fold alone)")
+
+    def array_macs_per_cycle(self, precision: str) -> float:
+        """Whole-array MACs per cycle at ``precision`` (a supported one): rows * cols * per-PE rate."""
+        return self.rows * self.cols * self.macs_per_pe_per_cycle[precision]
 
 
 @dataclass(frozen=True)
@@ -274,12 +313,12 @@ class AcceleratorSpec:
 
     def engine_precision(self, precision: str) -> str:
         """Precision the matrix engine really runs ``precision`` at (see ``fallback_precision``)."""
-        return fallback_precision(precision, self.core.matrix.macs_per_cycle)
+        return fallback_precision(precision, self.core.matrix.macs_per_pe_per_cycle)
 
     def peak_macs_per_s(self, precision: str) -> float:
         """Whole-chip peak MACs/s at ``precision`` (after fallback)."""
         p = self.engine_precision(precision)
-        return self.cores * self.core.matrix.macs_per_cycle[p] * self.frequency_hz
+        return self.cores * self.core.matrix.array_macs_per_cycle(p) * self.frequency_hz
 
     def to_dict(self) -> dict:
         return to_dict(self)
@@ -288,7 +327,7 @@ class AcceleratorSpec:
         """A new spec with the field at dotted ``path`` set to ``value``, fully re-validated.
 
         Example: ``spec.replace_path("core.matrix.rows", 64)``,
-        ``spec.replace_path("core.matrix.macs_per_cycle.int4", 4096)``.
+        ``spec.replace_path("core.matrix.macs_per_pe_per_cycle.int4", 4)``.
 
         Raises:
             ConfigError: the path names no field, or the new value is invalid (field named).
@@ -303,7 +342,7 @@ class AcceleratorSpec:
             node = node[key]
         last = parts[-1]
         # Known fields of a dataclass must exist; mapping-valued fields (rates) may gain keys.
-        parent_is_rates = parts[-2:-1] and parts[-2] in ("macs_per_cycle", "elems_per_cycle", "mac_j")
+        parent_is_rates = parts[-2:-1] and parts[-2] in ("macs_per_pe_per_cycle", "elems_per_cycle", "mac_j")
         if last not in node and not parent_is_rates:
             raise ConfigError(f"replace_path({path!r}): unknown field {last!r}; fields here: "
                               f"{', '.join(sorted(node))}")

@@ -12,7 +12,7 @@ errors that name the file and the field)::
       array:                                           # a group: its members move together
         hw.core.matrix.rows: [16, 32]
         hw.core.matrix.cols: [16, 32]
-        hw.core.matrix.macs_per_cycle.int4: [2048, 8192]
+        hw.core.matrix.macs_per_pe_per_cycle.int4: [4, 8]
     sampling: grid                                     # or {random: N, seed: S}
     constraints:
       - "onchip_bytes <= 64e6"

@@ -21,7 +21,7 @@ def test_rapid4_peaks_and_no_int8():
     # 4 cores x 8192 INT4 MAC/cycle x 2 OP/MAC x 1.6 GHz = 104.9 TOPS (JSSC 2022 peak)
     assert 2 * hw.peak_macs_per_s("int4") == pytest.approx(104.8576e12)
     assert 2 * hw.peak_macs_per_s("fp8") == pytest.approx(26.2144e12)
-    assert "int8" not in hw.core.matrix.macs_per_cycle
+    assert "int8" not in hw.core.matrix.macs_per_pe_per_cycle
     assert hw.engine_precision("int8") == "fp16"      # not pretended: the next exact format
     assert hw.engine_precision("int4") == "int4"
 
@@ -40,7 +40,16 @@ def _write(tmp_path, text, name="hw.yaml"):
 
 
 def _tiny_text():
-    return TINY_HW.read_text()
+    return _Text(TINY_HW.read_text())
+
+
+class _Text(str):
+    """The tiny spec's text whose ``replace`` fails when the text to replace is not there (so an
+    edit of tiny_hw.yaml cannot silently turn a test of a bad value into a test of a good one)."""
+
+    def replace(self, old, new, *args):
+        assert old in self, f"tiny_hw.yaml no longer contains {old!r}"
+        return _Text(str.replace(self, old, new, *args))
 
 
 def test_unknown_key_names_file_and_field(tmp_path):
@@ -66,7 +75,7 @@ def test_negative_bandwidth(tmp_path):
 
 
 def test_unsupported_precision_name(tmp_path):
-    path = _write(tmp_path, _tiny_text().replace("{fp16: 16, int4: 64}", "{fp16: 16, int3: 64}"))
+    path = _write(tmp_path, _tiny_text().replace("{fp16: 1, int4: 4}", "{fp16: 1, int3: 4}"))
     with pytest.raises(ConfigError) as err:
         load_spec(path)
     msg = str(err.value)
@@ -82,13 +91,76 @@ def test_replace_path():
     hw = load_spec("rapid4")
     hw2 = hw.replace_path("core.matrix.rows", 64)
     assert hw2.core.matrix.rows == 64 and hw.core.matrix.rows == 32
-    assert hw.replace_path("core.matrix.macs_per_cycle.int8", 4096).engine_precision("int8") == "int8"
+    assert hw.replace_path("core.matrix.macs_per_pe_per_cycle.int8", 4).engine_precision("int8") == "int8"
     assert hw.replace_path("dram_bw_bytes_per_s", 1e12).dram_bw_bytes_per_s == 1e12
     with pytest.raises(ConfigError, match="dram_bw_bytes_per_s"):
         hw.replace_path("dram_bw_bytes_per_s", -1.0)
     with pytest.raises(ConfigError, match="unknown field"):
         hw.replace_path("core.matrix.row", 64)
     with pytest.raises(ConfigError, match="int3"):
-        hw.replace_path("core.matrix.macs_per_cycle.int3", 1)
+        hw.replace_path("core.matrix.macs_per_pe_per_cycle.int3", 1)
     with pytest.raises(ConfigError, match="dataflow"):
         hw.replace_path("core.matrix.dataflow", "rs")
+
+
+def test_rates_are_per_pe_and_follow_the_array_size():
+    hw = load_spec("rapid4")
+    # rapid4: 32 x 32 PEs, 8 INT4 MACs per PE per cycle -> 8192 per core per cycle (ISSCC21 peak).
+    assert hw.core.matrix.array_macs_per_cycle("int4") == 8192
+    assert hw.core.matrix.array_macs_per_cycle("fp16") == 1024
+    # The issue-12 trap: a 64 x 64 array copied from rapid4 keeps 1 FP16 MAC per PE per cycle,
+    # so the array does 4096 FP16 MACs per cycle and the chip's peak grows 4x.
+    big = hw.replace_path("core.matrix.rows", 64).replace_path("core.matrix.cols", 64)
+    assert big.core.matrix.array_macs_per_cycle("fp16") == 4096
+    assert big.peak_macs_per_s("int4") == 4 * hw.peak_macs_per_s("int4")
+    edge = load_spec("edge")   # 16 x 16 PEs, FP16 at half rate: 128 MACs/cycle for the array
+    assert edge.core.matrix.array_macs_per_cycle("fp16") == 128
+
+
+def test_old_whole_array_rate_field_is_rejected_by_name(tmp_path):
+    path = _write(tmp_path, _tiny_text().replace("macs_per_pe_per_cycle: {fp16: 1, int4: 4}",
+                                                 "macs_per_cycle: {fp16: 16, int4: 64}"))
+    with pytest.raises(ConfigError) as err:
+        load_spec(path)
+    msg = str(err.value)
+    assert str(path) in msg and "core.matrix" in msg and "'macs_per_cycle'" in msg
+    assert "macs_per_pe_per_cycle" in msg          # the message lists the field to use instead
+    with pytest.raises(ConfigError, match="macs_per_cycle is not a section"):
+        load_spec("rapid4").replace_path("core.matrix.macs_per_cycle.int4", 8192)
+
+
+@pytest.mark.parametrize("path, value, field", [
+    ("core.matrix.rows", 0, "rows"),
+    ("core.matrix.cols", -3, "cols"),
+    ("core.matrix.macs_per_pe_per_cycle.fp16", 0, "macs_per_pe_per_cycle.fp16"),
+    ("core.matrix.macs_per_pe_per_cycle.int4", -1, "macs_per_pe_per_cycle.int4"),
+    ("core.matrix.cycle_model", "exact", "cycle_model"),
+])
+def test_matrix_section_errors_name_the_field(path, value, field):
+    with pytest.raises(ConfigError) as err:
+        load_spec("rapid4").replace_path(path, value)
+    assert "core.matrix" in str(err.value) and field in str(err.value)
+
+
+def test_lane_counts_must_be_whole_where_the_formulas_need_it():
+    edge = load_spec("edge")    # ws, 16 rows: fp16 0.5 MAC/PE/cycle -> tiles of 16 x 0.5 = 8 k-values
+    assert edge.core.matrix.macs_per_pe_per_cycle["fp16"] == 0.5
+    with pytest.raises(ConfigError, match=r"macs_per_pe_per_cycle.fp16: with dataflow: ws .* 16 x 0.3 = 4.8"):
+        edge.replace_path("core.matrix.macs_per_pe_per_cycle.fp16", 0.3)
+    with pytest.raises(ConfigError, match=r"macs_per_pe_per_cycle.fp16: .* 16 x 0.03125 = 0.5"):
+        edge.replace_path("core.matrix.macs_per_pe_per_cycle.fp16", 0.03125)
+    # Output-stationary: any rate > 0 is defined (a PE does k MACs in ceil(k / rate) cycles).
+    host = load_spec("host-cpu")
+    assert host.core.matrix.dataflow == "os" and host.core.matrix.macs_per_pe_per_cycle["fp32"] < 1
+    # SCALE-Sim's cycle model needs whole MAC lanes and no overlap/folding.
+    ss = load_spec("scalesim-os")
+    with pytest.raises(ConfigError, match=r"macs_per_pe_per_cycle.int8 must be a whole number"):
+        ss.replace_path("core.matrix.macs_per_pe_per_cycle.int8", 1.5)
+    for flag in ("fill_drain_overlap", "weight_preload_overlap", "fold_outputs"):
+        with pytest.raises(ConfigError, match=f"{flag} must be false with cycle_model: scalesim"):
+            ss.replace_path(f"core.matrix.{flag}", True)
+
+
+def test_zero_byte_scratchpad_is_a_valid_spec():
+    hw = load_spec("rapid4").replace_path("core.scratchpad_bytes", 0)
+    assert hw.core.scratchpad_bytes == 0 and hw.onchip_bytes == hw.shared_sram_bytes

@@ -120,13 +120,13 @@ def test_random_sampling_is_seeded_and_distinct():
 
 def test_groups_vary_linked_fields_together():
     s = load("vary:\n  beam: [1, 4]\n  array:\n    hw.core.matrix.rows: [16, 64]\n"
-             "    hw.core.matrix.cols: [16, 64]\n    hw.core.matrix.macs_per_cycle.int4: [2048, 32768]\n")
+             "    hw.core.matrix.cols: [16, 64]\n    hw.core.matrix.macs_per_pe_per_cycle.int4: [4, 8]\n")
     assert s.varied == ["beam", "hw.core.matrix.rows", "hw.core.matrix.cols",
-                        "hw.core.matrix.macs_per_cycle.int4"]
+                        "hw.core.matrix.macs_per_pe_per_cycle.int4"]
     points = [p.point for p in s.plan().points]
     assert len(points) == 4
-    assert {(p["hw.core.matrix.rows"], p["hw.core.matrix.cols"], p["hw.core.matrix.macs_per_cycle.int4"])
-            for p in points} == {(16, 16, 2048.0), (64, 64, 32768.0)}
+    assert {(p["hw.core.matrix.rows"], p["hw.core.matrix.cols"], p["hw.core.matrix.macs_per_pe_per_cycle.int4"])
+            for p in points} == {(16, 16, 4.0), (64, 64, 8.0)}
     with pytest.raises(ConfigError, match="vary.array: members of a group need equally long"):
         load("vary:\n  array:\n    hw.core.matrix.rows: [16, 64]\n    hw.core.matrix.cols: [16]\n")
     with pytest.raises(ConfigError, match=r"vary.array.hw.core.matrix.cols\[1\]"):
