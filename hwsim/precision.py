@@ -1,23 +1,43 @@
 """Precision of each op under a policy, on an accelerator.
 
 The *requested* precision comes from the policy's role specs of the op's module; the unit then
-runs it at ``hwsim.spec.fallback_precision`` of it, and every substitution is counted:
+runs it at ``hwsim.spec.fallback_precision`` of it, and every substitution is counted.
 
-==========================  ===========================================================  =======
-op                          requested precision (policy role specs of the op's module)    unit
-==========================  ===========================================================  =======
-gemm, weight ``*weight_hh``  combine(``weight``, ``hidden``) (recurrent GEMM: input is h)  matrix
-gemm, other weight           combine(``weight`` or ``embedding``, ``input``)               matrix
-gemm, no weight              combine(``input``, ``input``)                                 matrix
-nonlinear                    ``act`` (bounded by the SFU's precisions)                     sfu
-eltwise in an LSTM module    ``cell`` (gate products, cell update)                         vector
-eltwise elsewhere            ``act`` in modules, ``output`` outside modules (search)       vector
-reduce                       ``output`` (softmax sums, log-sum-exp, scores)                vector
-select, move                 ``embedding`` for lookups with a weight, else as eltwise      spec.select.unit
-==========================  ===========================================================  =======
+An op's roles (:func:`op_roles`) are those of the quantization slots of its module that quantize
+the tensors it reads and writes, from the one slot table ``models.quant.roles`` that the
+fake-quantized model fills (the module's kind from its dotted name, ``roles.module_kind``):
 
-combine(a, b): both integer -> the wider integer; any float -> the wider float. An LSTM module is
-one whose dotted name contains ``.layers.`` (``rnnt.encoder.layers.0.fwd``, ``lm_ext.layers.1``).
+==========================  ===========================================  ==================  =======
+op                          input (, weight) -> output slot               roles               unit
+==========================  ===========================================  ==================  =======
+gemm in an ``lstm``          ``q_input`` or ``q_hidden`` (``*weight_hh``),  input / hidden,     matrix
+                             ``q_weight_ih/hh`` -> ``q_preact``             weight -> preact
+gemm in a ``linear``         ``q_input``, ``q_weight`` -> ``q_output``      input, weight ->    matrix
+                                                                            output (``*.out``)
+                                                                            or preact
+gemm elsewhere               no slot                                        input -> act        matrix
+nonlinear in an ``lstm``     ``q_gate`` / ``q_cell_act``                    act                 sfu
+nonlinear elsewhere          no slot (the joint's tanh, log-softmax)        act                 sfu
+eltwise in an ``lstm``       ``q_cell`` (gate products, cell update)        cell                vector
+eltwise elsewhere            no slot                                        ``act`` in modules, vector
+                                                                            ``output`` outside
+                                                                            (search)
+reduce                       no slot (softmax sums, log-sum-exp, scores)    output              vector
+select, move with a weight   ``q_weight`` of an ``embedding``               embedding           spec.select.unit
+select, move otherwise       as eltwise                                     as eltwise          spec.select.unit
+==========================  ===========================================  ==================  =======
+
+A GEMM's requested precision is combine(weight, input) (combine(input, input) without a weight),
+its input width the input role's, its output width the output role's; any other op computes,
+reads and writes at its one role. combine(a, b): both integer -> the wider integer; any float ->
+the wider float.
+
+Known approximations: an op other than a GEMM reads and writes at one width, its output role's
+(a sigmoid reads its ``preact`` input at the ``act`` width); and an op is priced at its module's
+role for its kind, so the LSTM's last product ``h = o * tanh(c)`` is priced at ``cell`` although
+``q_hidden`` stores h at ``hidden`` (the op kind does not tell it from the cell update).
+``tests/hwsim/test_precision_roles.py`` checks every other tensor against the quantizer that
+stores it.
 """
 
 from __future__ import annotations
@@ -27,6 +47,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from models.quant.policy import BITS, FLOAT_PRECISIONS, PrecisionPolicy
+from models.quant.roles import WEIGHT_SLOTS, module_kind, slot_role
 
 from hwsim.spec import AcceleratorSpec, fallback_precision
 
@@ -43,8 +64,51 @@ def combine(a: str, b: str) -> str:
     return max(pool, key=lambda p: BITS[p])
 
 
-def _is_lstm(module: str) -> bool:
-    return ".layers." in module
+@dataclass(frozen=True)
+class OpRoles:
+    """The policy roles of the tensors an op reads and writes (``weight`` is "" without one)."""
+
+    input: str
+    weight: str
+    output: str
+
+
+#: (op kind, module kind) -> slot of the module that quantizes the op's output.
+_OUT_SLOT = {("gemm", "lstm"): "q_preact", ("gemm", "linear"): "q_output",
+             ("nonlinear", "lstm"): "q_gate", ("eltwise", "lstm"): "q_cell",
+             ("select", "lstm"): "q_cell", ("move", "lstm"): "q_cell"}
+
+#: Parameter attribute -> weight slot that quantizes it (GEMM weight operands).
+_WEIGHT_SLOT = {attr: slot for slot, attr in WEIGHT_SLOTS.items() if attr != "bias"}
+
+
+def op_roles(kind: str, module: str, weight: str) -> OpRoles:
+    """Roles of one op class (see the table in the module docstring).
+
+    Args:
+        kind: op kind (``workloads.graph.KINDS``).
+        module: dotted name of the module that ran it ("" for the search).
+        weight: full name of the parameter it reads ("" if none).
+    """
+    mkind = module_kind(module)
+    if kind == "gemm":
+        w_slot = _WEIGHT_SLOT.get(weight.rsplit(".", 1)[-1]) if mkind is not None else None
+        w_role = slot_role(mkind, module, w_slot) if w_slot else ("weight" if weight else "")
+        in_slot = "q_hidden" if (mkind == "lstm" and weight.endswith("weight_hh")) else "q_input"
+        in_role = slot_role(mkind, module, in_slot) if mkind in ("lstm", "linear") else "input"
+        out_slot = _OUT_SLOT.get((kind, mkind))
+        return OpRoles(in_role, w_role, slot_role(mkind, module, out_slot) if out_slot else "act")
+    if kind in ("select", "move") and weight:
+        role = slot_role("embedding", module, "q_weight")  # a table read by a lookup
+    elif kind == "reduce":
+        role = "output"
+    elif (kind, mkind) in _OUT_SLOT:
+        role = slot_role(mkind, module, _OUT_SLOT[(kind, mkind)])
+    elif kind == "nonlinear":
+        role = "act"
+    else:
+        role = "act" if module else "output"
+    return OpRoles(role, "", role)
 
 
 @dataclass(frozen=True)
@@ -61,27 +125,17 @@ def op_precision(kind: str, module: str, weight: str, phase: str, policy: Precis
     """Precision of one op class (see the table in the module docstring)."""
     spec = policy.spec
     core = hw.core
+    roles = op_roles(kind, module, weight)
     if kind == "gemm":
-        wrole = "embedding" if module.endswith("embedding") else "weight"
-        w = spec(module, wrole).precision if weight else None
-        x = spec(module, "hidden" if weight.endswith("weight_hh") else "input").precision
+        w = spec(module, roles.weight).precision if weight else None
+        x = spec(module, roles.input).precision
         req = combine(w, x) if w else x
-        out_role = "preact" if _is_lstm(module) else ("output" if module.endswith(".out") else "act")
         return OpPrecision(req, fallback_precision(req, core.matrix.macs_per_pe_per_cycle), BITS[x],
-                           BITS[spec(module, out_role).precision], BITS[w] if w else 0)
+                           BITS[spec(module, roles.output).precision], BITS[w] if w else 0)
+    req = spec(module, roles.output).precision
     if kind == "nonlinear":
-        req = spec(module, "act").precision
         eff = fallback_precision(req, core.sfu.elems_per_cycle)
         return OpPrecision(req, eff, BITS[req], BITS[req], 0)
-    if kind == "reduce":
-        role = "output"
-    elif kind in ("select", "move") and weight:
-        role = "embedding"
-    elif _is_lstm(module):
-        role = "cell"
-    else:
-        role = "act" if module else "output"
-    req = spec(module, role).precision
     rates = core.sfu.elems_per_cycle if (kind in ("select", "move") and core.select.unit == "sfu") \
         else core.vector.elems_per_cycle
     eff = req if (kind in ("select", "move") and core.select.unit == "dedicated") else fallback_precision(req, rates)

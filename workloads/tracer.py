@@ -29,7 +29,7 @@ from workloads.graph import Op, OpGraph
 
 log = logging.getLogger(__name__)
 
-_FOLD, _SOURCE, _RECORD, _RESHAPE = 0, 1, 2, 3
+_FOLD, _SOURCE, _RECORD, _RESHAPE, _CAST = 0, 1, 2, 3, 4
 _Tensor = torch.Tensor
 
 #: Module-path prefixes -> phase, first match wins; ops outside every module belong to the search.
@@ -87,6 +87,8 @@ class OpRecorder(TorchDispatchMode):
         name = func.overloadpacket.__name__
         if name == "reshape":
             action = _RESHAPE  # a view unless the input's strides force a copy
+        elif name == "to":
+            action = _CAST  # a view when nothing changes, else a copy (a dtype cast)
         elif name in VIEW_OPS or (func.is_view and name not in SOURCE_OPS):
             action = _FOLD
         elif name in SOURCE_OPS:
@@ -100,6 +102,20 @@ class OpRecorder(TorchDispatchMode):
         out = func(*args, **kwargs) if kwargs else func(*args)
         action, name = self._actions.get(func) or self._classify(func)
         if action == _FOLD:
+            return out
+        if action == _CAST:
+            # Not recorded (a cast is folded like a view), but a cast has a new storage: it carries
+            # its input's values, so it keeps its input's producer; left alone, the storage would
+            # keep the producer of whatever tensor last lived at that address (fake-quantized
+            # FP16 slots cast at every step, and addresses are reused).
+            ptr = out.untyped_storage().data_ptr()
+            src = args[0].untyped_storage().data_ptr()
+            if ptr != src:
+                d = self.producers.get(src)
+                if d is None:
+                    self.producers.pop(ptr, None)
+                else:
+                    self.producers[ptr] = d
             return out
         if action == _SOURCE:
             if isinstance(out, _Tensor):

@@ -1,19 +1,9 @@
 """Fake-quantized systems: fill the ``q_*`` slots of ``models.lstm`` modules from a precision policy.
 
-Slot -> tensor role (``models.quant.policy.ROLES``), per module type:
-
-========================  ===================================================================
-``LSTMLayer``             ``q_weight_ih``, ``q_weight_hh`` -> ``weight`` (one quantizer each, with
-                          one scale per gate block or per row for granularity ``gate`` /
-                          ``channel``); ``q_input`` -> ``input``; ``q_hidden`` -> ``hidden``;
-                          ``q_preact`` -> ``preact``; ``q_gate``, ``q_cell_act`` -> ``act``;
-                          ``q_cell`` -> ``cell``
-``Linear``                ``q_weight`` -> ``weight``; ``q_input`` -> ``input``; ``q_output`` ->
-                          ``output`` for the final layers named ``*.out`` (joint, LMs), else
-                          ``preact`` (the joint's ``enc_proj`` / ``pred_proj`` outputs are the
-                          pre-activation of its tanh)
-``Embedding``             ``q_weight`` -> ``embedding``
-========================  ===================================================================
+Slot -> tensor role: ``models.quant.roles`` (the one table, shared with the cost model); a
+module's kind comes from its type here (``LSTMLayer`` -> ``lstm``, ``Linear`` -> ``linear``,
+``Embedding`` -> ``embedding``) and from its dotted name in the cost model; a module whose name
+names another kind is refused (:func:`slot_role`), so the two cannot disagree about a module.
 
 The module name given to ``policy.spec(module, role)`` is the dotted module name, as in
 ``models.params`` (``rnnt.encoder.layers.0.fwd``, ``lm_ext.out``, ...).
@@ -35,8 +25,10 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from models.lstm import LINEAR_SLOTS, LSTM_SLOTS, Embedding, Linear, LSTMLayer
+from models.lstm import Embedding, Linear, LSTMLayer
+from models.quant import roles
 from models.quant.policy import PrecisionPolicy, QuantSpec, load_policy
+from models.quant.roles import WEIGHT_SLOTS, module_kind
 from models.quant.quantizers import IntQuantizer, Quantizer, make_quantizer
 
 log = logging.getLogger(__name__)
@@ -44,38 +36,37 @@ log = logging.getLogger(__name__)
 __all__ = ["quantize", "calibrate", "freeze", "qat_finetune", "qat_step", "quant_slots",
            "WEIGHT_SLOTS", "slot_role"]
 
-#: weight slot -> parameter attribute it quantizes.
-WEIGHT_SLOTS = {"q_weight_ih": "weight_ih", "q_weight_hh": "weight_hh", "q_weight": "weight",
-                "q_bias": "bias"}
+_KIND_OF_TYPE = ((LSTMLayer, "lstm"), (Linear, "linear"), (Embedding, "embedding"))
 
-_LSTM_ROLES = {"q_input": "input", "q_weight_ih": "weight", "q_weight_hh": "weight",
-               "q_hidden": "hidden", "q_preact": "preact", "q_gate": "act", "q_cell": "cell",
-               "q_cell_act": "act"}
+
+def _kind(module: nn.Module) -> str | None:
+    for cls, kind in _KIND_OF_TYPE:
+        if isinstance(module, cls):
+            return kind
+    return None
 
 
 def slot_role(module: nn.Module, module_name: str, slot: str) -> str:
-    """The policy role of ``slot`` in ``module`` (see the table in the module docstring)."""
-    if slot == "q_bias":
-        return "bias"
-    if isinstance(module, LSTMLayer):
-        return _LSTM_ROLES[slot]
-    if isinstance(module, Embedding):
-        return "embedding"
-    if isinstance(module, Linear):
-        if slot == "q_output":
-            return "output" if module_name.rsplit(".", 1)[-1] == "out" else "preact"
-        return {"q_input": "input", "q_weight": "weight"}[slot]
-    raise TypeError(f"{module_name}: not a quantizable module ({type(module).__name__})")
+    """The policy role of ``slot`` in ``module`` (``models.quant.roles``).
+
+    Raises:
+        TypeError: ``module`` has no quantization slots.
+        ValueError: ``module_name`` names a module of another kind (the cost model, which knows a
+            module by its name only, would price its tensors at other roles).
+    """
+    kind = _kind(module)
+    if kind is None:
+        raise TypeError(f"{module_name}: not a quantizable module ({type(module).__name__})")
+    named = module_kind(module_name)
+    if named is not None and named != kind:
+        raise ValueError(f"{module_name}: a {type(module).__name__} ({kind}) whose name says {named}; "
+                         f"the cost model reads a module's kind from its name (models.quant.roles)")
+    return roles.slot_role(kind, module_name, slot)
 
 
 def _slots_of(module: nn.Module) -> tuple[str, ...]:
-    if isinstance(module, LSTMLayer):
-        return LSTM_SLOTS
-    if isinstance(module, Linear):
-        return LINEAR_SLOTS
-    if isinstance(module, Embedding):
-        return ("q_weight",)
-    return ()
+    kind = _kind(module)
+    return roles.SLOTS[kind] if kind else ()
 
 
 def _groups(module: nn.Module, spec: QuantSpec, param: Tensor) -> int:
