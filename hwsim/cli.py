@@ -2,7 +2,12 @@
 
 Each sub-command lives in ``hwsim/commands/<name>.py`` and provides ``register(subparsers)``
 (adds its parser and sets ``func``) and a ``run(args) -> int``; this module only discovers them,
-sets up logging and turns expected errors into a one-line message and exit status 2.
+sets up logging and maps outcomes to exit statuses:
+
+- ``0``: success; ``2``: bad input, one line ``hwsim CMD: error: ...`` naming the file, field or
+  argument (a ``models.yamlio.UserError``, or an argparse usage error);
+- ``1``: anything else is a bug: its traceback is printed, then one line saying so;
+- ``130``: interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -12,15 +17,37 @@ import importlib
 import logging
 import pkgutil
 import sys
+import traceback
 
 import hwsim.commands
-from models.yamlio import ConfigError
+from models.yamlio import UserError
 
 log = logging.getLogger("hwsim")
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """Help text from docstrings: RST ``literal`` markup shown as `literal`."""
+
+    def _format_text(self, text: str) -> str:
+        return super()._format_text(text.replace("``", "`"))
+
+    def _expand_help(self, action: argparse.Action) -> str:
+        return super()._expand_help(action).replace("``", "`")
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with one-line usage errors (``hwsim CMD: error: argument --x: ...``, exit 2)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="hwsim",
         description="Cost RNN-T speech recognition with LM fusion on parametric accelerators.",
     )
@@ -35,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; returns its exit status (argparse usage errors raise ``SystemExit(2)``)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -44,10 +72,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         return int(args.func(args) or 0)
-    except (ConfigError, FileNotFoundError, ValueError, KeyError) as exc:
-        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"hwsim {args.command}: error: {msg}", file=sys.stderr)
+    except UserError as exc:
+        print(f"hwsim {args.command}: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"hwsim {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - not bad input: a bug, shown with its traceback
+        traceback.print_exc(file=sys.stderr)
+        print(f"hwsim {args.command}: internal error ({type(exc).__name__}); this is a bug, "
+              "not bad input: please report it with the traceback above", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

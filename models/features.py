@@ -14,8 +14,11 @@ import torch
 from torch import Tensor
 
 from models.config import ModelConfig
+from models.yamlio import UserError
 
 LOG_FLOOR = 1e-10
+#: Sample rate of the audio the models' front end is trained at (the synthetic corpus's rate).
+SAMPLE_RATE_HZ = 16000
 
 
 def _hz_to_mel(f: Tensor) -> Tensor:
@@ -112,7 +115,7 @@ def features_for(config: ModelConfig, wave: Tensor, sample_rate: int = 16000) ->
     when that is one of 40, 64, 80 (or any even count 16..128).
 
     Raises:
-        ValueError: an input_dim this front end cannot produce.
+        UserError (a ValueError): an input_dim this front end cannot produce.
     """
     f = config.features
     kw = dict(sample_rate=sample_rate, frame_shift_s=f.frame_shift_s)
@@ -120,7 +123,7 @@ def features_for(config: ModelConfig, wave: Tensor, sample_rate: int = 16000) ->
         return add_deltas(log_mel(wave, n_mels=40, **kw), order=2)
     if 16 <= f.input_dim <= 128:
         return log_mel(wave, n_mels=f.input_dim, **kw)
-    raise ValueError(
+    raise UserError(
         f"model {config.name!r}: features.input_dim={f.input_dim} cannot be produced by the log-mel "
         "front end (120 = 40 log-mel + deltas + double deltas, or 16..128 plain log-mel bands)"
     )
@@ -132,28 +135,41 @@ def random_features(config: ModelConfig, frames: int, seed: int = 0) -> Tensor:
     return torch.randn(frames, config.features.input_dim, generator=gen)
 
 
-def load_wav(path: str | Path) -> tuple[Tensor, int]:
+def load_wav(path: str | Path, expected_rate_hz: int | None = None) -> tuple[Tensor, int]:
     """Read a 16-bit PCM mono WAV file.
+
+    Args:
+        path: the file.
+        expected_rate_hz: if given, a file at another sample rate is rejected (the models' front
+            end is trained at ``SAMPLE_RATE_HZ``; features of other rates would not match).
 
     Returns:
         (wave (N,) float32 in [-1, 1), sample_rate_hz).
 
     Raises:
-        ValueError: not a WAV file, not mono, or not 16-bit PCM.
+        UserError (a ValueError): missing, a directory, not a WAV file, not mono, not 16-bit PCM,
+            or not at ``expected_rate_hz``; the message names the file.
     """
     path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{path}: is a directory; expected a 16-bit PCM mono WAV file")
     try:
         with _wave.open(str(path), "rb") as w:
             channels, width, rate, n = w.getnchannels(), w.getsampwidth(), w.getframerate(), w.getnframes()
             if w.getcomptype() != "NONE":
-                raise ValueError(f"{path}: compressed WAV ({w.getcompname()}) is not supported")
+                raise UserError(f"{path}: compressed WAV ({w.getcompname()}) is not supported")
             raw = w.readframes(n)
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read ({exc.strerror or exc})") from exc
     except (_wave.Error, EOFError) as exc:
-        raise ValueError(f"{path}: not a readable PCM WAV file ({exc})") from exc
+        raise UserError(f"{path}: not a readable PCM WAV file ({exc})") from exc
     if channels != 1:
-        raise ValueError(f"{path}: {channels} channels; only mono is supported")
+        raise UserError(f"{path}: {channels} channels; only mono is supported")
     if width != 2:
-        raise ValueError(f"{path}: {8 * width}-bit samples; only 16-bit PCM is supported")
+        raise UserError(f"{path}: {8 * width}-bit samples; only 16-bit PCM is supported")
+    if expected_rate_hz is not None and rate != expected_rate_hz:
+        raise UserError(f"{path}: sample rate {rate} Hz; expected {expected_rate_hz} Hz "
+                        "(resample the file, e.g. sox in.wav -r 16000 out.wav)")
     data = np.frombuffer(raw, dtype="<i2").astype(np.float32) / 32768.0
     return torch.from_numpy(data.copy()), rate
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import re
 import types
 import typing
@@ -21,7 +22,17 @@ from typing import Any, Union
 import yaml
 
 
-class ConfigError(ValueError):
+class UserError(ValueError):
+    """Bad input from the user: a file, field or argument that is missing, malformed or out of range.
+
+    The message names what is wrong and what was expected, on one line. The command line catches
+    this type (and only this type) and prints the message with exit status 2; any other exception
+    is a bug and surfaces with its traceback. Subclasses ``ValueError`` so that callers catching
+    ``ValueError`` keep working.
+    """
+
+
+class ConfigError(UserError):
     """A configuration file or mapping is invalid. The message names the file and the field."""
 
 
@@ -39,13 +50,33 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool
             raise ConfigError(
                 f"{mark.name}:{mark.line + 1}: duplicate key {key!r} (each key may appear once)"
             )
-        mapping[key] = loader.construct_object(value_node, deep=deep)
+        if isinstance(value_node, yaml.ScalarNode) and value_node.tag == _FLOAT_TAG:
+            mapping[key] = _finite_float(loader, value_node, key)
+        else:
+            mapping[key] = loader.construct_object(value_node, deep=deep)
     return mapping
 
 
 _StrictLoader.add_constructor(
     yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping
 )
+
+
+_FLOAT_TAG = "tag:yaml.org,2002:float"
+
+
+def _finite_float(loader: _StrictLoader, node: yaml.ScalarNode, key: Any = None) -> float:
+    # ``.inf`` and ``.nan`` are valid YAML but never a valid size, rate or duration.
+    value = loader.construct_yaml_float(node)
+    if not math.isfinite(value):
+        mark = node.start_mark
+        field = f" {key}:" if key is not None else ""
+        raise ConfigError(f"{mark.name}:{mark.line + 1}:{field} non-finite number {node.value!r} "
+                          "(expected a finite number)")
+    return value
+
+
+_StrictLoader.add_constructor(_FLOAT_TAG, _finite_float)
 
 # PyYAML follows YAML 1.1, where ``1.6e9`` and ``1e9`` are strings (it wants ``1.6e+9``). Units in
 # config files are SI, so exponents are everywhere: resolve them as floats, as YAML 1.2 does.
@@ -83,9 +114,19 @@ def loads_yaml(text: str, source: str = "<string>") -> Any:
     except ConfigError:
         raise
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: invalid YAML: {exc}") from exc
+        raise ConfigError(_yaml_error_line(source, exc)) from exc
     finally:
         loader.dispose()
+
+
+def _yaml_error_line(source: str, exc: yaml.YAMLError) -> str:
+    """One line for a PyYAML error (its own message spans several lines and draws a caret)."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark is not None else source
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    context = getattr(exc, "context", None)
+    text = f"{problem} ({context})" if context else problem
+    return f"{where}: invalid YAML: {' '.join(str(text).split())}"
 
 
 def from_dict(cls: type, data: Any, source: str = "<dict>", path: str = "") -> Any:
@@ -178,6 +219,8 @@ def _convert(tp: Any, value: Any, source: str, path: str) -> Any:
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{source}: {path}: expected a number, got {value!r}")
+        if not math.isfinite(value):
+            raise ConfigError(f"{source}: {path}: expected a finite number, got {value!r}")
         return float(value)
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
