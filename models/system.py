@@ -18,7 +18,7 @@ from torch import nn
 from models.config import ModelConfig, load_config
 from models.lm import CharLM
 from models.rnnt import RNNT
-from models.yamlio import ConfigError, from_dict, to_dict
+from models.yamlio import ConfigError, UserError, from_dict, to_dict
 
 CHECKPOINT_FORMAT = "hwsim.system/1"
 SUBMODELS = ("rnnt", "lm_ext", "lm_src")
@@ -100,11 +100,81 @@ def _as_config(spec: str | Path | ModelConfig) -> ModelConfig:
     return spec if isinstance(spec, ModelConfig) else load_config(spec)
 
 
+#: Largest model ``build_system`` allocates, in parameters (4 GB of FP32 weights). The paper-scale
+#: ``swb300`` system has about 60 M; a config far beyond this is a typo, not a model to build.
+MAX_PARAMETERS = 1_000_000_000
+
+
+def _reason(exc: BaseException) -> str:
+    """A short, one-line reason from a loader's exception (torch's messages run to paragraphs)."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
 def _read_checkpoint(path: str | Path) -> tuple[ModelConfig, dict]:
-    data = torch.load(Path(path), map_location="cpu", weights_only=True)
+    """Read and check a ``System.save`` file.
+
+    Raises:
+        UserError: missing, a directory, unreadable (empty, truncated, not a torch file, an
+            ``.npz`` export), not this format, or without a valid config; the message names the file.
+    """
+    import pickle
+    import zipfile
+
+    path = Path(path)
+    what = f"a {CHECKPOINT_FORMAT} checkpoint (System.save .pt file)"
+    if path.is_dir():
+        raise UserError(f"{path}: is a directory; expected {what}")
+    if not path.exists():
+        raise UserError(f"{path}: no such file; expected {what}")
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as z:
+            if "manifest.npy" in z.namelist():
+                raise UserError(f"{path}: is a quantized .npz export (hwsim quantize); expected {what}")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except PermissionError as exc:
+        raise UserError(f"{path}: cannot read ({exc.strerror})") from exc
+    except pickle.UnpicklingError as exc:
+        raise UserError(f"{path}: not {what}: not a torch file (unpickling failed)") from exc
+    except EOFError as exc:
+        raise UserError(f"{path}: not {what}: empty or truncated file") from exc
+    except (OSError, RuntimeError, ValueError, zipfile.BadZipFile) as exc:
+        raise UserError(f"{path}: not {what}: truncated or corrupt ({_reason(exc)})") from exc
     if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path}: not a {CHECKPOINT_FORMAT} checkpoint")
+        raise UserError(f"{path}: not {what} (no format {CHECKPOINT_FORMAT!r})")
+    if not isinstance(data.get("config"), dict):
+        raise UserError(f"{path}: checkpoint has no model config (key 'config')")
     return from_dict(ModelConfig, data["config"], source=f"{path}[config]"), data
+
+
+def _check_size(cfg: ModelConfig) -> None:
+    from models.params import parameter_table
+
+    n = sum(p.numel for p in parameter_table(cfg))
+    if n > MAX_PARAMETERS:
+        raise UserError(f"model {cfg.name!r}: {n:,} parameters ({4 * n / 1e9:.3g} GB at FP32) is too "
+                        f"large to build; at most {MAX_PARAMETERS:,} (check the sizes in its config)")
+
+
+def _load_weights(system: System, data: dict, path: str | Path) -> None:
+    """Load a checkpoint's tensors; a mismatch with the config is one ``UserError`` line."""
+    missing = [k for k in SUBMODELS if not isinstance(data.get(k), dict)]
+    if missing:
+        raise UserError(f"{path}: checkpoint lacks the weights of {', '.join(missing)}")
+    for k, module in system.submodels().items():
+        expected = module.state_dict()
+        got = data[k]
+        absent = sorted(set(expected) - set(got))
+        extra = sorted(set(got) - set(expected))
+        wrong = [f"{n} {tuple(got[n].shape)} (config: {tuple(t.shape)})" for n, t in expected.items()
+                 if n in got and (not isinstance(got[n], torch.Tensor) or got[n].shape != t.shape)]
+        problems = ([f"missing {', '.join(absent[:3])}{' ...' if len(absent) > 3 else ''}"] if absent else []) + \
+                   ([f"unexpected {', '.join(extra[:3])}{' ...' if len(extra) > 3 else ''}"] if extra else []) + \
+                   ([f"shape of {'; '.join(wrong[:3])}{' ...' if len(wrong) > 3 else ''}"] if wrong else [])
+        if problems:
+            raise UserError(f"{path}: tensors of {k} do not match its config: {'; '.join(problems)}")
+        module.load_state_dict(got, strict=True)
 
 
 def build_system(spec: str | Path | ModelConfig, seed: int = 0,
@@ -118,23 +188,29 @@ def build_system(spec: str | Path | ModelConfig, seed: int = 0,
             the given one.
 
     Raises:
-        ConfigError: unknown preset or invalid config. ValueError: checkpoint mismatch.
+        ConfigError: unknown preset or invalid config. UserError: an unreadable checkpoint, one
+        whose config or tensors differ, or a model larger than ``MAX_PARAMETERS``.
     """
     cfg = _as_config(spec)
-    system = System(cfg, seed)
-    if checkpoint is not None:
+    data = None
+    if checkpoint is not None:  # read (and reject) before allocating anything
         ck_cfg, data = _read_checkpoint(checkpoint)
         if ck_cfg != cfg:
-            raise ValueError(f"{checkpoint}: checkpoint config {ck_cfg.name!r} differs from {cfg.name!r}")
-        system.load_state_dict(data)
+            raise UserError(f"{checkpoint}: checkpoint of model {ck_cfg.name!r} (its config differs "
+                            f"from {cfg.name!r}'s); pass --model with the checkpoint's model")
+    _check_size(cfg)
+    system = System(cfg, seed)
+    if data is not None:
+        _load_weights(system, data, checkpoint)
     return system
 
 
 def load_system(path: str | Path) -> System:
     """Load a checkpoint written by ``System.save`` (config taken from the file)."""
     cfg, data = _read_checkpoint(path)
+    _check_size(cfg)
     system = System(cfg, 0)
-    system.load_state_dict(data)
+    _load_weights(system, data, path)
     return system
 
 

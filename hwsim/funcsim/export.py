@@ -1,4 +1,5 @@
-"""Reading a ``models.quant.export`` file (``.npz`` + JSON manifest) with numpy alone.
+"""Preparing a ``models.quant.qexport`` file (``.npz`` + JSON manifest) for integer execution,
+with numpy alone (the file is opened and checked by ``models.quant.exportfile.read_export``).
 
 The integer execution needs, per module: the weight codes (unpacked once to int8 and prepared
 for the kernels; the packed INT4 bytes are what is stored), one float32 scale per output row
@@ -12,15 +13,15 @@ tensor or slot: asymmetric quantizers (zero points), integer cell state / gate s
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from models.quant.exportfile import read_export
+
 from hwsim.kernels import PackedWeights, prepack_weights, prepack_weights_int4, unpack_int4
 
-FORMAT = "hwsim.qexport/1"
 _FLOAT_LAYOUTS = ("float32", "float16", "bfloat16", "float8_e4m3")
 #: float precisions the cell / gate / output roles may have (the SFU and vector-unit precisions).
 FLOAT_PRECISIONS = ("fp32", "fp16", "bf16")
@@ -110,12 +111,8 @@ class Export:
     """
 
     def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        with np.load(self.path) as z:
-            self.arrays = {k: z[k] for k in z.files}
-        self.manifest = json.loads(self.arrays.pop("manifest").tobytes().decode())
-        if self.manifest.get("format") != FORMAT:
-            raise ValueError(f"{self.path}: not a {FORMAT} export")
+        ex = read_export(path)  # checks the file, its manifest and its arrays (UserError)
+        self.path, self.arrays, self.manifest = ex.path, ex.arrays, ex.manifest
         self.config = self.manifest["config"]
         self.policy_name = self.manifest["policy"].get("name", "?")
         self.tensors = {t["name"]: t for t in self.manifest["tensors"]}

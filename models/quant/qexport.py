@@ -53,13 +53,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from models.config import ModelConfig
+from models.quant.exportfile import FORMAT, read_export
 from models.quant.policy import BITS, PrecisionPolicy
 from models.quant.qsystem import WEIGHT_SLOTS, quant_slots, quantize
 from models.quant.quantizers import FLOAT_DTYPES, IntQuantizer, Quantizer, _broadcast_groups
-from models.yamlio import from_dict, to_dict
-
-FORMAT = "hwsim.qexport/1"
+from models.yamlio import to_dict
 
 __all__ = ["export", "load", "read_manifest", "pack_bits", "unpack_bits", "FORMAT"]
 
@@ -259,9 +257,8 @@ def _activation_entries(qsys, prefix: str) -> list[dict]:
 
 
 def read_manifest(path: str | Path) -> dict:
-    """The JSON manifest of an export."""
-    with np.load(Path(path)) as z:
-        return json.loads(z["manifest"].tobytes().decode())
+    """The JSON manifest of an export (checked by ``models.quant.exportfile.read_export``)."""
+    return read_export(path).manifest
 
 
 def load(path: str | Path, build_fn=None):
@@ -273,15 +270,12 @@ def load(path: str | Path, build_fn=None):
     Args:
         path: an ``.npz`` written by :func:`export`.
         build_fn: ``build_fn(config) -> system`` (default ``models.system.build_system``).
+
+    Raises:
+        UserError: the file is not a valid export (``models.quant.exportfile.read_export``).
     """
-    path = Path(path)
-    with np.load(path) as z:
-        arrays = {k: z[k] for k in z.files}
-    manifest = json.loads(arrays.pop("manifest").tobytes().decode())
-    if manifest.get("format") != FORMAT:
-        raise ValueError(f"{path}: not a {FORMAT} export")
-    config = from_dict(ModelConfig, manifest["config"], source=f"{path}[config]")
-    policy = from_dict(PrecisionPolicy, manifest["policy"], source=f"{path}[policy]")
+    ex = read_export(path)
+    arrays, manifest, config, policy = ex.arrays, ex.manifest, ex.config, ex.policy
     if build_fn is None:
         from models.system import build_system as build_fn
     qsys = quantize(build_fn(config), policy, mode="qat", prefix=manifest.get("prefix", ""))
