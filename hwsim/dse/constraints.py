@@ -36,6 +36,25 @@ _CMPOPS = {
     ast.In: lambda a, b: a in b, ast.NotIn: lambda a, b: a not in b,
 }
 _MAX_POW_EXPONENT = 64
+#: Largest magnitude of any intermediate value (about the largest float). Bounding every result,
+#: not only each exponent, keeps nested powers (``((beam ** 64) ** 64) ** 64``) and long products
+#: from building integers of millions of digits.
+MAX_MAGNITUDE = 1e308
+
+
+def _check_pow(base: float, exponent: float) -> None:
+    if abs(exponent) > _MAX_POW_EXPONENT:
+        raise ValueError(f"exponent {exponent} too large (at most {_MAX_POW_EXPONENT})")
+    if exponent > 0 and abs(base) > 1 and exponent * math.log10(abs(base)) > math.log10(MAX_MAGNITUDE):
+        raise ValueError(f"{base!r} ** {exponent!r} exceeds {MAX_MAGNITUDE:g}")
+
+
+def _bounded(value: Any) -> Any:
+    if isinstance(value, complex):  # (-8) ** 0.5
+        raise ValueError(f"complex result {value!r}")
+    if isinstance(value, (int, float)) and abs(value) > MAX_MAGNITUDE:
+        raise ValueError(f"intermediate value exceeds {MAX_MAGNITUDE:g}")
+    return value
 
 
 @lru_cache(maxsize=1024)
@@ -103,12 +122,17 @@ def _eval(node: ast.AST, env: Mapping[str, Any]) -> Any:
         return any(_eval(v, env) for v in node.values)
     if isinstance(node, ast.UnaryOp):
         v = _eval(node.operand, env)
+        if not isinstance(node.op, ast.Not) and not isinstance(v, (int, float)):
+            raise ValueError(f"arithmetic needs numbers, got {v!r}")
         return (not v) if isinstance(node.op, ast.Not) else (-v if isinstance(node.op, ast.USub) else +v)
     if isinstance(node, ast.BinOp):
         left, right = _eval(node.left, env), _eval(node.right, env)
-        if isinstance(node.op, ast.Pow) and abs(right) > _MAX_POW_EXPONENT:
-            raise ValueError(f"exponent {right} too large")
-        return _BINOPS[type(node.op)](left, right)
+        for v in (left, right):
+            if not isinstance(v, (int, float)):  # "ab" * 10**9 would allocate gigabytes
+                raise ValueError(f"arithmetic needs numbers, got {v!r}")
+        if isinstance(node.op, ast.Pow):
+            _check_pow(left, right)
+        return _bounded(_BINOPS[type(node.op)](left, right))
     if isinstance(node, ast.Compare):
         left = _eval(node.left, env)
         for op, comp in zip(node.ops, node.comparators):

@@ -10,10 +10,13 @@ leaves those points for the next run.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
+import signal
 import sys
+import threading
 import time
 import traceback
 import uuid
@@ -117,6 +120,25 @@ class LocalExecutor:
                 fut.cancel()
 
 
+@contextlib.contextmanager
+def _sigint_ignored_by_children() -> Iterator[None]:
+    """Start processes that ignore SIGINT (Ctrl-C), then restore this process's handler.
+
+    Ctrl-C at a terminal reaches every process of the foreground group: without this, each local
+    Dask worker dies printing its own ``KeyboardInterrupt`` traceback. An ignored signal stays
+    ignored across fork and exec (and Python keeps it ignored at start-up), so the workers leave
+    Ctrl-C to the driver, which cancels the work and closes the cluster.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 class DaskExecutor:
     """A ``dask.distributed`` cluster: the one at ``scheduler``, or a ``LocalCluster`` of
     ``workers`` single-threaded processes on 127.0.0.1 (no dashboard) started and stopped here.
@@ -146,10 +168,11 @@ class DaskExecutor:
         if self.scheduler:
             self._client = Client(self.scheduler, set_as_default=False)
         else:
-            self._cluster = LocalCluster(
-                n_workers=self.workers, threads_per_worker=1, processes=self.processes,
-                protocol="tcp://", host="127.0.0.1", dashboard_address="127.0.0.1:0", local_directory=self.local_directory,
-                silence_logs=logging.WARNING)
+            with _sigint_ignored_by_children():
+                self._cluster = LocalCluster(
+                    n_workers=self.workers, threads_per_worker=1, processes=self.processes,
+                    protocol="tcp://", host="127.0.0.1", dashboard_address="127.0.0.1:0",
+                    local_directory=self.local_directory, silence_logs=logging.WARNING)
             self._client = Client(self._cluster, set_as_default=False)
         log.info("dask: %s", self._client)
         return self

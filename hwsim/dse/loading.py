@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from hwsim.dse.constraints import compile_constraint
+from hwsim.limits import MAX_AUDIO_S, MAX_BEAM
 from hwsim.dse.sweep import (DERIVED, HW_PREFIX, LM_FUSIONS, METHODS, POINT_FIELDS, BasePoint, Sampling,
                              Sweep, constraint_env, flatten_fields, spec_with)
 from models.yamlio import ConfigError, from_dict, loads_yaml, read_config_text, to_dict
@@ -99,12 +100,13 @@ def _check_field(name: str, value: Any, where: str) -> Any:
             load_spec(value)
         elif name == "audio_s":
             value = _coerce_number(value)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-                raise ConfigError(f"expected a duration in seconds > 0, got {value!r}")
+            if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+                    or not 0 < value <= MAX_AUDIO_S):
+                raise ConfigError(f"expected a duration in seconds > 0 and <= {MAX_AUDIO_S:g}, got {value!r}")
             value = float(value)
         elif name == "beam":
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"expected an integer >= 1, got {value!r}")
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_BEAM:
+                raise ConfigError(f"expected an integer from 1 to {MAX_BEAM}, got {value!r}")
         elif name == "lm_fusion":
             if value not in LM_FUSIONS:
                 raise ConfigError(f"expected one of {list(LM_FUSIONS)}, got {value!r}")

@@ -20,6 +20,7 @@ from hwsim.dse import store
 from hwsim.dse.executors import Evaluate, make_executor
 from hwsim.dse.loading import load_sweep
 from hwsim.dse.sweep import PlannedPoint, Sweep
+from models.yamlio import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,8 @@ class SweepSummary:
         errors: of those, points recorded with ``status=error``.
         missing: points not finished because their chunk failed (re-run to do them).
         elapsed_s: wall time of the call, in seconds.
+        failed: points of the plan recorded in ``out_dir`` with ``status=error`` after the call
+            (this call's errors and those of earlier runs that were not retried).
     """
 
     out_dir: Path
@@ -58,6 +61,7 @@ class SweepSummary:
     errors: int
     missing: int
     elapsed_s: float
+    failed: int = 0
 
     @property
     def points_per_s(self) -> float:
@@ -118,21 +122,45 @@ def run_sweep(
     Returns:
         A ``SweepSummary``.
 
+    Everything the user gave is checked before ``out_dir`` is touched: the definition, then every
+    point of the plan (constraints evaluated on each, so a constraint that fails on some point is
+    an error before anything is written). ``out_dir`` is then locked for the run: a second sweep
+    into the same folder is refused while this one runs.
+
     Raises:
-        ConfigError: invalid sweep, or ``out_dir`` holds a different sweep (without ``force``).
+        ConfigError: invalid sweep, a constraint that fails on a point, ``out_dir`` unusable, held
+            by a running sweep, or holding a different sweep (without ``force``).
         SweepIncomplete: some chunks failed outside evaluation; their points were not recorded.
     """
     start = time.perf_counter()
     if executor not in ("local", "dask"):
-        raise ValueError(f"unknown executor {executor!r}; expected local or dask")
+        raise ConfigError(f"unknown executor {executor!r}; expected local or dask")
     if scheduler and executor != "dask":
-        raise ValueError("a scheduler address needs executor='dask'")
+        raise ConfigError("a scheduler address needs executor='dask'")
     if not isinstance(sweep, Sweep):
         sweep = load_sweep(sweep)
     if evaluate is None:
         from hwsim.dse.evaluate import evaluate_point as evaluate
-    out = store.prepare(out_dir, sweep, force=force)
     plan = sweep.plan()
+    created = not Path(out_dir).exists()
+    out = store.create_dir(out_dir)
+    try:
+        with store.lock(out):
+            summary = _run_plan(sweep, plan, out, evaluate, executor, scheduler, workers, chunk, force,
+                                retry_errors, progress, on_chunk, start)
+    except BaseException:
+        if created and not store.part_paths(out):  # nothing finished: leave no folder behind
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+    if summary.missing:
+        raise SweepIncomplete(f"{summary.missing} points not finished (a chunk failed outside "
+                              "evaluation); run the same command again to do them", summary)
+    return summary
+
+
+def _run_plan(sweep: Sweep, plan, out: Path, evaluate, executor, scheduler, workers, chunk, force,
+              retry_errors, progress, on_chunk, start) -> SweepSummary:
+    store.prepare(out, sweep, force=force)
     finished = store.finished_keys(out, retry_errors=retry_errors)
     todo = [p for p in plan.points if p.key not in finished]
     skipped = len(plan.points) - len(todo)
@@ -166,13 +194,11 @@ def run_sweep(
             bar.close()
             if scratch is not None:
                 shutil.rmtree(scratch, ignore_errors=True)
+    failed = len(store.error_keys(out) & {p.key for p in plan.points})
     summary = SweepSummary(out, len(plan.points), plan.filtered, skipped, done, errors, missing,
-                           time.perf_counter() - start)
+                           time.perf_counter() - start, failed)
     if errors:
         log.warning("%d of %d points failed (status=error); see the error column", errors, done)
-    if missing:
-        raise SweepIncomplete(f"{missing} points not finished (a chunk failed outside evaluation); "
-                              "run the same command again to do them", summary)
     return summary
 
 

@@ -3,6 +3,7 @@
 Layout of ``DIR``::
 
     DIR/sweep.yaml                     copy of the definition (resuming checks it is unchanged)
+    DIR/.lock                          held (flock) by the sweep writing into DIR
     DIR/parts/part-<chunkhash>.parquet one file per finished chunk, one row per design point
 
 Each part is written to a temporary name in ``DIR/parts`` and renamed into place, so a killed
@@ -12,10 +13,12 @@ process leaves either a whole part or none. ``load`` reads every part and keeps 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -35,6 +38,57 @@ TAIL_COLUMNS = ("error", "elapsed_s")
 
 def _canonical(definition: dict) -> str:
     return json.dumps(definition, sort_keys=True, default=str)
+
+
+LOCK = ".lock"
+
+
+def create_dir(out_dir: str | Path) -> Path:
+    """Create the results folder ``out_dir`` (and its parents) if needed.
+
+    Raises:
+        ConfigError: it is an existing file, or cannot be created (a parent is a file, no permission).
+    """
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out}: is an existing file; expected a directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"--out {out}: cannot create the directory ({exc.strerror})") from exc
+    return out
+
+
+@contextlib.contextmanager
+def lock(out_dir: str | Path) -> Iterator[None]:
+    """Hold ``DIR/.lock`` (``fcntl.flock``, exclusive) while a sweep writes into ``DIR``.
+
+    The lock is released by the kernel when the process ends, however it ends, so a killed run
+    never leaves a stale lock behind.
+
+    Raises:
+        ConfigError: another process holds the lock (its pid is named when known).
+    """
+    import fcntl
+
+    path = Path(out_dir) / LOCK
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise ConfigError(f"--out {out_dir}: cannot create the lock file {path} ({exc.strerror})") from exc
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
+            raise ConfigError(f"--out {out_dir}: another sweep{f' (pid {holder})' if holder else ''} is "
+                              "running into this folder; wait for it to finish (then re-run to resume) "
+                              "or use another --out") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def prepare(out_dir: str | Path, sweep: Sweep, force: bool = False) -> Path:
@@ -96,6 +150,23 @@ def write_part(out_dir: str | Path, rows: list[dict]) -> Path:
     return path
 
 
+def check_sweep_dir(out_dir: str | Path, arg: str = "") -> Path:
+    """``out_dir`` as a Path if it is a sweep results directory (``DIR/sweep.yaml`` or ``DIR/parts/``).
+
+    Raises:
+        ConfigError: it is missing, not a directory, or holds no sweep; ``arg`` names the option.
+    """
+    out = Path(out_dir)
+    where = f"{arg} {out}" if arg else str(out)
+    if not out.is_dir():
+        raise ConfigError(f"{where}: {'is not a directory' if out.exists() else 'no such directory'}; "
+                          "expected the --out folder of `hwsim sweep`")
+    if not (out / DEFINITION).exists() and not (out / PARTS).is_dir():
+        raise ConfigError(f"{where}: not a sweep directory (no {DEFINITION}, no {PARTS}/); expected the "
+                          "--out folder of `hwsim sweep`")
+    return out
+
+
 def part_paths(out_dir: str | Path) -> list[Path]:
     return sorted((Path(out_dir) / PARTS).glob("part-*.parquet"))
 
@@ -111,6 +182,19 @@ def finished_keys(out_dir: str | Path, retry_errors: bool = False) -> set[str]:
     return keys
 
 
+def error_keys(out_dir: str | Path) -> set[str]:
+    """Keys recorded under ``out_dir`` only with ``status=error`` (no ``ok`` row for them)."""
+    import pyarrow.parquet as pq
+
+    ok: set[str] = set()
+    failed: set[str] = set()
+    for p in part_paths(out_dir):
+        t = pq.read_table(p, columns=["key", "status"]).to_pydict()
+        for k, st in zip(t["key"], t["status"]):
+            (ok if st == "ok" else failed).add(k)
+    return failed - ok
+
+
 def load(out_dir: str | Path) -> pd.DataFrame:
     """All results of a sweep directory, one row per design point (deduplicated by key).
 
@@ -121,11 +205,9 @@ def load(out_dir: str | Path) -> pd.DataFrame:
         nothing has finished.
 
     Raises:
-        FileNotFoundError: ``out_dir`` is not a sweep directory.
+        ConfigError: ``out_dir`` is not a sweep directory.
     """
-    out = Path(out_dir)
-    if not (out / DEFINITION).exists() and not (out / PARTS).is_dir():
-        raise FileNotFoundError(f"{out}: not a sweep directory (no {DEFINITION}, no {PARTS}/)")
+    out = check_sweep_dir(out_dir)
     frames = [pd.read_parquet(p) for p in part_paths(out)]
     frames = [f for f in frames if len(f)]
     if not frames:
