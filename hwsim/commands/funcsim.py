@@ -1,5 +1,5 @@
 """``hwsim funcsim``: decode one utterance with the integer functional simulation of a quantized
-export (``hwsim quantize`` / ``models.quant.export``) and compare it with the fake-quantized torch
+export (``hwsim quantize`` / ``models.quant.qexport``) and compare it with the fake-quantized torch
 model: per module, activation codes and INT32 accumulators compared and mismatching, the largest
 float difference, and whether the n-best lists are identical."""
 
@@ -12,8 +12,6 @@ import logging
 from hwsim.commands._args import add_input_args, add_search_args, input_features
 
 log = logging.getLogger(__name__)
-
-
 
 
 def register(subparsers) -> None:
@@ -30,12 +28,15 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     import models
     from hwsim.funcsim import funcsim
-    from hwsim.funcsim.export import Export
+
+    from models.quant.exportfile import read_export
+    from models.yamlio import UserError
 
     config = models.load_config(args.model)
-    ex_config = Export(args.checkpoint).config
-    if ex_config.get("name") != config.name:
-        raise ValueError(f"{args.checkpoint}: export of model {ex_config.get('name')!r}, not {config.name!r}")
+    ex_config = read_export(args.checkpoint).config
+    if ex_config != config:
+        raise UserError(f"--checkpoint {args.checkpoint}: export of model {ex_config.name!r}, whose config "
+                        f"differs from --model {args.model!r} ({config.name!r})")
     features = input_features(config, args).numpy()
     log.info("funcsim %s: %d frames, beam %d, LM fusion %s, %s", config.name, features.shape[0],
              args.beam, args.lm_fusion, args.method)
@@ -43,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
         result, report = funcsim(args.checkpoint, features, beam=args.beam, method=args.method,
                                  lm_fusion=args.lm_fusion)
     except NotImplementedError as exc:  # a quantizer the integer simulation does not execute
-        raise ValueError(f"unsupported by funcsim: {exc}") from None
+        raise UserError(f"--checkpoint {args.checkpoint}: unsupported by funcsim: {exc}") from None
     if args.json:
         print(json.dumps({"model": config.name, "export": str(args.checkpoint), "beam": args.beam,
                           "lm_fusion": args.lm_fusion, "method": args.method,

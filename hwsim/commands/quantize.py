@@ -7,11 +7,9 @@ import argparse
 import json
 import logging
 
-from hwsim.commands._args import count
+from hwsim.commands._args import count, positive_float
 
 log = logging.getLogger(__name__)
-
-
 
 
 def register(subparsers) -> None:
@@ -21,12 +19,14 @@ def register(subparsers) -> None:
     p.add_argument("--checkpoint", default=None, help="System.save checkpoint (default: random weights)")
     p.add_argument("--seed", type=int, default=0, help="seed of random weights and data (default 0)")
     p.add_argument("--precision", required=True, help="precision policy name or YAML path")
-    p.add_argument("--mode", choices=["ptq", "qat"], default="ptq")
+    p.add_argument("--mode", choices=["ptq", "qat"], default="ptq",
+                   help="ptq: calibrate the quantizers, no training (default); qat: calibrate, then "
+                        "fine-tune with the quantizers in the loop (--steps, --lr)")
     p.add_argument("--calib", type=count, default=4, help="calibration utterances (default 4)")
     p.add_argument("--calib-frames", type=count, default=200, help="frames per calibration utterance")
     p.add_argument("--steps", type=count, default=20, help="QAT steps (qat only; default 20)")
-    p.add_argument("--lr", type=float, default=1e-3, help="QAT Adam learning rate")
-    p.add_argument("--out", required=True, help="export file (.npz)")
+    p.add_argument("--lr", type=positive_float, default=1e-3, help="QAT Adam learning rate (default 1e-3)")
+    p.add_argument("--out", required=True, metavar="FILE.npz", help="export file (.npz)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
 
@@ -40,7 +40,11 @@ def run(args: argparse.Namespace) -> int:
     from models.quant.policy import load_policy, storage_bytes
     from models.quant.surrogate import random_batches, surrogate_loss
     from models.system import build_system
+    from models.yamlio import UserError
 
+    from hwsim.commands._output import atomic_file, check_file
+
+    check_file(args.out)
     policy = load_policy(args.precision)
     system = build_system(args.model, args.seed, checkpoint=args.checkpoint)
     cfg = system.config
@@ -56,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             qsys = quantize(system, policy, args.mode, calib_features=feats, seed=args.seed)
         except RuntimeError as exc:  # an observer without data (e.g. --calib 0 with PTQ)
-            raise ValueError(f"{exc}; use --calib N > 0") from None
+            raise UserError(f"{exc}; use --calib N > 0") from None
         if args.mode == "qat" and args.steps:
             notes.append("QAT loss: surrogate (joint + LM cross-entropy on random labels); "
                          "the RNN-T loss is not available yet")
@@ -65,12 +69,14 @@ def run(args: argparse.Namespace) -> int:
             losses = qat_finetune(qsys, batches, args.steps, args.lr, surrogate_loss)
     for n in notes:
         log.info(n)
-    manifest = export(qsys, args.out)
     params = parameter_table(cfg)
     weight_bytes = storage_bytes(params, policy)
     fp32_bytes = sum(4 * p.numel for p in params)
-    if manifest["weight_bytes"] != weight_bytes:  # the export is the policy's storage, byte for byte
-        raise ValueError(f"export holds {manifest['weight_bytes']} bytes but the policy counts {weight_bytes}")
+    with atomic_file(args.out) as tmp:
+        manifest = export(qsys, tmp)
+        if manifest["weight_bytes"] != weight_bytes:  # the export is the policy's storage, byte for byte
+            raise RuntimeError(f"export holds {manifest['weight_bytes']} bytes but the policy counts "
+                               f"{weight_bytes}")
     result = {
         "model": cfg.name, "precision": policy.name, "mode": args.mode, "out": str(args.out),
         "weight_bytes": weight_bytes, "fp32_weight_bytes": fp32_bytes,

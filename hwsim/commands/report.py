@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+
+from hwsim.commands._args import audio_seconds
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="simulate the reference grid and write the paper report",
                        description=run.__doc__)
-    p.add_argument("--out", default="reports/paper", help="output folder (default: reports/paper)")
+    p.add_argument("--out", default="reports/paper", metavar="DIR",
+                   help="output folder (default: reports/paper)")
     p.add_argument("--sweep", default=None, metavar="DIR",
                    help="also add a design-space-exploration section from a finished `hwsim sweep` folder")
     p.add_argument("--hw", default=None, help="accelerator preset or YAML (default: rapid4)")
-    p.add_argument("--audio-s", type=float, default=None, help="seconds of audio per utterance (default: 10)")
+    p.add_argument("--audio-s", type=audio_seconds, default=None,
+                   help="seconds of audio per utterance (default: 10)")
     p.set_defaults(func=run)
 
 
@@ -21,15 +26,21 @@ def run(args: argparse.Namespace) -> int:
     Markdown report, its tables (CSV, JSON) and figures (PNG) into --out."""
     from dataclasses import replace
 
+    from hwsim.commands._output import atomic_dir, check_dir
+    from hwsim.dse.store import check_sweep_dir
+    from hwsim.spec import load_spec
     from reports.paper import ReportGrid, build
 
+    check_dir(args.out)
+    if args.sweep is not None:
+        check_sweep_dir(args.sweep, arg="--sweep")
     grid = ReportGrid()
     if args.hw:
+        load_spec(args.hw)  # a bad name or file fails here, before the grid is simulated
         grid = replace(grid, hw=args.hw)
     if args.audio_s is not None:
-        if args.audio_s <= 0:
-            raise ValueError(f"--audio-s must be > 0, got {args.audio_s}")
         grid = replace(grid, audio_s=args.audio_s)
-    path = build(args.out, grid, sweep_dir=args.sweep)
-    print(f"wrote {path}")
+    with atomic_dir(args.out) as tmp:
+        name = build(tmp, grid, sweep_dir=args.sweep).name
+    print(f"wrote {Path(args.out) / name}")
     return 0

@@ -6,11 +6,9 @@ import argparse
 import json
 import logging
 
-from hwsim.commands._args import add_search_args, positive_float
+from hwsim.commands._args import add_search_args, audio_seconds
 
 log = logging.getLogger(__name__)
-
-
 
 
 def register(subparsers) -> None:
@@ -20,7 +18,8 @@ def register(subparsers) -> None:
     p.add_argument("--hw", required=True, help="hardware preset or YAML path")
     p.add_argument("--precision", required=True, help="precision policy name or YAML path")
     add_search_args(p, methods=("alsd", "tsd"))
-    p.add_argument("--audio-s", type=positive_float, default=10.0, help="seconds of audio (default 10)")
+    p.add_argument("--audio-s", type=audio_seconds, default=10.0,
+                   help="seconds of audio (default 10; at most hwsim.limits.MAX_AUDIO_S)")
     p.add_argument("--trace", action="store_true",
                    help="trace a real decode of random features instead of the analytic graph")
     p.add_argument("--seed", type=int, default=0, help="seed of the random features for --trace")
@@ -30,24 +29,21 @@ def register(subparsers) -> None:
 
 
 def build_graph(args: argparse.Namespace, config):
-    """The op graph to simulate: analytic (default) or traced (``--trace``)."""
+    """The op graph to simulate: analytic (default) or traced (``--trace``), for ``--method``."""
+    import workloads
+
     if args.trace:
         import math
 
         import models
         import models.features
-        import workloads
 
-        system = models.build_system(args.model)
+        system = models.build_system(config)
         frames = max(1, math.ceil(args.audio_s / config.features.frame_shift_s))
         features = models.features.random_features(config, frames, args.seed)
-        graph, _ = workloads.trace(system, features, beam=args.beam, lm_fusion=args.lm_fusion)
+        graph, _ = workloads.trace(system, features, beam=args.beam, lm_fusion=args.lm_fusion,
+                                   method=args.method)
         return graph
-    import workloads
-
-    if not hasattr(workloads, "paper_graph"):
-        raise ValueError("the analytic graph builder workloads.paper_graph is not available in this "
-                         "checkout; use --trace to trace a real decode instead")
     return workloads.paper_graph(config, args.audio_s, args.beam, args.lm_fusion, method=args.method)
 
 
@@ -55,21 +51,25 @@ def run(args: argparse.Namespace) -> int:
     from models.config import load_config
     from models.quant.policy import load_policy
 
+    from hwsim.commands._output import atomic_dir, check_dir
     from hwsim.simulate import simulate
     from hwsim.spec import load_spec
 
+    if args.out:
+        check_dir(args.out)
     config = load_config(args.model)
     hw = load_spec(args.hw)
     policy = load_policy(args.precision)
     graph = build_graph(args, config)
     result = simulate(graph, hw, policy, args.audio_s, config=config)
+    if args.out:
+        with atomic_dir(args.out) as tmp:
+            result.save(tmp)
+        log.info("wrote %s", args.out)
     s = result.summary
     record = {"model": config.name, "hw": hw.name, "precision": policy.name, "beam": args.beam,
               "lm_fusion": args.lm_fusion, "method": args.method, "trace": bool(args.trace),
               **{k: v for k, v in s.items() if k not in ("model", "hw", "precision")}}
-    if args.out:
-        result.save(args.out)
-        log.info("wrote %s", args.out)
     if args.json:
         print(json.dumps(record, default=float))
         return 0

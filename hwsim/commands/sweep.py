@@ -15,7 +15,8 @@ def register(subparsers) -> None:
         "sweep", help="run or resume a design-space sweep",
         description="Run the design points of SWEEP.yaml and write one row per point as Parquet "
                     "parts under --out. Re-running the same command resumes: finished points "
-                    "are skipped.")
+                    "are skipped. Exit status 1 when some points failed (status=error), 2 on bad "
+                    "input (nothing is written), 130 when interrupted.")
     p.add_argument("sweep", metavar="SWEEP.yaml", help="sweep definition")
     p.add_argument("--out", required=True, metavar="DIR", help="results directory")
     p.add_argument("--executor", choices=("local", "dask"), default="local",
@@ -34,10 +35,13 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from hwsim.commands._output import check_dir
     from hwsim.dse import SweepIncomplete, run_sweep
+    from models.yamlio import UserError
 
     if args.scheduler and args.executor != "dask":
-        raise ValueError("--scheduler needs --executor dask")
+        raise UserError("--scheduler needs --executor dask")
+    check_dir(args.out)
     if not getattr(args, "verbose", False):
         logging.getLogger("distributed").setLevel(logging.WARNING)  # cluster chatter at INFO
     try:
@@ -60,4 +64,8 @@ def run(args: argparse.Namespace) -> int:
     log.info("%s: %d points (%d skipped as done, %d run, %d errors, %d filtered) in %.1f s "
              "(%.1f points/s)", s.out_dir, s.planned, s.skipped, s.done, s.errors, s.filtered,
              s.elapsed_s, s.points_per_s)
+    if s.failed:
+        log.error("%d of %d points failed (status=error; see the error column of `hwsim.dse.load(%r)`); "
+                  "fix the cause and re-run with --retry-errors", s.failed, s.planned, str(s.out_dir))
+        return 1
     return 0

@@ -16,8 +16,6 @@ from hwsim.commands._args import add_input_args, add_search_args, input_features
 log = logging.getLogger(__name__)
 
 
-
-
 def register(subparsers) -> None:
     p = subparsers.add_parser("trace", help="trace a real decode into an op graph (Parquet)",
                               description=__doc__)
@@ -25,7 +23,7 @@ def register(subparsers) -> None:
     p.add_argument("--checkpoint", help="System.save checkpoint with the weights (default: seeded init)")
     add_search_args(p)
     add_input_args(p)
-    p.add_argument("--out", required=True, help="output Parquet file")
+    p.add_argument("--out", required=True, metavar="FILE.parquet", help="output Parquet file")
     p.set_defaults(func=run)
 
 
@@ -48,6 +46,9 @@ def run(args: argparse.Namespace) -> int:
     import models
     import workloads
 
+    from hwsim.commands._output import atomic_file, check_file
+
+    check_file(args.out)
     system = models.build_system(args.model, seed=args.seed, checkpoint=args.checkpoint)
     config = system.config
     features = input_features(config, args)
@@ -59,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"{config.name}: {graph.meta.get('frames')} frames ({graph.meta.get('audio_s', 0):.2f} s), "
           f"beam {args.beam}, LM fusion {args.lm_fusion}, {args.method}")
     print(format_summary(graph))
-    path = graph.save(args.out)
-    log.info("wrote %s (%d ops)", path, len(graph))
+    with atomic_file(args.out) as tmp:
+        graph.save(tmp)
+    log.info("wrote %s (%d ops)", args.out, len(graph))
     return 0
