@@ -1,8 +1,10 @@
 """Simulate an op graph on an accelerator under a precision policy: ``simulate(...) -> SimResult``.
 
-Stages: op table (``hwsim.optable.op_table``) -> per-op cost (``hwsim.cost.cost_ops``) -> list
-schedule (``hwsim.schedule.list_schedule``) -> tables and summary. Compression comes from
-``hwsim.compression`` for the model config.
+Stages: op table (``hwsim.optable.op_table``) -> bytes and precisions (``hwsim.cost.prepare_ops``)
+-> execution plan (``hwsim.plan``: segments, work groups on cores, what is on chip) -> per-op
+time (``hwsim.cost.op_times``) -> list schedule with the DRAM channel (``hwsim.schedule``) ->
+energy (``hwsim.energy``) -> tables and summary. Compression comes from ``hwsim.compression``
+for the model config.
 """
 
 from __future__ import annotations
@@ -21,20 +23,27 @@ from models.quant.policy import PrecisionPolicy, load_policy
 from models.yamlio import ConfigError, to_dict
 from workloads.graph import PHASES, OpGraph
 
+from hwsim import energy as energy_model
+from hwsim import plan
 from hwsim.compression import compression
-from hwsim.cost import PHASE_CODE, UNITS, cost_ops, energy_j
+from hwsim.cost import BOUND_CODE, BOUNDS, PHASE_CODE, UNITS, op_times, prepare_ops
 from hwsim.optable import edge_arrays, op_table
+from hwsim.precision import PREC_NAMES
 from hwsim.schedule import list_schedule, phase_latency
 from hwsim.spec import AcceleratorSpec, load_spec
 
 log = logging.getLogger(__name__)
 
 #: Columns of ``SimResult.ops``, in order.
-OP_COLUMNS = ("op", "kind", "phase", "step", "module", "weight", "core", "unit", "precision",
-              "precision_requested", "start_s", "end_s", "latency_s", "bound_by", "macs", "m", "k",
-              "n", "elems", "bytes", "act_bytes", "weight_bytes", "dram_bytes", "sram_bytes",
-              "shared_bytes", "resident", "folded", "compute_s", "fill_drain_s", "engine_s", "sram_s",
-              "shared_s", "dram_s", "dispatch_s")
+OP_COLUMNS = ("op", "kind", "phase", "step", "module", "weight", "segment", "group", "core", "cores",
+              "unit", "precision", "precision_requested", "start_s", "end_s", "latency_s", "bound_by",
+              "macs", "m", "k", "n", "elems", "bytes", "act_bytes", "weight_bytes", "weight_source",
+              "resident", "dram_bytes", "prefetch_bytes", "spill_bytes", "sram_bytes", "shared_bytes",
+              "ring_bytes", "folded", "compute_s", "fill_drain_s", "engine_s", "sram_s", "shared_s",
+              "ring_s", "dram_s", "dispatch_s")
+
+#: Columns of ``SimResult.mapping`` (one row per work group of each segment).
+MAPPING_COLUMNS = ("segment", "segment_label", "group", "first_core", "cores", "work_s")
 
 
 @dataclass
@@ -42,12 +51,17 @@ class SimResult:
     """Result of one simulation.
 
     Attributes:
-        ops: one row per op (index ``id``): placement (``core``: -1 = split over all cores;
-            ``unit``), precisions, ``start_s``, ``end_s``, ``latency_s``, ``bound_by``, MACs,
-            bytes at the policy's widths per memory level, time terms, ``energy_j`` if known.
+        ops: one row per op (index ``id``): segment and work group, placement (``core``: the
+            first core, ``cores``: how many it runs on), ``unit``, precisions, ``start_s``,
+            ``end_s``, ``latency_s``, ``bound_by``, MACs, bytes per memory level at the policy's
+            widths, where the weight came from (``weight_source``: resident, prefetched,
+            loaded, mixed, streamed), time terms, ``energy_j`` (dynamic) if known.
         phases: one row per phase of ``workloads.graph.PHASES``: ``latency_s`` (share of the
             makespan, see ``hwsim.schedule.phase_latency``; sums to the total), ``busy_s`` (sum
-            of op latencies), ``macs``, ``ops``.
+            of op latencies), ``macs``, ``ops``, ``dram_bytes``, ``energy_j``.
+        memory: the residency plan, one row per (segment, weight or activation buffer)
+            (``hwsim.plan.RESIDENCY_COLUMNS``).
+        mapping: the work groups of each segment and their cores (``MAPPING_COLUMNS``).
         summary: scalars and small dicts (see ``simulate``).
         hw, policy, config: what was simulated.
     """
@@ -59,6 +73,8 @@ class SimResult:
     policy: PrecisionPolicy
     config: ModelConfig | None = None
     graph_meta: dict = field(default_factory=dict)
+    memory: pd.DataFrame = field(default_factory=pd.DataFrame)
+    mapping: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def latency_s(self) -> float:
@@ -66,7 +82,8 @@ class SimResult:
 
     def save(self, out_dir: str | Path) -> Path:
         """Write the run folder: ``config.json`` (hw, policy, model, graph meta), ``hw.yaml``,
-        ``ops.parquet`` + ``ops.csv``, ``phases.csv``, ``summary.json``."""
+        ``ops.parquet`` + ``ops.csv``, ``phases.csv``, ``memory.csv``, ``mapping.csv``,
+        ``summary.json``."""
         import yaml
 
         out = Path(out_dir)
@@ -79,6 +96,8 @@ class SimResult:
         ops.to_parquet(out / "ops.parquet", index=False)
         ops.to_csv(out / "ops.csv", index=False)
         self.phases.to_csv(out / "phases.csv", index=False)
+        self.memory.to_csv(out / "memory.csv", index=False)
+        self.mapping.to_csv(out / "mapping.csv", index=False)
         (out / "summary.json").write_text(json.dumps(self.summary, indent=2, default=float))
         return out
 
@@ -114,13 +133,18 @@ def simulate(graph: OpGraph, hw: AcceleratorSpec | str | Path, policy: Precision
         SimResult whose ``summary`` has ``latency_s``, ``rtf`` (= latency_s / audio_s),
         ``audio_s``, ``macs``, ``ops``, ``weight_bytes``, ``fp32_weight_bytes``,
         ``compression_x`` (None without a config), ``phases`` {phase: latency_s} (all six),
-        ``precision_fallbacks`` {"unit:requested->effective": ops}, ``resident_weights``,
-        ``resident_weight_bytes``, ``dram_bytes``, ``utilization`` {matrix, sfu, vector, select:
-        busy time / (latency * cores); mac: macs / (latency * peak MACs/s at the most used
-        precision)}, ``split_ops``, ``energy_j`` (when the spec has energy costs).
+        ``precision_fallbacks`` {"unit:requested->effective": ops}, ``resident_weights``
+        (weights at least partly on chip in some segment), ``resident_weight_bytes`` (their
+        on-chip bytes, summed over segments), ``dram_bytes`` and ``dram_bytes_by_source``
+        {weight_load, weight_prefetch, weight_stream, activation_spill}, ``segments``,
+        ``utilization`` {matrix, sfu, vector, select: busy time / (latency * cores); mac: macs /
+        (latency * peak MACs/s at the most used precision)}, ``split_ops``, ``bound_by``
+        {label: ops}, ``energy_j`` and ``energy_breakdown_j`` {component: J} (when the spec has
+        energy costs; the components sum to ``energy_j``).
 
     Raises:
-        CostError: ops whose kind has no cost function (names and counts).
+        CostError: ops whose kind has no cost function (names and counts); missing energy or
+            weight data.
         ValueError: audio_s <= 0.
     """
     if not audio_s > 0:
@@ -135,41 +159,134 @@ def simulate(graph: OpGraph, hw: AcceleratorSpec | str | Path, policy: Precision
     finally:
         if gc_was_enabled:
             gc.enable()
-    costed = cost_ops(table, hw, policy, config)
-    start, end, core = list_schedule(costed.unit, costed.latency_s, costed.split_s, costed.out_xfer_s,
-                                     costed.table["dram_s"].to_numpy(), costed.table["dispatch_s"].to_numpy(),
-                                     ptr, deps, hw.cores)
-    ops = costed.table
+    prep = prepare_ops(table, hw, policy, config)
+    table = prep.table
+    n = len(table)
+
+    # Execution plan: segments, work groups on cores (from single-core times with every weight
+    # on chip, so that the allocation does not move with memory sizes), memory.
+    seg, seg_labels = plan.segments(table)
+    groups = plan.work_groups(table, seg, prep.weight >= 0)
+    ones = np.ones(n)
+    zeros = np.zeros(n)
+    proxy = op_times(hw, prep, ones, prep.w_bytes, zeros, zeros).latency_s
+    work = np.bincount(groups.group, weights=proxy, minlength=len(groups.label)) if n else np.zeros(0)
+    g_c0 = np.zeros(len(groups.label), dtype=np.int64)
+    g_nc = np.ones(len(groups.label), dtype=np.int64)
+    g_share = np.zeros(len(groups.label))
+    for s in range(len(seg_labels)):
+        gi = np.flatnonzero(groups.seg == s)
+        c0, nc, share = plan.allocate_cores(work[gi], groups.floating[gi], hw.cores, hw.mapping.spatial)
+        g_c0[gi], g_nc[gi], g_share[gi] = c0, nc, share
+    op_c0 = g_c0[groups.group]
+    op_nc = g_nc[groups.group]
+    split = prep.is_gemm & (op_nc > 1) & (prep.macs >= hw.mapping.split_min_macs) & ~groups.floating[groups.group]
+    g_op = np.where(split, op_nc, 1)
+    mem = plan.plan_memory(seg=seg, seg_labels=seg_labels, groups=groups, share=g_share,
+                           weight=prep.weight, weight_names=prep.weight_names, is_gemm=prep.is_gemm,
+                           w_bytes=prep.w_bytes, act_bytes=prep.act_bytes, hw=hw)
+    times = op_times(hw, prep, g_op, mem.w_local, mem.w_shared, mem.w_remote)
+
+    bw = hw.dram_bw_bytes_per_s
+    start, end, core, waited = list_schedule(
+        times.unit, times.latency_s, op_c0, op_nc, split, times.xfer_s, mem.dram_pre / bw,
+        mem.dram_demand / bw, hw.dram_latency_s, times.dispatch_s, seg, ptr, deps, hw.cores)
+    latency = float(end.max()) if n else 0.0
+
+    # Outputs sent to a consumer on another core (after placement).
+    ring_bytes = times.ring_bytes.copy()
+    if len(deps):
+        dst = np.repeat(np.arange(n), np.diff(ptr))
+        src = deps
+        outside = (core[src] < op_c0[dst]) | (core[src] >= op_c0[dst] + op_nc[dst])
+        remote = np.where(split[dst], outside, core[src] != core[dst])
+        np.add.at(ring_bytes, src[remote], prep.out_bytes[src[remote]])
+
+    dram_bytes = mem.dram_pre + mem.dram_demand
+    bound = np.where(waited, BOUND_CODE["dram"], times.bound)
+    ops = table.copy()
+    ops["segment"] = seg
+    ops["group"] = pd.Categorical.from_codes(groups.group, categories=pd.Index(
+        [f"{seg_labels[s]}/{lab or '*'}" for s, lab in zip(groups.seg, groups.label)], dtype=object)) \
+        if n else pd.Categorical([])
     ops["core"] = core
+    ops["cores"] = g_op
+    ops["unit"] = pd.Categorical.from_codes(times.unit, categories=list(UNITS))
+    ops["precision"] = pd.Categorical.from_codes(prep.eff, categories=list(PREC_NAMES))
+    ops["precision_requested"] = pd.Categorical.from_codes(prep.req, categories=list(PREC_NAMES))
     ops["start_s"] = start
     ops["end_s"] = end
     ops["latency_s"] = end - start
-    energy = energy_j(ops, hw)
-    ops = ops[list(OP_COLUMNS)].copy()
-    if energy is not None:
-        ops["energy_j"] = energy
-    latency = float(end.max()) if len(end) else 0.0
+    ops["bound_by"] = pd.Categorical.from_codes(bound, categories=list(BOUNDS))
+    ops["act_bytes"] = prep.act_bytes
+    ops["weight_bytes"] = prep.w_bytes
+    ops["weight_source"] = pd.Categorical.from_codes(mem.source, categories=list(plan.WEIGHT_SOURCES))
+    ops["resident"] = mem.resident
+    ops["dram_bytes"] = dram_bytes
+    ops["prefetch_bytes"] = mem.dram_pre
+    ops["spill_bytes"] = mem.spill
+    ops["sram_bytes"] = times.sram_bytes
+    ops["shared_bytes"] = mem.w_shared
+    ops["ring_bytes"] = ring_bytes
+    ops["bytes"] = times.sram_bytes + mem.w_shared + mem.w_remote + dram_bytes
+    ops["folded"] = times.folded
+    ops["compute_s"] = times.compute_s
+    ops["fill_drain_s"] = times.fill_drain_s
+    ops["engine_s"] = times.engine_s
+    ops["sram_s"] = times.sram_s
+    ops["shared_s"] = times.shared_s
+    ops["ring_s"] = times.ring_s
+    ops["dram_s"] = np.where(dram_bytes > 0, dram_bytes / bw + hw.dram_latency_s, 0.0)
+    ops["dispatch_s"] = times.dispatch_s
+    ops = ops[list(OP_COLUMNS)]
+    unit_names = np.asarray(UNITS, dtype=object)[times.unit]
+    per_op_e = energy_model.op_energy(
+        hw, macs=prep.macs, precision=np.asarray(PREC_NAMES, dtype=object)[prep.eff], is_gemm=prep.is_gemm,
+        sram_bytes=times.sram_bytes, dram_bytes=dram_bytes, shared_bytes=mem.w_shared,
+        ring_bytes=ring_bytes, unit=unit_names, work=prep.work)
+    if per_op_e is not None:
+        ops["energy_j"] = sum(per_op_e.values())
 
-    phase_codes = ops["phase"].map(PHASE_CODE).to_numpy(dtype=np.int64)
+    phase_codes = table["phase"].map(PHASE_CODE).to_numpy(dtype=np.int64) if n else np.zeros(0, dtype=np.int64)
     share = phase_latency(start, end, phase_codes, len(PHASES))
-    grouped = ops.groupby("phase", observed=True)
+    lat_op = end - start
+
+    def per_phase(values) -> list[float]:
+        return list(np.bincount(phase_codes, weights=values, minlength=len(PHASES)).astype(float)) \
+            if n else [0.0] * len(PHASES)
+
     phases = pd.DataFrame({
         "phase": list(PHASES),
         "latency_s": share,
-        "busy_s": [float(grouped["latency_s"].sum().get(p, 0.0)) for p in PHASES],
-        "macs": [int(grouped["macs"].sum().get(p, 0)) for p in PHASES],
-        "ops": [int(grouped.size().get(p, 0)) for p in PHASES],
+        "busy_s": per_phase(lat_op),
+        "macs": [int(v) for v in per_phase(prep.macs)],
+        "ops": [int(v) for v in per_phase(ones)],
+        "dram_bytes": per_phase(dram_bytes),
     })
+    if per_op_e is not None:
+        phases["energy_j"] = per_phase(ops["energy_j"].to_numpy())
 
-    macs = int(ops["macs"].sum())
+    macs = int(prep.macs.sum())
     busy = {}
-    lat_split = ops["latency_s"] * np.where(ops["core"] < 0, hw.cores, 1)
-    for u in UNITS:
-        sel = (ops["unit"] == u).to_numpy()
-        busy[u] = float(lat_split[sel].sum() / (latency * hw.cores)) if latency > 0 else 0.0
-    gemm_prec = ops.loc[ops["kind"] == "gemm"].groupby("precision", observed=True)["macs"].sum()
+    lat_cores = lat_op * g_op
+    for u, name in enumerate(UNITS):
+        sel = times.unit == u
+        busy[name] = float(lat_cores[sel].sum() / (latency * hw.cores)) if latency > 0 else 0.0
+    gemm_prec = pd.Series(prep.macs[prep.is_gemm]).groupby(prep.eff[prep.is_gemm]).sum()
     if len(gemm_prec) and latency > 0:
-        busy["mac"] = float(macs / (latency * hw.peak_macs_per_s(str(gemm_prec.idxmax()))))
+        busy["mac"] = float(macs / (latency * hw.peak_macs_per_s(PREC_NAMES[int(gemm_prec.idxmax())])))
+    weights_mem = mem.residency[mem.residency["kind"] == "weight"] if len(mem.residency) else mem.residency
+    onchip = (weights_mem["local_bytes"] + weights_mem["shared_bytes"] + weights_mem["remote_bytes"]) \
+        if len(weights_mem) else pd.Series(dtype=float)
+    first_use = mem.source == plan.SOURCE_CODE["prefetched"]
+    by_source = {
+        "weight_load": float((mem.dram_demand - mem.spill)[(mem.source == plan.SOURCE_CODE["loaded"])
+                                                           | first_use].sum()),
+        "weight_prefetch": float(mem.dram_pre.sum()),
+        "weight_stream": 0.0,
+        "activation_spill": float(mem.spill.sum()),
+    }
+    by_source["weight_stream"] = float(dram_bytes.sum() - sum(by_source.values()))
     summary = {
         "model": config.name if config else graph.meta.get("model"),
         "hw": hw.name,
@@ -178,15 +295,16 @@ def simulate(graph: OpGraph, hw: AcceleratorSpec | str | Path, policy: Precision
         "latency_s": latency,
         "rtf": latency / audio_s,
         "macs": macs,
-        "ops": int(len(ops)),
+        "ops": int(n),
         "phases": {p: float(v) for p, v in zip(PHASES, share)},
-        "precision_fallbacks": costed.fallbacks,
-        "resident_weights": len(costed.resident),
-        "resident_weight_bytes": float(ops.loc[ops["resident"], ["weight", "weight_bytes"]]
-                                       .drop_duplicates("weight")["weight_bytes"].sum()),
-        "dram_bytes": float(ops["dram_bytes"].sum()),
+        "precision_fallbacks": prep.fallbacks,
+        "resident_weights": int(weights_mem.loc[onchip > 0, "item"].nunique()) if len(weights_mem) else 0,
+        "resident_weight_bytes": float(onchip.sum()),
+        "dram_bytes": float(dram_bytes.sum()),
+        "dram_bytes_by_source": by_source,
+        "segments": len(seg_labels),
         "utilization": busy,
-        "split_ops": int((ops["core"] < 0).sum()),
+        "split_ops": int(split.sum()),
         "bound_by": {str(k): int(v) for k, v in ops["bound_by"].value_counts().items()},
         "weight_bytes": None, "fp32_weight_bytes": None, "compression_x": None,
     }
@@ -194,8 +312,14 @@ def simulate(graph: OpGraph, hw: AcceleratorSpec | str | Path, policy: Precision
         comp = compression(config, policy)
         summary.update(weight_bytes=comp.weight_bytes, fp32_weight_bytes=comp.fp32_weight_bytes,
                        compression_x=comp.compression_x)
-    if energy is not None:
-        summary["energy_j"] = float(energy.sum())
-    if costed.fallbacks:
-        log.info("precision fallbacks on %s: %s", hw.name, costed.fallbacks)
-    return SimResult(ops, phases, summary, hw, policy, config, dict(graph.meta))
+    if per_op_e is not None:
+        parts = energy_model.breakdown(hw, per_op_e, latency)
+        summary["energy_breakdown_j"] = parts
+        summary["energy_j"] = float(sum(parts.values()))
+    if prep.fallbacks:
+        log.info("precision fallbacks on %s: %s", hw.name, prep.fallbacks)
+    mapping = pd.DataFrame({
+        "segment": groups.seg, "segment_label": [seg_labels[s] for s in groups.seg],
+        "group": [lab or "*" for lab in groups.label], "first_core": g_c0, "cores": g_nc, "work_s": work,
+    }, columns=list(MAPPING_COLUMNS))
+    return SimResult(ops, phases, summary, hw, policy, config, dict(graph.meta), mem.residency, mapping)

@@ -215,17 +215,28 @@ class CoreSpec:
 
 @dataclass(frozen=True)
 class MappingSpec:
-    """How the scheduler maps work (knobs of the mapping, not of the silicon).
+    """How the compiler maps work and memory (knobs of the mapping, not of the silicon).
+
+    See ``hwsim.plan`` for what each knob changes.
 
     Attributes:
-        residency: ``reuse`` (weights kept on chip greedily by reuse count, see hwsim.cost),
-            ``none`` (every weight streamed from DRAM on every use).
-        split_min_macs: GEMMs with at least this many MACs may be split across all cores.
+        residency: ``plan`` (per execution segment, the weights reused within the segment are
+            kept on chip as capacity allows, the rest streams: ``hwsim.plan``), ``none`` (every
+            weight streamed from DRAM at every use; activations stay on chip).
+        prefetch: load the next segment's weights during the current one into the capacity the
+            current one leaves free (double buffering).
+        spatial: independent work groups of a segment (the directions of a layer; prediction
+            net, LMs and joint of the search) get their own cores; false: every group uses
+            every core, one group at a time per unit.
+        split_min_macs: GEMMs with at least this many MACs are split over the cores of their
+            work group (n divided); smaller ones run on one of them.
         split_overhead_cycles: extra cycles of a split GEMM (partition, synchronisation).
     """
 
-    residency: Literal["reuse", "none"] = "reuse"
-    split_min_macs: int = 1_000_000
+    residency: Literal["plan", "none"] = "plan"
+    prefetch: bool = True
+    spatial: bool = True
+    split_min_macs: int = 1
     split_overhead_cycles: float = 0.0
 
     def __post_init__(self) -> None:
@@ -235,13 +246,17 @@ class MappingSpec:
 
 @dataclass(frozen=True)
 class EnergySpec:
-    """Optional energy costs.
+    """Energy costs per component (``hwsim.energy``).
 
     Attributes:
-        mac_j: joules per MAC per precision.
+        mac_j: joules per MAC per precision. Every precision a GEMM runs at needs an entry
+            (a missing one is an error naming the field, not 0 J).
         scratchpad_byte_j, shared_byte_j, dram_byte_j, inter_core_byte_j: joules per byte moved
-            at each memory level.
-        sfu_elem_j, vector_elem_j: joules per element on the SFU and the vector unit.
+            at each memory level (DRAM bytes also cross the scratchpad; inter-core bytes are
+            remote weight reads, split-GEMM broadcasts and gathers, and cross-core transfers).
+        sfu_elem_j, vector_elem_j: joules per element on the SFU and the vector unit (select
+            ops count on the unit that runs them).
+        static_w: static (leakage and always-on) power in watts, charged over the whole latency.
     """
 
     mac_j: dict[str, float]
@@ -251,13 +266,14 @@ class EnergySpec:
     inter_core_byte_j: float = 0.0
     sfu_elem_j: float = 0.0
     vector_elem_j: float = 0.0
+    static_w: float = 0.0
 
     def __post_init__(self) -> None:
         for p, e in self.mac_j.items():
             require(p in BITS, f"mac_j: unsupported precision name {p!r}; known: {list(BITS)}")
             require(e >= 0, f"mac_j.{p} must be >= 0, got {e}")
         for name in ("scratchpad_byte_j", "shared_byte_j", "dram_byte_j", "inter_core_byte_j",
-                     "sfu_elem_j", "vector_elem_j"):
+                     "sfu_elem_j", "vector_elem_j", "static_w"):
             require(getattr(self, name) >= 0, f"{name} must be >= 0")
 
 

@@ -65,6 +65,10 @@ def flatten_summary(summary: dict, skip: set[str] = frozenset()) -> dict:
                 out[f"phase_{phase}_s"] = float(lat["latency_s"] if isinstance(lat, dict) else lat)
         elif k == "utilization" and isinstance(v, dict):
             out.update({f"util_{unit}": float(u) for unit, u in v.items()})
+        elif k == "energy_breakdown_j" and isinstance(v, dict):
+            out.update({f"energy_{part}_j": float(e) for part, e in v.items()})
+        elif k == "dram_bytes_by_source" and isinstance(v, dict):
+            out.update({f"dram_{src}_bytes": float(b) for src, b in v.items()})
         elif k == "precision_fallbacks" and isinstance(v, dict):
             out[k] = json.dumps(v, sort_keys=True)
         elif isinstance(v, (bool, int, float, str)) or v is None:

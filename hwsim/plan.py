@@ -1,0 +1,434 @@
+"""The execution plan an accelerator compiler would make: segments, work groups on cores, and
+what is on chip in each segment.
+
+**Segments.** The program (ops in program order) is cut into execution segments by what it
+needs on chip: each encoder layer is one segment (``*.encoder.layers.<i>.*`` modules; the
+``cat``/``mean`` ops after a layer stay with it), and the whole search (prediction network,
+joint, both LMs and the search's own ops, used at every search step) is one segment. A
+unidirectional (``swb300-stream``) encoder in an offline graph runs layer by layer over the
+utterance like a bidirectional one; a chunked graph, whose layers alternate per chunk, gives one
+segment per run of a layer, and the plan then carries what stays resident from one segment to
+the next (below), so the same rules say what is resident per chunk.
+
+**Work groups and cores.** Within a segment, ops belong to work groups that have no dataflow
+between them inside a step: one per encoder layer direction (``...layers.0.fwd``, ``.bwd``) and
+one per network of the search (``rnnt.prediction``, ``rnnt.joint``, ``lm_ext``, ``lm_src``).
+Ops outside modules (the search's top-k, merges, gathers; the encoder's ``cat``) are *floating*:
+they run on whichever core is free first (unless they read a weight: then they are a group
+like the others). With ``mapping.spatial`` each group gets its own
+cores in proportion to its work (``allocate_cores``): the two directions of a layer run side by
+side, the LMs next to the prediction network. A group's GEMMs with at least
+``mapping.split_min_macs`` MACs are split over the group's cores (n divided, weights sliced
+over their scratchpads). The work of a group is its ops' single-core time with every weight on
+chip, so the allocation does not move with scratchpad size or DRAM bandwidth.
+
+**Residency** (``mapping.residency: plan``): per segment and group, a fractional knapsack over
+the group's own scratchpad capacity: a GEMM weight used ``u >= 2`` times in the segment saves
+``(u - 1)`` bytes of DRAM traffic per byte kept on chip; the group's largest activation buffer
+(e.g. the T x 4H gate pre-activations of an encoder direction) saves 2 (a write and a read
+back) and is placed by the same rule. Items go in by saving per byte, the last one partly
+(tiles of a weight: part stays, the rest streams at every use). Capacity a group leaves
+unused, and the shared SRAM, then take the remaining weight fractions of the segment's other
+groups (read over the ring, or from the shared SRAM). Single-use weights (an encoder layer's
+input projection, one GEMM over all frames) stream once. Everything a segment keeps is evicted
+at its end unless the next segment uses it (carried over).
+
+**Prefetch** (``mapping.prefetch``): the next segment's loads (its resident parts, then its
+single-use weights) are issued at the start of the current segment into the capacity the
+current one leaves free; the DRAM channel serves them in its idle time (``hwsim.schedule``).
+What does not fit loads at its first use.
+
+Every DRAM byte is attributed to an op: a weight's first use in a segment carries its load (and
+its prefetched part), later uses their streamed part; a spilled activation buffer is charged
+(write and read back) to the op that produces it.
+
+Known limits: activation buffers other than each group's largest are assumed to fit beside it;
+the ring and the shared SRAM are not arbitrated between concurrent ops; a GEMM too small to
+split reads its group's weight slices at scratchpad bandwidth from one core.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from hwsim.spec import AcceleratorSpec
+
+_LAYER = re.compile(r"\.encoder\.layers\.(\d+)(?:\.|$)")
+_DIRECTION = re.compile(r"^(.*\.encoder\.layers\.\d+\.[^.]+)")
+
+#: Where a GEMM's weight comes from at one use (``SimResult.ops["weight_source"]``).
+WEIGHT_SOURCES = ("", "resident", "prefetched", "loaded", "mixed", "streamed")
+SOURCE_CODE = {s: i for i, s in enumerate(WEIGHT_SOURCES)}
+
+#: Saving per on-chip byte of an activation buffer kept on chip (one write + one read back).
+ACT_SAVING = 2.0
+
+
+def segment_key(phase: str, module: str) -> str | None:
+    """Segment of an op class: ``encoder.layers.<i>``, ``search``, or None (stays with the
+    segment before it)."""
+    if phase == "encoder":
+        m = _LAYER.search(module)
+        return f"encoder.layers.{m.group(1)}" if m else None
+    return "search"
+
+
+def work_group(module: str) -> str:
+    """Work group of a module ('' = floating: no module, or the encoder outside its layers)."""
+    m = _DIRECTION.match(module)
+    if m:
+        return m.group(1)
+    if not module:
+        return ""
+    parts = module.split(".")
+    if parts[0] == "rnnt":
+        return "" if len(parts) < 2 or parts[1] == "encoder" else f"rnnt.{parts[1]}"
+    return parts[0]
+
+
+def _codes(table: pd.DataFrame, col: str) -> tuple[np.ndarray, np.ndarray]:
+    cat = table[col].cat
+    return cat.codes.to_numpy().astype(np.int64), np.asarray(cat.categories, dtype=object)
+
+
+def segments(table: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+    """Segment id of every op (contiguous runs in program order) and each segment's label."""
+    n = len(table)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64), []
+    ph, ph_names = _codes(table, "phase")
+    mo, mo_names = _codes(table, "module")
+    combo = ph * max(len(mo_names), 1) + mo
+    uniq, inv = np.unique(combo, return_inverse=True)
+    labels: list[str] = []
+    key_of = np.empty(len(uniq), dtype=np.int64)
+    for j, c in enumerate(uniq):
+        key = segment_key(ph_names[c // max(len(mo_names), 1)], mo_names[c % max(len(mo_names), 1)])
+        if key is None:
+            key_of[j] = -1
+        else:
+            if key not in labels:
+                labels.append(key)
+            key_of[j] = labels.index(key)
+    key = key_of[inv.reshape(-1)]
+    if (key < 0).all():
+        return np.zeros(n, dtype=np.int64), ["program"]
+    # Ops without a key stay with the segment before them (the first ones with the one after).
+    idx = np.where(key >= 0, np.arange(n), -1)
+    idx = np.maximum.accumulate(idx)
+    first = int(np.flatnonzero(key >= 0)[0])
+    idx[idx < 0] = first
+    key = key[idx]
+    change = np.concatenate([[0], (key[1:] != key[:-1]).astype(np.int64)])
+    seg = np.cumsum(change)
+    seg_labels = [labels[int(key[i])] for i in np.concatenate([[0], np.flatnonzero(change) ])]
+    return seg, seg_labels
+
+
+@dataclass(frozen=True)
+class Groups:
+    """Work groups: per op ``group`` (index into the group arrays); per group its ``seg``,
+    ``label`` and whether it is ``floating`` (label '')."""
+
+    group: np.ndarray
+    seg: np.ndarray
+    label: list[str]
+    floating: np.ndarray
+
+
+def work_groups(table: pd.DataFrame, seg: np.ndarray, weighted: np.ndarray) -> Groups:
+    """Work groups of every op. ``weighted``: ops that read a planned weight (GEMMs with one);
+    a group of ops outside modules that reads weights is not floating (it needs capacity)."""
+    mo, mo_names = _codes(table, "module")
+    lab_names = [work_group(m) for m in mo_names]
+    uniq_labels = sorted(set(lab_names))
+    lab_code = np.array([uniq_labels.index(x) for x in lab_names], dtype=np.int64)
+    lab = lab_code[mo] if len(mo) else np.zeros(0, dtype=np.int64)
+    key = seg * max(len(uniq_labels), 1) + lab
+    uniq, inv = np.unique(key, return_inverse=True)
+    gseg = uniq // max(len(uniq_labels), 1)
+    glab = [uniq_labels[int(u % max(len(uniq_labels), 1))] for u in uniq]
+    group = inv.reshape(-1).astype(np.int64)
+    has_w = np.bincount(group, weights=weighted.astype(np.float64), minlength=len(glab)) > 0
+    return Groups(group, gseg.astype(np.int64), glab,
+                  np.array([x == "" for x in glab], dtype=bool) & ~has_w)
+
+
+def allocate_cores(work: np.ndarray, floating: np.ndarray, cores: int,
+                   spatial: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cores of the work groups of one segment.
+
+    Groups with work get ``floor(cores * share of the work)`` dedicated cores; spare cores go one
+    at a time to the group with the most work per core (groups without a core first); groups
+    left without a core share the least loaded core (largest first). Floating groups, and every
+    group without ``spatial``, may use all cores.
+
+    Args:
+        work: single-core seconds of each group. floating: groups that run anywhere.
+
+    Returns:
+        (first core, number of cores, share of each core's capacity) per group; the cores of a
+        group are ``first .. first + number - 1``.
+    """
+    G = len(work)
+    c0 = np.zeros(G, dtype=np.int64)
+    nc = np.full(G, cores, dtype=np.int64)
+    share = np.zeros(G)
+    fixed = np.flatnonzero(~floating)
+    if not spatial or len(fixed) == 0:
+        if len(fixed):
+            share[fixed] = cores / len(fixed)
+        return c0, nc, share
+    w = np.maximum(work[fixed], 0.0)
+    total = w.sum()
+    order = np.argsort(-w, kind="stable")
+    n = np.floor(cores * w / total).astype(np.int64) if total > 0 else np.zeros(len(w), dtype=np.int64)
+    spare = cores - int(n.sum())
+    while spare > 0:
+        with np.errstate(divide="ignore"):
+            per = np.where(n > 0, w / np.maximum(n, 1), np.inf)
+        j = int(order[np.argmax(per[order])])   # ties: the larger group (stable order)
+        n[j] += 1
+        spare -= 1
+    load = np.zeros(cores)
+    groups_on = [[] for _ in range(cores)]
+    nxt = 0
+    for j in order:
+        if n[j] > 0:
+            c0[fixed[j]] = nxt
+            nc[fixed[j]] = n[j]
+            for c in range(nxt, nxt + n[j]):
+                load[c] += w[j] / n[j]
+                groups_on[c].append(j)
+            nxt += n[j]
+    for j in order:
+        if n[j] == 0:
+            c = int(np.argmin(load))
+            c0[fixed[j]] = c
+            nc[fixed[j]] = 1
+            load[c] += w[j]
+            groups_on[c].append(j)
+    for c in range(cores):
+        for j in groups_on[c]:
+            share[fixed[j]] += 1.0 / len(groups_on[c])
+    return c0, nc, share
+
+
+@dataclass
+class MemoryPlan:
+    """Per-op bytes by source, and the residency table.
+
+    Per op (arrays of length n_ops): ``w_local``, ``w_shared``, ``w_remote`` weight bytes read
+    on chip (own scratchpads, shared SRAM, other cores' scratchpads over the ring);
+    ``dram_pre`` bytes loaded by prefetch (issued at the previous segment's start);
+    ``dram_demand`` bytes read from DRAM when the op runs (weight loads and streams, activation
+    spills); ``spill`` the activation-spill part of it; ``source`` codes of ``WEIGHT_SOURCES``;
+    ``resident`` whether (part of) the op's weight is resident in its segment.
+    ``residency``: one row per (segment, weight or activation buffer) (see ``plan_memory``).
+    """
+
+    w_local: np.ndarray
+    w_shared: np.ndarray
+    w_remote: np.ndarray
+    dram_pre: np.ndarray
+    dram_demand: np.ndarray
+    spill: np.ndarray
+    source: np.ndarray
+    resident: np.ndarray
+    residency: pd.DataFrame
+
+
+def _knapsack(items: list[tuple[float, float, str, object]], capacity: float) -> dict:
+    """Fractional knapsack: items (saving per byte, bytes, name, key) -> {key: bytes placed}."""
+    placed = {}
+    left = capacity
+    for saving, size, _, key in sorted(items, key=lambda t: (-t[0], t[1], t[2])):
+        if left <= 0 or saving <= 0:
+            break
+        take = min(size, left)
+        if take > 0:
+            placed[key] = take
+            left -= take
+    return placed
+
+
+RESIDENCY_COLUMNS = ("segment", "segment_label", "group", "item", "kind", "bytes", "uses",
+                     "local_bytes", "shared_bytes", "remote_bytes", "streamed_bytes_per_use",
+                     "carried_bytes", "prefetched_bytes", "loaded_bytes", "spilled_bytes",
+                     "first_op", "evicted_after_segment")
+
+
+def plan_memory(*, seg: np.ndarray, seg_labels: list[str], groups: Groups, share: np.ndarray,
+                weight: np.ndarray, weight_names: np.ndarray, is_gemm: np.ndarray,
+                w_bytes: np.ndarray, act_bytes: np.ndarray, hw: AcceleratorSpec) -> MemoryPlan:
+    """The memory plan (module docstring) for ops with the given per-op data.
+
+    Args:
+        seg, seg_labels: ``segments``. groups: ``work_groups``. share: each group's share of the
+            scratchpads (``allocate_cores``).
+        weight: weight code per op (-1 = none), names in ``weight_names``. is_gemm: GEMM ops
+            (only GEMM weights are planned; embedding lookups read rows).
+        w_bytes: bytes of the op's weight under the policy. act_bytes: the op's activation bytes.
+    """
+    n = len(seg)
+    w_local = np.zeros(n)
+    w_shared = np.zeros(n)
+    w_remote = np.zeros(n)
+    dram_pre = np.zeros(n)
+    dram_demand = np.zeros(n)
+    spill = np.zeros(n)
+    source = np.zeros(n, dtype=np.int64)
+    resident = np.zeros(n, dtype=bool)
+    rows: list[dict] = []
+    plan_on = hw.mapping.residency == "plan"
+    pad = float(hw.core.scratchpad_bytes)
+    total_cap = hw.cores * pad + hw.shared_sram_bytes
+    wops = np.flatnonzero(is_gemm & (weight >= 0))
+    n_seg = int(seg.max()) + 1 if n else 0
+
+    # Uses and first use of each (segment, weight).
+    nW = max(len(weight_names), 1)
+    key = seg[wops] * nW + weight[wops]
+    uniq, first_pos, inv, uses = np.unique(key, return_index=True, return_inverse=True, return_counts=True)
+    first_op = wops[first_pos]
+    inv = inv.reshape(-1)
+    pair_seg = uniq // nW
+    pair_w = uniq % nW
+    pair_size = w_bytes[first_op]
+    pair_group = groups.group[first_op]
+
+    prev_resident: dict[int, float] = {}     # weight code -> on-chip bytes at the end of a segment
+    prev_used = 0.0                          # on-chip bytes used by the previous segment
+    pair_frac = {}                           # pair index -> (local, shared, remote) bytes
+    pair_pre = np.zeros(len(uniq))
+    pair_carried = np.zeros(len(uniq))
+    spill_rows = {}
+    seg_used = np.zeros(n_seg)
+    for s in range(n_seg):
+        pairs = np.flatnonzero(pair_seg == s)
+        gids = np.flatnonzero(groups.seg == s)
+        local_left = {}
+        items_of = {int(g): [] for g in gids}
+        act_item = {}
+        for g in gids:
+            if groups.floating[g]:
+                continue
+            ops_g = np.flatnonzero(groups.group == g)
+            j = ops_g[np.argmax(act_bytes[ops_g])] if len(ops_g) else -1
+            if j >= 0 and act_bytes[j] > 0 and plan_on:
+                act_item[int(g)] = (int(j), float(act_bytes[j]))
+                items_of[int(g)].append((ACT_SAVING, float(act_bytes[j]), "~act", ("act", int(g))))
+        for p in pairs:
+            if uses[p] >= 2 and plan_on:
+                items_of[int(pair_group[p])].append((float(uses[p] - 1), float(pair_size[p]),
+                                                     str(weight_names[pair_w[p]]), ("w", int(p))))
+        local = {}
+        for g in gids:
+            if groups.floating[g]:
+                continue
+            cap = pad * share[g] if plan_on else 0.0
+            placed = _knapsack(items_of[int(g)], cap)
+            local.update(placed)
+            local_left[int(g)] = cap - sum(placed.values())
+        # The rest of the segment's capacity: shared SRAM first, then other groups' leftovers.
+        rest = [(sv, sz - local.get(k, 0.0), nm, k) for g in gids for sv, sz, nm, k in items_of[int(g)]
+                if k[0] == "w" and sz - local.get(k, 0.0) > 0]
+        shared = _knapsack(rest, float(hw.shared_sram_bytes) if plan_on else 0.0)
+        rest2 = [(sv, sz - shared.get(k, 0.0), nm, k) for sv, sz, nm, k in rest if sz - shared.get(k, 0.0) > 0]
+        remote = _knapsack(rest2, sum(max(v, 0.0) for v in local_left.values()))
+        used = sum(local.values()) + sum(shared.values()) + sum(remote.values())
+        seg_used[s] = used
+        # Loads, carried bytes, prefetch (into what the previous segment leaves free).
+        free_prev = max(0.0, total_cap - prev_used) if (hw.mapping.prefetch and s > 0 and plan_on) else 0.0
+        now_resident = {}
+        for p in pairs[np.argsort(first_op[pairs], kind="stable")]:
+            kp = ("w", int(p))
+            on = (local.get(kp, 0.0), shared.get(kp, 0.0), remote.get(kp, 0.0))
+            pair_frac[int(p)] = on
+            res = sum(on)
+            carried = min(prev_resident.get(int(pair_w[p]), 0.0), res)
+            pair_carried[p] = carried
+            now_resident[int(pair_w[p])] = res
+            # prefetchable: the part that will stay (multi-use) or the whole weight (single use)
+            want = (res - carried) if uses[p] >= 2 else float(pair_size[p])
+            take = min(want, free_prev)
+            pair_pre[p] = take
+            free_prev -= take
+        for g, (j, size) in act_item.items():
+            on_chip = local.get(("act", g), 0.0)
+            spilled = size - on_chip
+            if spilled > 0:
+                spill[j] += ACT_SAVING * spilled
+                spill_rows[g] = spilled
+        prev_resident = now_resident
+        prev_used = used
+
+    # Per-op bytes from the per-(segment, weight) plan.
+    for p in range(len(uniq)):
+        loc, sh, rem = pair_frac.get(p, (0.0, 0.0, 0.0))
+        size = float(pair_size[p])
+        res = loc + sh + rem
+        streamed = max(size - res, 0.0)
+        ops_p = wops[inv == p]
+        first = ops_p[0]
+        later = ops_p[1:]
+        # later uses: on-chip parts at their tiers, the rest streamed
+        w_local[later] = loc
+        w_shared[later] = sh
+        w_remote[later] = rem
+        dram_demand[later] += streamed
+        resident[ops_p] = res > 0
+        if streamed <= 0:
+            source[later] = SOURCE_CODE["resident"]
+        elif res > 0:
+            source[later] = SOURCE_CODE["mixed"]
+        else:
+            source[later] = SOURCE_CODE["streamed"]
+        # first use: the carried part is on chip; everything else comes from DRAM
+        carried = pair_carried[p]
+        frac = carried / res if res > 0 else 0.0
+        w_local[first] = loc * frac
+        w_shared[first] = sh * frac
+        w_remote[first] = rem * frac
+        from_dram = size - carried
+        dram_pre[first] = pair_pre[p]
+        dram_demand[first] += from_dram - pair_pre[p]
+        if pair_pre[p] > 0:
+            source[first] = SOURCE_CODE["prefetched"]
+        elif from_dram <= 0:
+            source[first] = SOURCE_CODE["resident"]
+        elif res > 0:
+            source[first] = SOURCE_CODE["loaded"]
+        else:
+            source[first] = SOURCE_CODE["streamed"]
+        s = int(pair_seg[p])
+        nxt_uses = (pair_seg == s + 1) & (pair_w == pair_w[p])
+        rows.append({"segment": s, "segment_label": seg_labels[s], "group": groups.label[pair_group[p]],
+                     "item": str(weight_names[pair_w[p]]), "kind": "weight", "bytes": size,
+                     "uses": int(uses[p]), "local_bytes": loc, "shared_bytes": sh, "remote_bytes": rem,
+                     "streamed_bytes_per_use": streamed, "carried_bytes": float(carried),
+                     "prefetched_bytes": float(pair_pre[p]), "loaded_bytes": float(res - carried - pair_pre[p])
+                     if uses[p] >= 2 else 0.0, "spilled_bytes": 0.0, "first_op": int(first),
+                     "evicted_after_segment": -1 if nxt_uses.any() and res > 0 else (s if res > 0 else -1)})
+    for g in range(len(groups.label)):
+        if groups.floating[g]:
+            continue
+        ops_g = np.flatnonzero(groups.group == g)
+        if not len(ops_g) or act_bytes[ops_g].max() <= 0:
+            continue
+        j = int(ops_g[np.argmax(act_bytes[ops_g])])
+        s = int(groups.seg[g])
+        size = float(act_bytes[j])
+        sp = float(spill_rows.get(g, 0.0))
+        rows.append({"segment": s, "segment_label": seg_labels[s], "group": groups.label[g],
+                     "item": f"activations of {groups.label[g]}", "kind": "activation", "bytes": size,
+                     "uses": 1, "local_bytes": size - sp, "shared_bytes": 0.0, "remote_bytes": 0.0,
+                     "streamed_bytes_per_use": 0.0, "carried_bytes": 0.0, "prefetched_bytes": 0.0,
+                     "loaded_bytes": 0.0, "spilled_bytes": sp, "first_op": j, "evicted_after_segment": s})
+    dram_demand += spill
+    table = pd.DataFrame(rows, columns=list(RESIDENCY_COLUMNS))
+    return MemoryPlan(w_local, w_shared, w_remote, dram_pre, dram_demand, spill, source, resident, table)
