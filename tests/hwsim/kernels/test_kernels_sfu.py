@@ -1,3 +1,6 @@
+import math
+import struct
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -34,17 +37,55 @@ def test_hand_values_and_input_rounding():
     assert sfu_sigmoid(x, "fp32") == np.float32(1 / (1 + np.exp(-np.float64(np.float32(x)))))
 
 
+def _round_scalar(v: float, precision: str) -> float:
+    """Round one float64 to ``precision`` with the standard library only (an independent
+    reference: struct packs with IEEE round-to-nearest-even; bf16 picks the nearer of the two
+    neighbouring bf16 values of the float32, the even one on a tie)."""
+    if precision == "fp16":
+        return struct.unpack("<e", struct.pack("<e", v))[0]
+    f32 = struct.unpack("<f", struct.pack("<f", v))[0]
+    if precision == "fp32":
+        return f32
+    bits = struct.unpack("<I", struct.pack("<f", f32))[0]
+    lo_bits = bits & 0xFFFF0000
+    lo = struct.unpack("<f", struct.pack("<I", lo_bits))[0]
+    hi = struct.unpack("<f", struct.pack("<I", lo_bits + 0x10000))[0]
+    d_lo, d_hi = abs(f32 - lo), abs(hi - f32)
+    if d_lo != d_hi:
+        return lo if d_lo < d_hi else hi
+    return lo if not (lo_bits >> 16) & 1 else hi
+
+
+def _lut_entry(x: int, func: str, in_scale: float, in_zp: int, out_scale: float, out_bits: int,
+               precision: str) -> int:
+    """One table entry from the module docstring's formula, in plain Python floats."""
+    real = _round_scalar(in_scale * (x - in_zp), precision)
+    y = math.tanh(real) if func == "tanh" else 0.5 * (math.tanh(0.5 * real) + 1.0)
+    y = _round_scalar(_round_scalar(y, "fp32"), precision)
+    q = round(y / out_scale)  # Python's round: half to even
+    return min(max(q, -(2 ** (out_bits - 1))), 2 ** (out_bits - 1) - 1)
+
+
+def test_scalar_reference_rounds_like_the_hardware_formats():
+    # fp16 tie 1 + 2**-11 (halfway between 1 and 1 + 2**-10) goes to the even 1.0.
+    assert _round_scalar(1 + 2**-11, "fp16") == 1.0
+    assert _round_scalar(1 + 3 * 2**-11, "fp16") == 1 + 2**-9
+    assert _round_scalar(1 + 2**-8, "bf16") == 1.0 and _round_scalar(1 + 3 * 2**-8, "bf16") == 1 + 2**-6
+
+
 @settings(max_examples=20, deadline=None)
 @given(st.sampled_from(["sigmoid", "tanh"]), st.sampled_from([4, 8]),
        st.floats(1e-3, 1.0), st.sampled_from(["fp32", "fp16", "bf16"]), st.integers(-3, 3))
-def test_lut_matches_direct_formula(func, in_bits, in_scale, precision, in_zp):
+def test_lut_matches_a_scalar_reimplementation(func, in_bits, in_scale, precision, in_zp):
     lut = SfuLut(func, in_bits=in_bits, in_scale=in_scale, out_scale=1 / 127, out_bits=8,
                  in_zero_point=in_zp, precision=precision)
     assert lut.table.shape == (2**in_bits,)
-    xs = np.arange(-(2 ** (in_bits - 1)), 2 ** (in_bits - 1))
-    ref = sfu_lut_ref(xs, func, in_bits=in_bits, in_scale=in_scale, out_scale=1 / 127,
-                      in_zero_point=in_zp, precision=precision)
-    np.testing.assert_array_equal(lut(xs), ref)
+    xs = list(range(-(2 ** (in_bits - 1)), 2 ** (in_bits - 1)))
+    ref = [_lut_entry(x, func, in_scale, in_zp, 1 / 127, 8, precision) for x in xs]
+    assert lut(np.array(xs)).tolist() == ref
+    # The table-free path is the same formula.
+    assert sfu_lut_ref(np.array(xs), func, in_bits=in_bits, in_scale=in_scale, out_scale=1 / 127,
+                       in_zero_point=in_zp, precision=precision).tolist() == ref
 
 
 def test_lut_hand_case_round_half_even_and_clamp():
