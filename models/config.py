@@ -122,6 +122,11 @@ class FusionConfig:
     length_reward: float = 0.0
 
 
+#: Largest model accepted, in parameters (4 GB of FP32 weights; ``swb300`` has about 60 M). A
+#: config far beyond this is a typo, rejected before anything is built, traced or costed.
+MAX_PARAMETERS = 1_000_000_000
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """A whole RNN-T + density-ratio fusion system.
@@ -154,6 +159,11 @@ class ModelConfig:
             "non-blank labels exist",
         )
         require(len(set(self.alphabet)) == len(self.alphabet), "alphabet repeats a character")
+        from models.params import parameter_table  # imports this module: deferred
+
+        n = sum(p.numel for p in parameter_table(self))
+        require(n <= MAX_PARAMETERS, f"{n:,} parameters ({4 * n / 1e9:.3g} GB at FP32) is too large; "
+                f"at most {MAX_PARAMETERS:,} (check the sizes: hidden, embed_dim, dim, input_dim)")
 
     @property
     def blank(self) -> int:

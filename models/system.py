@@ -100,11 +100,6 @@ def _as_config(spec: str | Path | ModelConfig) -> ModelConfig:
     return spec if isinstance(spec, ModelConfig) else load_config(spec)
 
 
-#: Largest model ``build_system`` allocates, in parameters (4 GB of FP32 weights). The paper-scale
-#: ``swb300`` system has about 60 M; a config far beyond this is a typo, not a model to build.
-MAX_PARAMETERS = 1_000_000_000
-
-
 def _reason(exc: BaseException) -> str:
     """A short, one-line reason from a loader's exception (torch's messages run to paragraphs)."""
     text = " ".join(str(exc).split()) or type(exc).__name__
@@ -148,15 +143,6 @@ def _read_checkpoint(path: str | Path) -> tuple[ModelConfig, dict]:
     return from_dict(ModelConfig, data["config"], source=f"{path}[config]"), data
 
 
-def _check_size(cfg: ModelConfig) -> None:
-    from models.params import parameter_table
-
-    n = sum(p.numel for p in parameter_table(cfg))
-    if n > MAX_PARAMETERS:
-        raise UserError(f"model {cfg.name!r}: {n:,} parameters ({4 * n / 1e9:.3g} GB at FP32) is too "
-                        f"large to build; at most {MAX_PARAMETERS:,} (check the sizes in its config)")
-
-
 def _load_weights(system: System, data: dict, path: str | Path) -> None:
     """Load a checkpoint's tensors; a mismatch with the config is one ``UserError`` line."""
     missing = [k for k in SUBMODELS if not isinstance(data.get(k), dict)]
@@ -188,17 +174,17 @@ def build_system(spec: str | Path | ModelConfig, seed: int = 0,
             the given one.
 
     Raises:
-        ConfigError: unknown preset or invalid config. UserError: an unreadable checkpoint, one
-        whose config or tensors differ, or a model larger than ``MAX_PARAMETERS``.
+        ConfigError: unknown preset or invalid config (a model larger than
+        ``models.config.MAX_PARAMETERS`` included). UserError: an unreadable checkpoint, or one
+        whose config or tensors differ.
     """
     cfg = _as_config(spec)
     data = None
     if checkpoint is not None:  # read (and reject) before allocating anything
         ck_cfg, data = _read_checkpoint(checkpoint)
         if ck_cfg != cfg:
-            raise UserError(f"{checkpoint}: checkpoint of model {ck_cfg.name!r} (its config differs "
-                            f"from {cfg.name!r}'s); pass --model with the checkpoint's model")
-    _check_size(cfg)
+            raise UserError(f"{checkpoint}: checkpoint of model {ck_cfg.name!r}, whose config differs "
+                            f"from that of model {cfg.name!r}; give the checkpoint's own model config")
     system = System(cfg, seed)
     if data is not None:
         _load_weights(system, data, checkpoint)
@@ -208,7 +194,6 @@ def build_system(spec: str | Path | ModelConfig, seed: int = 0,
 def load_system(path: str | Path) -> System:
     """Load a checkpoint written by ``System.save`` (config taken from the file)."""
     cfg, data = _read_checkpoint(path)
-    _check_size(cfg)
     system = System(cfg, 0)
     _load_weights(system, data, path)
     return system

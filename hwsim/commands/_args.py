@@ -84,5 +84,19 @@ def input_features(config, args: argparse.Namespace):
         if wave.numel() > MAX_AUDIO_S * rate:
             raise UserError(f"--audio {args.audio}: {wave.numel() / rate:.1f} s long; at most "
                             f"{MAX_AUDIO_S:g} s is accepted (split the recording into utterances)")
-        return feats.features_for(config, wave, rate)
+        features = feats.features_for(config, wave, rate)
+        check_frames(config, features.shape[0], f"--audio {args.audio} ({wave.numel() / rate:.3g} s)")
+        return features
+    check_frames(config, args.frames, f"--frames {args.frames}")
     return feats.random_features(config, args.frames, args.seed)
+
+
+def check_frames(config, frames: int, what: str) -> None:
+    """``UserError`` naming ``what`` unless ``frames`` input frames give an encoder output frame."""
+    from models.yamlio import UserError
+    from workloads.stats import encoder_frames
+
+    try:
+        encoder_frames(config, frames)
+    except ValueError as exc:  # the one check encoder_frames makes: too few frames
+        raise UserError(f"{what}: {exc}") from None

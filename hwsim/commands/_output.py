@@ -75,6 +75,12 @@ def check_dir(path: str | Path, arg: str = "--out") -> Path:
     return path
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _make_parents(path: Path) -> list[Path]:
     """Create the missing folders above ``path``; returns those created, deepest first."""
     created = []
@@ -108,6 +114,7 @@ def atomic_file(path: str | Path) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; the output is a normal file
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -132,6 +139,7 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     try:
         yield tmp
         if not exists:
+            os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private; the output is a normal folder
             os.replace(tmp, path)
             return
         for entry in sorted(tmp.iterdir()):

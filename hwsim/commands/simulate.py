@@ -39,7 +39,10 @@ def build_graph(args: argparse.Namespace, config):
         import models.features
 
         system = models.build_system(config)
+        from hwsim.commands._args import check_frames
+
         frames = max(1, math.ceil(args.audio_s / config.features.frame_shift_s))
+        check_frames(config, frames, f"--audio-s {args.audio_s:g}")
         features = models.features.random_features(config, frames, args.seed)
         graph, _ = workloads.trace(system, features, beam=args.beam, lm_fusion=args.lm_fusion,
                                    method=args.method)
