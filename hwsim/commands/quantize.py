@@ -59,8 +59,10 @@ def run(args: argparse.Namespace) -> int:
         torch.manual_seed(args.seed)
         try:
             qsys = quantize(system, policy, args.mode, calib_features=feats, seed=args.seed)
-        except RuntimeError as exc:  # an observer without data (e.g. --calib 0 with PTQ)
-            raise UserError(f"{exc}; use --calib N > 0") from None
+        except RuntimeError as exc:  # an observer without data: --calib 0 with an integer policy
+            if args.calib:
+                raise  # calibrated: not the user's doing
+            raise UserError(f"--calib 0: {exc}; use --calib N > 0") from None
         if args.mode == "qat" and args.steps:
             notes.append("QAT loss: surrogate (joint + LM cross-entropy on random labels); "
                          "the RNN-T loss is not available yet")

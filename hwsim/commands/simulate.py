@@ -29,25 +29,30 @@ def register(subparsers) -> None:
 
 
 def build_graph(args: argparse.Namespace, config):
-    """The op graph to simulate: analytic (default) or traced (``--trace``), for ``--method``."""
+    """The op graph to simulate: analytic (default) or traced (``--trace``), for ``--method``.
+
+    Raises:
+        UserError: ``--audio-s`` too short to give the model one encoder frame.
+    """
+    import math
+
     import workloads
+    from workloads.stats import input_frames
 
-    if args.trace:
-        import math
+    from hwsim.commands._args import check_frames
 
-        import models
-        import models.features
+    frames = (max(1, math.ceil(args.audio_s / config.features.frame_shift_s)) if args.trace
+              else input_frames(config, args.audio_s))
+    check_frames(config, frames, f"--audio-s {args.audio_s:g}")
+    if not args.trace:
+        return workloads.paper_graph(config, args.audio_s, args.beam, args.lm_fusion, method=args.method)
+    import models
+    import models.features
 
-        system = models.build_system(config)
-        from hwsim.commands._args import check_frames
-
-        frames = max(1, math.ceil(args.audio_s / config.features.frame_shift_s))
-        check_frames(config, frames, f"--audio-s {args.audio_s:g}")
-        features = models.features.random_features(config, frames, args.seed)
-        graph, _ = workloads.trace(system, features, beam=args.beam, lm_fusion=args.lm_fusion,
-                                   method=args.method)
-        return graph
-    return workloads.paper_graph(config, args.audio_s, args.beam, args.lm_fusion, method=args.method)
+    system = models.build_system(config)
+    features = models.features.random_features(config, frames, args.seed)
+    graph, _ = workloads.trace(system, features, beam=args.beam, lm_fusion=args.lm_fusion, method=args.method)
+    return graph
 
 
 def run(args: argparse.Namespace) -> int:

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from models.quant.exportfile import read_export
+from models.yamlio import UserError
 
 from hwsim.kernels import PackedWeights, prepack_weights, prepack_weights_int4, unpack_int4
 
@@ -125,7 +126,7 @@ class Export:
         try:
             return self.tensors[name]
         except KeyError:
-            raise KeyError(f"{self.path}: no tensor {name!r} in the export") from None
+            raise UserError(f"{self.path}: no tensor {name!r} in the export") from None
 
     def weight(self, name: str) -> IntWeight:
         """The integer weight ``name`` (N, K) with one float32 scale per row.
@@ -179,7 +180,7 @@ class Export:
         try:
             a = self.acts[(module, slot)]
         except KeyError:
-            raise KeyError(f"{self.path}: no activation slot {module}.{slot} in the export") from None
+            raise UserError(f"{self.path}: no activation slot {module}.{slot} in the export") from None
         if not a["precision"].startswith("int"):
             return ActQuant(module, slot, a["precision"])
         return ActQuant(module, slot, a["precision"], np.float32(a["scale"]), int(a["zero_point"]),
