@@ -173,11 +173,56 @@ class ModelConfig:
     def encoder_input_dim(self) -> int:
         return self.features.input_dim * self.features.stack
 
-    @property
-    def frame_rate_hz(self) -> float:
-        """Encoder output frames per second of audio (after stacking and time reduction)."""
-        f = self.features
-        return 1.0 / (f.frame_shift_s * f.stride * self.encoder.time_reduction)
+
+# --------------------------------------------------------------------------------------------
+# Frame counts through the encoder: the one definition that the torch encoder (models.rnnt), its
+# integer simulation (hwsim.funcsim), the analytic graph builder and the search-statistics model
+# (workloads) use.
+
+
+def stacked_frames(frames: int, stack: int, stride: int) -> int:
+    """Frames after frame stacking: ``stack`` consecutive frames every ``stride`` frames; output
+    frame j holds input frames ``j*stride .. j*stride + stack - 1``, and trailing frames that do
+    not fill a stack are dropped: ``(frames - stack) // stride + 1``.
+
+    Raises:
+        ValueError: fewer than ``stack`` frames.
+    """
+    if frames < stack:
+        raise ValueError(f"need at least {stack} feature frames to stack, got {frames}")
+    return (frames - stack) // stride + 1
+
+
+def reduced_frames(frames: int, factor: int, method: str) -> int:
+    """Frames after time reduction by ``factor``: ``stride`` keeps frames 0, factor, 2 factor, ...
+    (``ceil(frames / factor)``); ``concat`` and ``mean`` join or average whole groups (a trailing
+    partial group is dropped: ``frames // factor``).
+
+    Raises:
+        ValueError: an unknown method.
+    """
+    if method == "stride":
+        return -(-frames // factor)
+    if method in ("concat", "mean"):
+        return frames // factor
+    raise ValueError(f"unknown time reduction method {method!r}")
+
+
+def encoder_frames(config: ModelConfig, frames: int) -> int:
+    """Encoder output frames for ``frames`` input feature frames (stacking, then time reduction).
+
+    Raises:
+        ValueError: no output frame (the message names the model and what consumed the frames).
+    """
+    f, enc = config.features, config.encoder
+    t = stacked_frames(frames, f.stack, f.stride) if frames >= f.stack else 0
+    if t >= 1 and enc.time_reduction > 1:
+        t = reduced_frames(t, enc.time_reduction, enc.time_reduction_method)
+    if t < 1:
+        raise ValueError(f"{frames} input frames give no encoder output frame for model {config.name!r} "
+                         f"(stack {f.stack}, stride {f.stride}, time reduction {enc.time_reduction}); "
+                         "give more audio")
+    return t
 
 
 def presets() -> list[str]:

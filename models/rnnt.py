@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from models.config import ModelConfig
+from models.config import ModelConfig, encoder_frames, reduced_frames, stacked_frames
 from models.lstm import Embedding, Linear, LSTMLayer, stack_initial_state, stack_step
 from models.params import encoder_layer_input_dims
 
@@ -32,13 +32,11 @@ def stack_frames(feats: Tensor, stack: int, stride: int) -> Tensor:
         feats: (B, T, D).
 
     Returns:
-        (B, T', stack * D) with T' = (T - stack) // stride + 1; output frame j holds input frames
-        j*stride .. j*stride + stack - 1, in order. Trailing frames that do not fill a stack are
-        dropped.
+        (B, T', stack * D) with T' = ``models.config.stacked_frames(T, stack, stride)``; output
+        frame j holds input frames j*stride .. j*stride + stack - 1, in order.
     """
     B, T, D = feats.shape
-    if T < stack:
-        raise ValueError(f"need at least {stack} feature frames to stack, got {T}")
+    stacked_frames(T, stack, stride)  # raises for fewer than ``stack`` frames
     if stack == 1 and stride == 1:
         return feats
     # unfold -> (B, T', D, stack); frames must be concatenated frame-major
@@ -53,17 +51,15 @@ def reduce_time(x: Tensor, factor: int, method: str) -> Tensor:
     frames 0, factor, 2 factor, ...
     """
     T, B, Fd = x.shape
+    n = reduced_frames(T, factor, method)
     if method == "stride":
         return x[::factor]
-    n = T // factor
     if n == 0:
         raise ValueError(f"time reduction by {factor} needs at least {factor} frames, got {T}")
     groups = x[: n * factor].view(n, factor, B, Fd)
     if method == "mean":
         return groups.mean(1)
-    if method == "concat":
-        return groups.transpose(1, 2).reshape(n, B, factor * Fd)
-    raise ValueError(f"unknown time reduction method {method!r}")
+    return groups.transpose(1, 2).reshape(n, B, factor * Fd)  # concat
 
 
 class Encoder(nn.Module):
@@ -83,13 +79,8 @@ class Encoder(nn.Module):
         self.dropout = 0.0
 
     def output_frames(self, input_frames: int) -> int:
-        """Encoder output frames for ``input_frames`` feature frames."""
-        f, enc = self.cfg.features, self.cfg.encoder
-        t = (input_frames - f.stack) // f.stride + 1
-        if enc.time_reduction > 1:
-            r = enc.time_reduction
-            t = -(-t // r) if enc.time_reduction_method == "stride" else t // r
-        return t
+        """Encoder output frames for ``input_frames`` feature frames (``models.config.encoder_frames``)."""
+        return encoder_frames(self.cfg, input_frames)
 
     def forward(self, feats: Tensor, fused: bool | None = None) -> Tensor:
         """Encode features.

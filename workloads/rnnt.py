@@ -20,7 +20,7 @@ from __future__ import annotations
 import gc
 from collections.abc import Sequence
 
-from models.config import ModelConfig
+from models.config import ModelConfig, reduced_frames, stacked_frames
 from models.params import encoder_layer_input_dims, parameter_table
 from workloads.costs import Shape, op_cost
 from workloads.graph import Op, OpGraph
@@ -132,9 +132,7 @@ class GraphBuilder:
         """``models.rnnt.Encoder`` on (1, frames, input_dim); returns (last op id, output frames)."""
         cfg = self.config
         f, enc = cfg.features, cfg.encoder
-        if frames < f.stack:
-            raise ValueError(f"need at least {f.stack} feature frames to stack, got {frames}")
-        T = (frames - f.stack) // f.stride + 1
+        T = stacked_frames(frames, f.stack, f.stride)
         # Frame stacking (unfold, transpose, reshape) is a view for any stack and stride: the
         # reshape only merges the (stack, D) dims, whose strides are (D, 1).
         x: list[int] = []
@@ -151,12 +149,8 @@ class GraphBuilder:
             last = outs[0]
             if enc.time_reduction > 1 and layer + 1 == enc.time_reduction_after:
                 r, F = enc.time_reduction, H * len(dirs)
-                if enc.time_reduction_method == "stride":
-                    T = -(-T // r)
-                elif enc.time_reduction_method == "concat":
-                    T = T // r
-                else:  # mean
-                    T = T // r
+                T = reduced_frames(T, r, enc.time_reduction_method)
+                if enc.time_reduction_method == "mean":
                     last = self.add("mean", "encoder", "rnnt.encoder", -1, ((T, r, 1, F),),
                                     ((T, 1, F),), x)
                     x = [last]

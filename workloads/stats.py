@@ -30,7 +30,7 @@ Calibrated on nothing but these assumptions; compare with ``SearchStats`` of rea
 from __future__ import annotations
 
 
-from models.config import ModelConfig
+from models.config import ModelConfig, encoder_frames  # noqa: F401  (encoder_frames: re-exported)
 
 #: Characters (labels) per second of conversational English speech [assumption, see module doc].
 LABELS_PER_S = 14.0
@@ -41,20 +41,6 @@ def input_frames(config: ModelConfig, audio_s: float) -> int:
     if not audio_s > 0:
         raise ValueError(f"audio_s must be > 0, got {audio_s}")
     return max(config.features.stack, round(audio_s / config.features.frame_shift_s))
-
-
-def encoder_frames(config: ModelConfig, frames: int) -> int:
-    """Encoder output frames for ``frames`` input frames (``models.rnnt.Encoder.output_frames``)."""
-    f, enc = config.features, config.encoder
-    t = (frames - f.stack) // f.stride + 1
-    if enc.time_reduction > 1:
-        r = enc.time_reduction
-        t = -(-t // r) if enc.time_reduction_method == "stride" else t // r
-    if t < 1:
-        raise ValueError(f"{frames} input frames give no encoder output frame for model {config.name!r} "
-                         f"(stack {f.stack}, stride {f.stride}, time reduction {enc.time_reduction}); "
-                         "give more audio")
-    return t
 
 
 class _Spread:

@@ -23,7 +23,7 @@ import numpy as np
 from hwsim.funcsim.export import ActQuant, Export
 from hwsim.funcsim.layers import IntLinear, IntLSTM, IntStack, Recorder, log_softmax, requant
 from hwsim.kernels import sfu_tanh
-from models.config import ModelConfig
+from models.config import ModelConfig, reduced_frames, stacked_frames
 from models.yamlio import from_dict
 
 
@@ -59,11 +59,9 @@ class Codes:
 
 
 def stack_frames(feats: np.ndarray, stack: int, stride: int) -> np.ndarray:
-    """(T, D) -> (T', stack * D), T' = (T - stack) // stride + 1 (``models.rnnt.stack_frames``)."""
+    """(T, D) -> (T', stack * D), T' = ``models.config.stacked_frames`` (``models.rnnt.stack_frames``)."""
     T, D = feats.shape
-    if T < stack:
-        raise ValueError(f"need at least {stack} feature frames to stack, got {T}")
-    n = (T - stack) // stride + 1
+    n = stacked_frames(T, stack, stride)
     idx = np.arange(n)[:, None] * stride + np.arange(stack)[None, :]
     return feats[idx].reshape(n, stack * D)
 
@@ -98,16 +96,14 @@ class IntEncoder:
 def _reduce_time(x: Codes, factor: int, method: str) -> Codes | np.ndarray:
     """``models.rnnt.reduce_time`` on codes (T, F); ``mean`` returns float32 values."""
     T, F = x.codes.shape
+    n = reduced_frames(T, factor, method)
     if method == "stride":
         return Codes(x.codes[::factor], x.src, x.quants)
-    n = T // factor
     if n == 0:
         raise ValueError(f"time reduction by {factor} needs at least {factor} frames, got {T}")
     if method == "concat":
         return Codes(x.codes[: n * factor].reshape(n, factor * F), np.tile(x.src, factor), x.quants)
-    if method == "mean":
-        return x.values()[: n * factor].reshape(n, factor, F).mean(axis=1, dtype=np.float32)
-    raise ValueError(f"unknown time reduction method {method!r}")
+    return x.values()[: n * factor].reshape(n, factor, F).mean(axis=1, dtype=np.float32)  # mean
 
 
 class IntJoint:
