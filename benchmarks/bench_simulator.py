@@ -4,10 +4,7 @@
 Run: OMP_WAIT_POLICY=passive NUMBA_CACHE_DIR=.cache/numba .venv/bin/python benchmarks/bench_simulator.py
 Writes benchmarks/results/simulator.json. Medians of repeats; the machine is shared (2 cores).
 
-The graph: ``workloads.paper_graph(swb300, 10 s, beam 16, DR fusion)`` when the analytic builder
-is available, else a synthetic LSTM decode of the same structure (tests/hwsim/hwsim_testgraphs.py:
-bidirectional 6x640 encoder over 250 frames, then 1200 search steps of prediction net, both LMs,
-joint and topk on 16 hypotheses; ~100k ops).
+The graph: ``workloads.paper_graph(swb300, 10 s, beam 16, DR fusion)``.
 """
 
 from __future__ import annotations
@@ -22,29 +19,18 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import workloads  # noqa: E402
 from hwsim import cost_gemm, load_spec, simulate  # noqa: E402
 from models.config import load_config  # noqa: E402
 from _timing import median_s  # noqa: E402
 
 
 
-
-def build_graph(cfg):
-    try:
-        import workloads
-
-        return workloads.paper_graph(cfg, 10.0, 16, "dr", method="alsd"), "workloads.paper_graph"
-    except (ImportError, AttributeError, NotImplementedError):
-        sys.path.insert(0, str(ROOT / "tests" / "hwsim"))
-        from hwsim_testgraphs import lstm_decode_graph
-
-        return lstm_decode_graph(cfg, frames=250, steps=1200, beam=16), "synthetic LSTM decode"
-
-
 def main() -> None:
     cfg = load_config("swb300")
     t0 = time.perf_counter()
-    graph, source = build_graph(cfg)
+    graph = workloads.paper_graph(cfg, 10.0, 16, "dr", method="alsd")
+    source = "workloads.paper_graph"
     build_s = time.perf_counter() - t0
     rows = {}
     simulate(graph, "rapid4", "int4", 10.0, config=cfg)  # warm-up (Numba cache load)

@@ -47,11 +47,6 @@ class Compression:
     by_submodel: dict[str, dict[str, float]]
     tensors: pd.DataFrame
 
-    def as_dict(self) -> dict:
-        return {"weight_bytes": self.weight_bytes, "fp32_weight_bytes": self.fp32_weight_bytes,
-                "compression_x": self.compression_x, "by_submodel": self.by_submodel}
-
-
 def tensor_table(config: ModelConfig, policy: PrecisionPolicy) -> pd.DataFrame:
     """Per-parameter storage under ``policy`` (see ``Compression.tensors``)."""
     rows = []

@@ -281,10 +281,3 @@ def stack_step(layers: nn.ModuleList, x: Tensor, state: tuple[Tensor, ...] | Non
         x, (h, c) = layer(x, (state[2 * i], state[2 * i + 1]))
         new += (h, c)
     return x, tuple(new)
-
-
-def stack_sequence(layers: nn.ModuleList, x: Tensor, fused: bool | None = None) -> Tensor:
-    """Whole sequence through stacked layers from zero state: x (T, B, I) -> (T, B, H)."""
-    for layer in layers:
-        x, _ = layer(x, None, fused)
-    return x

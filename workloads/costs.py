@@ -103,11 +103,6 @@ def has_formula(name: str) -> bool:
     return name in _REGISTRY
 
 
-def registered_ops() -> list[str]:
-    """Names of all ops with a cost formula."""
-    return sorted(_REGISTRY)
-
-
 def _numel(shape: Shape) -> int:
     return prod(shape)
 

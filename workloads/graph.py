@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import networkx as nx
@@ -263,8 +263,3 @@ class OpGraph:
             "bytes_read": sum(o.bytes_read for o in self._ops),
             "bytes_written": sum(o.bytes_written for o in self._ops),
         }
-
-
-def op_as_dict(op: Op) -> dict:
-    """An op as a plain dict (for JSON)."""
-    return asdict(op)

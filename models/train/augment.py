@@ -24,7 +24,7 @@ only through ``speed``, so batch padding and encoder lengths are computed afterw
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 
 import numpy as np
 import torch
@@ -85,10 +85,6 @@ class AugmentConfig:
             if values[key] < 0:
                 raise ValueError(f"augmentation {key}={val!r}: must be >= 0")
         return cls(**values)
-
-    def describe(self) -> str:
-        return ",".join(f"{k}={v}" for k, v in asdict(self).items())
-
 
 def warp_positions(n_mels: int, alpha: float, sample_rate: int = 16000, f_min_hz: float = 20.0) -> Tensor:
     """Fractional source band of every output band when the spectrum is scaled by ``alpha``.
