@@ -434,3 +434,43 @@ def test_help_texts_have_no_rst_markup_and_every_option_has_help():
         assert "``" not in text, name
         for action in p._actions:
             assert action.help, (name, action.option_strings)
+
+
+def test_a_failed_write_leaves_an_existing_output_folder_as_it_was(monkeypatch, tmp_path, capsys):
+    from hwsim.simulate import SimResult
+
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "summary.json").write_text("old")
+    (out / "notes.txt").write_text("mine")
+
+    def half_save(self, out_dir):
+        Path(out_dir, "summary.json").write_text("new, half written")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(SimResult, "save", half_save)
+    code, err = run_cli(SIM + ["--out", out], capsys)
+    assert code == 1 and "OSError" in "\n".join(err)
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt", "summary.json"]
+    assert (out / "summary.json").read_text() == "old"
+    monkeypatch.undo()
+    assert run_cli(SIM + ["--out", out], capsys)[0] == 0  # a complete write replaces, keeps the rest
+    assert (out / "notes.txt").read_text() == "mine"
+    assert json.loads((out / "summary.json").read_text())["model"] == "tiny"
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]
+
+
+def test_processes_started_for_a_dask_cluster_leave_ctrl_c_to_the_driver():
+    import signal
+    import subprocess
+    import sys
+
+    from hwsim.dse.executors import _sigint_ignored_by_children
+
+    probe = [sys.executable, "-c", "import signal, sys; sys.exit(3 if signal.getsignal(signal.SIGINT) "
+             "is signal.SIG_IGN else 4)"]
+    before = signal.getsignal(signal.SIGINT)
+    with _sigint_ignored_by_children():
+        assert subprocess.run(probe).returncode == 3  # ignored across fork + exec, kept by Python
+    assert signal.getsignal(signal.SIGINT) is before
+    assert subprocess.run(probe).returncode == 4
