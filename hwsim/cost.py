@@ -17,10 +17,11 @@ cores, n divided, each core holding its slice of the weight):
 output gather over the ring when g > 1)``, with
 
 - GEMM engine cycles: ``hwsim.gemm`` (array tiling, mapping choice, fill/drain) on ``ceil(n/g)``;
-- scratchpad: activations (per core) + the weight bytes read from the own scratchpads (per core)
-  + folded-mapping re-reads, at the scratchpad bandwidth;
-- shared: weight bytes read from the shared SRAM; ring: weight bytes read from other cores'
-  scratchpads, at the inter-core bandwidth;
+- scratchpad: activations (per core) + the on-chip weight bytes (per core: every operand enters
+  the engine through its core's scratchpad port, wherever it is stored) + folded-mapping
+  re-reads, at the scratchpad bandwidth;
+- shared: weight bytes read from the shared SRAM, at its bandwidth; ring: weight bytes read from
+  other cores' scratchpads, at the inter-core bandwidth;
 - SFU / vector / select: ``ceil(work / elems_per_cycle[p])`` with work = output elements
   (reductions, topk and sort: input elements, ``bytes_read / 4`` of the FP32 graph).
 
@@ -374,7 +375,9 @@ def op_times(hw: AcceleratorSpec, prep: PreparedOps, g: np.ndarray, w_local: np.
         unit[idx], engine[idx], ebound[idx] = c.unit, c.engine_s, c.engine_bound
         compute[idx], fill[idx] = c.compute_s, c.fill_drain_s
         reread[idx], folded[idx] = c.reread_bytes, c.folded
-    sram_core = act_core + w_local / g + reread
+    # Every operand the engine consumes enters through its core's scratchpad port, wherever it
+    # is stored: remote and shared bytes are bounded by their own links too, never faster.
+    sram_core = act_core + (w_local + w_shared + w_remote) / g + reread
     sram_s = sram_core / hw.core.scratchpad_bw_bytes_per_s
     shared_s = w_shared / hw.shared_bw_bytes_per_s
     split = g > 1

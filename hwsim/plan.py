@@ -27,9 +27,9 @@ the group's own scratchpad capacity: a GEMM weight used ``u >= 2`` times in the 
 ``(u - 1)`` bytes of DRAM traffic per byte kept on chip; the group's largest activation buffer
 (e.g. the T x 4H gate pre-activations of an encoder direction) saves 2 (a write and a read
 back) and is placed by the same rule. Items go in by saving per byte, the last one partly
-(tiles of a weight: part stays, the rest streams at every use). Capacity a group leaves
-unused, and the shared SRAM, then take the remaining weight fractions of the segment's other
-groups (read over the ring, or from the shared SRAM). Single-use weights (an encoder layer's
+(tiles of a weight: part stays, the rest streams at every use). One greedy pass over all
+items of the segment by saving per byte: an item fills its own group's scratchpads first, then
+the shared SRAM, then (weights only) capacity other groups have left free (read over the ring). Single-use weights (an encoder layer's
 input projection, one GEMM over all frames) stream once. Everything a segment keeps is evicted
 at its end unless the next segment uses it (carried over).
 
@@ -242,18 +242,50 @@ class MemoryPlan:
     residency: pd.DataFrame
 
 
-def _knapsack(items: list[tuple[float, float, str, object]], capacity: float) -> dict:
-    """Fractional knapsack: items (saving per byte, bytes, name, key) -> {key: bytes placed}."""
-    placed = {}
-    left = capacity
-    for saving, size, _, key in sorted(items, key=lambda t: (-t[0], t[1], t[2])):
-        if left <= 0 or saving <= 0:
+def _place(items_of: dict, capacity: dict, shared_bytes: float) -> tuple[dict, dict, dict]:
+    """One greedy pass over a segment's items by saving per byte (ties: smaller, then name).
+
+    Each item fills its own group's free capacity first, then the shared SRAM, then (weights
+    only) other groups' free capacity, largest first; an item that does not fit is placed in
+    part. This is the optimal fractional knapsack when every on-chip byte is worth the same.
+
+    Args:
+        items_of: group -> [(saving per byte, bytes, name, key)], key ("w", pair) or ("act", g).
+        capacity: group -> its scratchpad bytes.
+
+    Returns:
+        (local, shared, remote): key -> bytes placed in each tier.
+    """
+    free = dict(capacity)
+    local: dict = {}
+    shared: dict = {}
+    remote: dict = {}
+    items = [(sv, sz, nm, key, g) for g, lst in items_of.items() for sv, sz, nm, key in lst]
+    for saving, size, _, key, g in sorted(items, key=lambda t: (-t[0], t[1], t[2])):
+        if saving <= 0:
             break
-        take = min(size, left)
+        take = min(size, max(free.get(g, 0.0), 0.0))
         if take > 0:
-            placed[key] = take
+            local[key] = take
+            free[g] -= take
+        left = size - take
+        if key[0] != "w" or left <= 0:
+            continue
+        take = min(left, shared_bytes)
+        if take > 0:
+            shared[key] = take
+            shared_bytes -= take
             left -= take
-    return placed
+        for other in sorted(free, key=lambda o: (-free[o], o)):
+            if left <= 0:
+                break
+            if other == g or free[other] <= 0:
+                continue
+            take = min(left, free[other])
+            remote[key] = remote.get(key, 0.0) + take
+            free[other] -= take
+            left -= take
+    return local, shared, remote
 
 
 RESIDENCY_COLUMNS = ("segment", "segment_label", "group", "item", "kind", "bytes", "uses",
@@ -311,7 +343,6 @@ def plan_memory(*, seg: np.ndarray, seg_labels: list[str], groups: Groups, share
     for s in range(n_seg):
         pairs = np.flatnonzero(pair_seg == s)
         gids = np.flatnonzero(groups.seg == s)
-        local_left = {}
         items_of = {int(g): [] for g in gids}
         act_item = {}
         for g in gids:
@@ -326,20 +357,9 @@ def plan_memory(*, seg: np.ndarray, seg_labels: list[str], groups: Groups, share
             if uses[p] >= 2 and plan_on:
                 items_of[int(pair_group[p])].append((float(uses[p] - 1), float(pair_size[p]),
                                                      str(weight_names[pair_w[p]]), ("w", int(p))))
-        local = {}
-        for g in gids:
-            if groups.floating[g]:
-                continue
-            cap = pad * share[g] if plan_on else 0.0
-            placed = _knapsack(items_of[int(g)], cap)
-            local.update(placed)
-            local_left[int(g)] = cap - sum(placed.values())
-        # The rest of the segment's capacity: shared SRAM first, then other groups' leftovers.
-        rest = [(sv, sz - local.get(k, 0.0), nm, k) for g in gids for sv, sz, nm, k in items_of[int(g)]
-                if k[0] == "w" and sz - local.get(k, 0.0) > 0]
-        shared = _knapsack(rest, float(hw.shared_sram_bytes) if plan_on else 0.0)
-        rest2 = [(sv, sz - shared.get(k, 0.0), nm, k) for sv, sz, nm, k in rest if sz - shared.get(k, 0.0) > 0]
-        remote = _knapsack(rest2, sum(max(v, 0.0) for v in local_left.values()))
+        local, shared, remote = _place(items_of, {int(g): (pad * share[g] if plan_on else 0.0)
+                                                  for g in gids if not groups.floating[g]},
+                                       float(hw.shared_sram_bytes) if plan_on else 0.0)
         used = sum(local.values()) + sum(shared.values()) + sum(remote.values())
         seg_used[s] = used
         # Loads, carried bytes, prefetch (into what the previous segment leaves free).

@@ -27,7 +27,7 @@ from hwsim import energy as energy_model
 from hwsim import plan
 from hwsim.compression import compression
 from hwsim.cost import BOUND_CODE, BOUNDS, PHASE_CODE, UNITS, op_times, prepare_ops
-from hwsim.optable import edge_arrays, op_table
+from hwsim.optable import categorical, edge_arrays, op_table
 from hwsim.precision import PREC_NAMES
 from hwsim.schedule import list_schedule, phase_latency
 from hwsim.spec import AcceleratorSpec, load_spec
@@ -206,9 +206,9 @@ def simulate(graph: OpGraph, hw: AcceleratorSpec | str | Path, policy: Precision
     bound = np.where(waited, BOUND_CODE["dram"], times.bound)
     ops = table.copy()
     ops["segment"] = seg
-    ops["group"] = pd.Categorical.from_codes(groups.group, categories=pd.Index(
-        [f"{seg_labels[s]}/{lab or '*'}" for s, lab in zip(groups.seg, groups.label)], dtype=object)) \
-        if n else pd.Categorical([])
+    group_names = np.array([f"{seg_labels[s]}/{lab or '*'}" for s, lab in zip(groups.seg, groups.label)],
+                           dtype=object)
+    ops["group"] = categorical(group_names[groups.group]) if n else pd.Categorical([])
     ops["core"] = core
     ops["cores"] = g_op
     ops["unit"] = pd.Categorical.from_codes(times.unit, categories=list(UNITS))

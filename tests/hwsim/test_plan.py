@@ -1,0 +1,163 @@
+"""The execution plan (hwsim.plan) on hand-derived cases: layer-by-layer loading, prefetch
+overlap, eviction and reload, concurrent directions, partial residency, core allocation.
+
+Spec: tests/hwsim/data/tiny_hw.yaml (1 GHz: 1 cycle = 1 ns; 2 cores x 1024 B scratchpad at
+10 B/ns; DRAM 0.1 B/ns + 100 ns; dispatch 10 ns; 4x4 array, fp16 1 MAC/PE/cycle, fill/drain 8
+cycles per tile; GEMMs are never split: split_min_macs 1e12)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hwsim import load_spec, simulate
+from hwsim.plan import allocate_cores, segments, work_group
+from hwsim.optable import op_table
+from workloads.graph import OpGraph
+from hwsim_testgraphs import TINY_HW, gemm, unary
+
+NS = 1e-9
+
+
+@pytest.fixture(scope="module")
+def hw():
+    return load_spec(TINY_HW)
+
+
+def _layer(g, layer, d, steps, dep, k=8, n=8):
+    """One encoder direction: ``steps`` chained GEMVs (1 x k x n fp16: weight k*n*2 B)."""
+    mod = f"rnnt.encoder.layers.{layer}.{d}"
+    x = dep
+    for t in range(steps):
+        x = g.add(gemm("encoder", mod, 1, k, n, f"{mod}.weight_hh", t), [x] if x is not None else [])
+    return x
+
+
+def test_segments_and_groups_follow_layers_and_networks():
+    g = OpGraph()
+    a = _layer(g, 0, "fwd", 2, None)
+    b = _layer(g, 0, "bwd", 2, None)
+    c = g.add(unary("cat", "move", "encoder", "rnnt.encoder", 16), [a, b])
+    _layer(g, 1, "fwd", 2, c)
+    g.add(gemm("lm_ext", "lm_ext.layers.0", 1, 8, 8, "lm_ext.layers.0.weight_hh", 0))
+    seg, labels = segments(op_table(g))
+    assert labels == ["encoder.layers.0", "encoder.layers.1", "search"]
+    assert seg.tolist() == [0, 0, 0, 0, 0, 1, 1, 2]   # the cat stays with layer 0
+    assert work_group("rnnt.encoder.layers.3.bwd") == "rnnt.encoder.layers.3.bwd"
+    assert work_group("rnnt.prediction.layers.0") == "rnnt.prediction"
+    assert work_group("lm_src.out") == "lm_src"
+    assert work_group("rnnt.encoder") == "" and work_group("") == ""
+
+
+def test_core_allocation_by_work():
+    # 4 cores, work 6 : 2 : 1 : 1 -> floor(4 * share) = 2, 0, 0, 0; the spare cores go to the
+    # groups without one, largest first (1 each); the last one shares the least loaded core.
+    c0, nc, share = allocate_cores(np.array([6.0, 2.0, 1.0, 1.0]), np.zeros(4, bool), 4, True)
+    assert nc.tolist() == [2, 1, 1, 1]
+    assert c0.tolist()[:3] == [0, 2, 3]
+    assert c0[3] == 3                     # core 3 carries 1 (work 1 per core): least loaded
+    assert share.tolist() == [2.0, 1.0, 0.5, 0.5]
+    # two equal directions on 2 cores: one core each; without spatial mapping all share all.
+    assert allocate_cores(np.array([1.0, 1.0]), np.zeros(2, bool), 2, True)[1].tolist() == [1, 1]
+    c0, nc, share = allocate_cores(np.array([1.0, 1.0]), np.zeros(2, bool), 2, False)
+    assert nc.tolist() == [2, 2] and share.tolist() == [1.0, 1.0]
+
+
+def test_layer_by_layer_loading_prefetch_and_eviction(hw):
+    # Two layers, one direction each (one group: both cores, 2048 B). Weights 8x8 fp16 = 128 B,
+    # 3 uses each: each layer's weight is loaded once (3 uses, 1 load), layer 1's weight is
+    # prefetched while layer 0 runs (layer 0 keeps 128 B of weight + 32 B of activations on
+    # chip, (8 + 8) x 2 B, so 1888 B are free for it).
+    g = OpGraph()
+    x = _layer(g, 0, "fwd", 3, None)
+    _layer(g, 1, "fwd", 3, x)
+    r = simulate(g, hw, "fp16", audio_s=1.0)
+    ops = r.ops
+    assert ops["dram_bytes"].tolist() == [128, 0, 0, 128, 0, 0]
+    assert ops["weight_source"].tolist() == ["loaded", "resident", "resident",
+                                             "prefetched", "resident", "resident"]
+    assert ops["prefetch_bytes"].tolist() == [0, 0, 0, 128, 0, 0]
+    mem = r.memory[r.memory["kind"] == "weight"].set_index("item")
+    assert mem["evicted_after_segment"].tolist() == [0, 1]
+    # Times. Engine of a 1x8x8 GEMV: 2 tiles * 8 + 2 * 8 fill/drain = 32 ns, + 10 dispatch = 42.
+    # Op 0 waits for its load: 1280 ns + 100 ns latency + 10 = 1390 ns. Ops 1, 2: 42 ns each.
+    # Layer 1's load was released at layer 0's start (t = 0) and queued after op 0's transfer
+    # on the channel: last byte at 2560 ns, usable at 2660 + 10 = 2670: op 3 (start 1474)
+    # still waits for it, but 1280 ns less than an on-demand load would have made it wait.
+    assert ops["end_s"].tolist() == pytest.approx(
+        [1390 * NS, 1432 * NS, 1474 * NS, 2670 * NS, 2712 * NS, 2754 * NS])
+    no_pf = simulate(g, hw.replace_path("mapping.prefetch", False), "fp16", audio_s=1.0)
+    assert no_pf.ops["weight_source"].tolist()[3] == "loaded"
+    assert no_pf.summary["latency_s"] == pytest.approx((1474 + 1390 + 84) * NS)
+
+
+def test_reload_after_eviction(hw):
+    # Layer 0's weight is used again after layer 1 (a later segment): it was evicted at the end
+    # of its segment and is loaded again (not carried: layer 1 does not use it).
+    g = OpGraph()
+    x = _layer(g, 0, "fwd", 2, None)
+    x = _layer(g, 1, "fwd", 2, x)
+    mod = "rnnt.encoder.layers.0.fwd"
+    g.add(gemm("encoder", mod, 1, 8, 8, f"{mod}.weight_hh", 9), [x])
+    g.add(gemm("encoder", mod, 1, 8, 8, f"{mod}.weight_hh", 10), [x])
+    r = simulate(g, hw.replace_path("mapping.prefetch", False), "fp16", audio_s=1.0)
+    assert r.summary["segments"] == 3
+    assert r.ops["dram_bytes"].tolist() == [128, 0, 128, 0, 128, 0]
+    assert r.summary["dram_bytes"] == 384
+
+
+def test_back_to_back_runs_of_a_layer_are_one_segment(hw):
+    # Two runs of layer 0 one after the other are one segment: its weight is loaded once.
+    g = OpGraph()
+    x = _layer(g, 0, "fwd", 2, None)
+    x = _layer(g, 0, "fwd", 2, x)
+    r = simulate(g, hw, "fp16", audio_s=1.0)
+    assert r.summary["segments"] == 1
+    assert r.ops["dram_bytes"].tolist() == [128, 0, 0, 0]
+
+
+def test_directions_of_a_layer_run_concurrently(hw):
+    # fwd and bwd: two groups of equal work on two cores: one core each; their chains overlap.
+    g = OpGraph()
+    _layer(g, 0, "fwd", 4, None)
+    _layer(g, 0, "bwd", 4, None)
+    r = simulate(g, hw, "fp16", audio_s=1.0)
+    ops = r.ops
+    fwd = ops[ops["module"].str.endswith("fwd")]
+    bwd = ops[ops["module"].str.endswith("bwd")]
+    assert set(fwd["core"]) != set(bwd["core"])
+    overlap = min(fwd["end_s"].max(), bwd["end_s"].max()) - max(fwd["start_s"].min(), bwd["start_s"].min())
+    assert overlap > 0.5 * (fwd["end_s"].max() - fwd["start_s"].min())
+    # With spatial mapping off, both groups use both cores but each op runs on one: still side
+    # by side (the loads share the one DRAM channel either way).
+    flat = simulate(g, hw.replace_path("mapping.spatial", False), "fp16", audio_s=1.0)
+    assert flat.summary["latency_s"] == pytest.approx(r.summary["latency_s"])
+
+
+def test_zero_byte_scratchpad_streams_everything_and_spills(hw):
+    g = OpGraph()
+    x = _layer(g, 0, "fwd", 3, None)
+    r = simulate(g, hw.replace_path("core.scratchpad_bytes", 0), "fp16", audio_s=1.0)
+    # every use streams the 128 B weight; the group's largest activation buffer (first op:
+    # (8 + 8) * 2 B = 32 B) is spilled: written and read back, 64 B, charged to its op.
+    assert r.ops["weight_source"].tolist() == ["streamed"] * 3
+    assert r.ops["spill_bytes"].tolist() == [64, 0, 0]
+    assert r.ops["dram_bytes"].tolist() == [128 + 64, 128, 128]
+    assert r.summary["dram_bytes_by_source"] == {"weight_load": 0.0, "weight_prefetch": 0.0,
+                                                 "weight_stream": 384.0, "activation_spill": 64.0}
+
+
+def test_every_dram_byte_is_an_ops_byte():
+    from models.config import load_config
+    from hwsim_testgraphs import lstm_decode_graph
+
+    cfg = load_config("small")
+    g = lstm_decode_graph(cfg, frames=6, steps=4, beam=4)
+    for hw_name in ("rapid4", "edge"):
+        r = simulate(g, hw_name, "int4", audio_s=0.5, config=cfg)
+        assert r.ops["dram_bytes"].sum() == pytest.approx(r.summary["dram_bytes"], rel=1e-12)
+        assert sum(r.summary["dram_bytes_by_source"].values()) == pytest.approx(r.summary["dram_bytes"])
+        parts = r.summary["energy_breakdown_j"]
+        assert sum(parts.values()) == pytest.approx(r.summary["energy_j"], rel=1e-12)
+        assert r.ops["energy_j"].sum() + parts["static"] == pytest.approx(r.summary["energy_j"], rel=1e-12)
+        assert parts["inter_core"] > 0 or hw_name == "edge"
