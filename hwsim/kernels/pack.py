@@ -1,13 +1,16 @@
 """INT4 packing: two's-complement nibbles, two per byte along the last axis.
 
-Layout (the one every kernel in this package reads): element ``k`` of a row lives in byte
-``k // 2``; even ``k`` in the low nibble (bits 0-3), odd ``k`` in the high nibble (bits 4-7).
-An odd ``K`` is padded with a zero nibble. Example: ``[1, -1, 7] -> [0xF1, 0x07]``.
+Layout (the one every kernel in this package reads, and the export file stores: defined once in
+``models.quant.packing``): element ``k`` of a row lives in byte ``k // 2``; even ``k`` in the low
+nibble (bits 0-3), odd ``k`` in the high nibble (bits 4-7). An odd ``K`` is padded with a zero
+nibble. Example: ``[1, -1, 7] -> [0xF1, 0x07]``. These wrappers add the kernels' argument checks.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from models.quant.packing import pack_bits, unpack_bits
 
 INT4_MIN = -8
 INT4_MAX = 7
@@ -51,11 +54,7 @@ def pack_int4(x: np.ndarray, name: str = "x") -> np.ndarray:
     x = as_int8(x, name, INT4_MIN, INT4_MAX)
     if x.ndim == 0:
         raise ValueError(f"{name}: expected at least one axis")
-    k = x.shape[-1]
-    if k % 2:
-        x = np.concatenate([x, np.zeros(x.shape[:-1] + (1,), np.int8)], axis=-1)
-    u = x.view(np.uint8) & np.uint8(0x0F)
-    return (u[..., 0::2] | (u[..., 1::2] << np.uint8(4))).astype(np.uint8, copy=False)
+    return pack_bits(x, 4)
 
 
 def unpack_int4(packed: np.ndarray, k: int) -> np.ndarray:
@@ -71,11 +70,4 @@ def unpack_int4(packed: np.ndarray, k: int) -> np.ndarray:
     packed = np.asarray(packed)
     if packed.dtype != np.uint8:
         raise TypeError(f"packed: expected uint8, got {packed.dtype}")
-    if packed.ndim == 0 or packed.shape[-1] != (k + 1) // 2:
-        raise ValueError(f"packed: last axis must be ceil(k/2) = {(k + 1) // 2} for k = {k}, "
-                         f"got shape {packed.shape}")
-    out = np.empty(packed.shape[:-1] + (2 * packed.shape[-1],), np.int8)
-    # (nibble ^ 8) - 8 sign-extends a 4-bit two's-complement value.
-    out[..., 0::2] = ((packed & 0x0F).astype(np.int8) ^ 8) - 8
-    out[..., 1::2] = ((packed >> 4).astype(np.int8) ^ 8) - 8
-    return np.ascontiguousarray(out[..., :k])
+    return unpack_bits(packed, k, 4)

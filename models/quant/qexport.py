@@ -29,8 +29,8 @@ Layouts of ``:data``:
 - ``int8``: int8 array of the parameter's shape (two's complement).
 - ``int4x2`` / ``int2x4``: uint8 array (..., ceil(K * bits / 8)), packed along the last axis
   (K = shape[-1]), element k in byte ``k // per`` at bit ``bits * (k % per)`` (low bits first),
-  two's complement, the last byte of a row padded with zero codes. ``int4x2`` is
-  ``hwsim.kernels.pack_int4``'s layout.
+  two's complement, the last byte of a row padded with zero codes (``models.quant.packing``, the
+  layout the integer kernels read).
 - ``float32`` / ``float16``: numpy arrays; ``bfloat16`` as uint16 bit patterns; ``float8_e4m3``
   as uint8 bit patterns.
 
@@ -54,51 +54,13 @@ import numpy as np
 import torch
 
 from models.quant.exportfile import FORMAT, read_export
+from models.quant.packing import pack_bits, unpack_bits
 from models.quant.policy import BITS, PrecisionPolicy
 from models.quant.qsystem import WEIGHT_SLOTS, quant_slots, quantize
 from models.quant.quantizers import FLOAT_DTYPES, IntQuantizer, Quantizer, _broadcast_groups
 from models.yamlio import to_dict
 
 __all__ = ["export", "load", "read_manifest", "pack_bits", "unpack_bits", "FORMAT"]
-
-
-def pack_bits(codes: np.ndarray, bits: int) -> np.ndarray:
-    """Pack signed ``bits``-wide codes (2 or 4) along the last axis, low bits first.
-
-    Args:
-        codes: integer array (..., K) with values in -2**(bits-1)..2**(bits-1)-1.
-
-    Returns:
-        uint8 array (..., ceil(K * bits / 8)).
-    """
-    if bits not in (2, 4):
-        raise ValueError(f"pack_bits: bits must be 2 or 4, got {bits}")
-    codes = np.asarray(codes)
-    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
-    if codes.size and (codes.min() < lo or codes.max() > hi):
-        raise ValueError(f"pack_bits: codes outside {lo}..{hi}")
-    per = 8 // bits
-    k = codes.shape[-1]
-    pad = (-k) % per
-    u = (codes.astype(np.int16) & ((1 << bits) - 1)).astype(np.uint8)
-    if pad:
-        u = np.concatenate([u, np.zeros(u.shape[:-1] + (pad,), np.uint8)], axis=-1)
-    out = np.zeros(u.shape[:-1] + (u.shape[-1] // per,), np.uint8)
-    for j in range(per):
-        out |= (u[..., j::per] << np.uint8(bits * j)).astype(np.uint8)
-    return out
-
-
-def unpack_bits(packed: np.ndarray, k: int, bits: int) -> np.ndarray:
-    """Inverse of :func:`pack_bits`: (..., ceil(k * bits / 8)) uint8 -> (..., k) int8."""
-    per = 8 // bits
-    packed = np.asarray(packed, np.uint8)
-    mask, sign = (1 << bits) - 1, 1 << (bits - 1)
-    out = np.empty(packed.shape[:-1] + (packed.shape[-1] * per,), np.int8)
-    for j in range(per):
-        nib = ((packed >> np.uint8(bits * j)) & np.uint8(mask)).astype(np.int8)
-        out[..., j::per] = (nib ^ sign) - sign  # sign-extend
-    return np.ascontiguousarray(out[..., :k])
 
 
 # --------------------------------------------------------------------------------------------
