@@ -17,10 +17,14 @@ def _number(text: str, kind: type, minimum: float, strict: bool, maximum: float 
     if not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
     if value < minimum or (strict and value == minimum):
-        raise argparse.ArgumentTypeError(f"must be {'>' if strict else '>='} {minimum:g}, got {text}")
+        raise argparse.ArgumentTypeError(f"must be {'>' if strict else '>='} {_show(minimum)}, got {text}")
     if maximum is not None and value > maximum:
-        raise argparse.ArgumentTypeError(f"must be <= {maximum:g}, got {text}")
+        raise argparse.ArgumentTypeError(f"must be <= {_show(maximum)}, got {text}")
     return value
+
+
+def _show(bound: float) -> str:
+    return f"{bound:g}" if isinstance(bound, float) else str(bound)
 
 
 def positive_int(text: str) -> int:
@@ -36,6 +40,11 @@ def count(text: str) -> int:
 def positive_float(text: str) -> float:
     """argparse type: a finite number > 0."""
     return _number(text, float, 0.0, strict=True)
+
+
+def seed(text: str) -> int:
+    """argparse type: a random seed, a 64-bit signed integer (what ``torch.manual_seed`` takes)."""
+    return _number(text, int, -(2**63), strict=False, maximum=2**63 - 1)
 
 
 def audio_seconds(text: str) -> float:
@@ -66,7 +75,7 @@ def add_input_args(p: argparse.ArgumentParser) -> None:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--audio", help="16-bit PCM mono WAV file to decode")
     src.add_argument("--frames", type=frame_count, help="decode N frames (10 ms each) of random features")
-    p.add_argument("--seed", type=int, default=0, help="seed of random weights (when no checkpoint) and random features (default 0)")
+    p.add_argument("--seed", type=seed, default=0, help="seed of random weights (when no checkpoint) and random features (default 0)")
 
 
 def input_features(config, args: argparse.Namespace):

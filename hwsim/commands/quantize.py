@@ -7,7 +7,7 @@ import argparse
 import json
 import logging
 
-from hwsim.commands._args import count, positive_float
+from hwsim.commands._args import count, positive_float, seed
 
 log = logging.getLogger(__name__)
 
@@ -17,7 +17,7 @@ def register(subparsers) -> None:
                               description=__doc__)
     p.add_argument("--model", required=True, help="model preset or YAML path")
     p.add_argument("--checkpoint", default=None, help="System.save checkpoint (default: random weights)")
-    p.add_argument("--seed", type=int, default=0, help="seed of random weights and data (default 0)")
+    p.add_argument("--seed", type=seed, default=0, help="seed of random weights and data (default 0)")
     p.add_argument("--precision", required=True, help="precision policy name or YAML path")
     p.add_argument("--mode", choices=["ptq", "qat"], default="ptq",
                    help="ptq: calibrate the quantizers, no training (default); qat: calibrate, then "

@@ -6,7 +6,7 @@ import argparse
 import json
 import logging
 
-from hwsim.commands._args import add_search_args, audio_seconds
+from hwsim.commands._args import add_search_args, audio_seconds, seed
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +22,7 @@ def register(subparsers) -> None:
                    help="seconds of audio (default 10; at most hwsim.limits.MAX_AUDIO_S)")
     p.add_argument("--trace", action="store_true",
                    help="trace a real decode of random features instead of the analytic graph")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random features for --trace")
+    p.add_argument("--seed", type=seed, default=0, help="seed of the random features for --trace")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--out", help="write the run folder (tables, summary) to this directory")
     p.set_defaults(func=run)

@@ -268,6 +268,10 @@ def _beam_huge(d, out, i):
     return SIM + ["--beam", "100000000", "--out", out], ["--beam", "<= 1024"]
 
 
+def _seed_overflow(d, out, i):
+    return ["trace", "--model", "tiny", "--frames", "20", "--seed", str(10**23), "--out", out], ["--seed"]
+
+
 def _model_too_large_trace(d, out, i):
     path = tiny_yaml(d, "huge.yaml", encoder__hidden=2000000000)
     return ["trace", "--model", path, "--frames", "20", "--out", out], ["huge.yaml", "too large"]
