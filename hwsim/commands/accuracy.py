@@ -20,14 +20,31 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
+#: What the report reads, relative to --data, and the stage that writes it.
+REPORT_INPUTS = (("eval/results.json", "evaluate"), ("corpus/corpus.json", "corpus"))
+
+
 def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from models.train import pipeline
+    from models.yamlio import UserError
     from reports.accuracy import build
 
+    from hwsim.commands._output import atomic_dir, check_dir
+
+    check_dir(args.out)
     if args.stage != "report":
+        check_dir(args.data, "--data")
+        check_dir(args.checkpoints, "--checkpoints")
         code = pipeline.main([args.stage, "--data", args.data, "--checkpoints", args.checkpoints])
         if code:
             return code
     if args.stage in ("report", "all"):
-        build(args.data, args.checkpoints, args.out)
+        for rel, stage in REPORT_INPUTS:
+            if not (Path(args.data) / rel).is_file():
+                raise UserError(f"--data {args.data}: no {rel}; run `hwsim accuracy --stage {stage}` "
+                                "(or --stage all) first")
+        with atomic_dir(args.out) as tmp:
+            build(args.data, args.checkpoints, tmp)
     return 0

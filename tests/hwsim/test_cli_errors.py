@@ -324,6 +324,10 @@ def _report_sweep_missing(d, out, i):
     return ["report", "--out", out, "--sweep", d / "nonexistent"], ["--sweep", "nonexistent"]
 
 
+def _accuracy_report_without_data(d, out, i):
+    return ["accuracy", "--stage", "report", "--data", d / "data", "--out", out], ["--data", "eval/results.json"]
+
+
 def _report_hw_unknown(d, out, i):
     return ["report", "--out", out, "--hw", "nosuch"], ["nosuch"]
 
