@@ -6,7 +6,8 @@ sets up logging and maps outcomes to exit statuses:
 
 - ``0``: success; ``2``: bad input, one line ``hwsim CMD: error: ...`` naming the file, field or
   argument (a ``models.yamlio.UserError``, or an argparse usage error);
-- ``1``: anything else is a bug: its traceback is printed, then one line saying so;
+- ``1``: anything else is a bug: its traceback is printed, then one line saying so (a command
+  may also return 1 for a partial result it reports itself: ``hwsim sweep`` with failed points);
 - ``130``: interrupted (Ctrl-C).
 """
 
