@@ -82,3 +82,32 @@ def test_model_config_errors_name_file_and_field(tmp_path):
 def test_exponent_numbers_are_floats():
     # YAML 1.1 (PyYAML's default) would read these as strings.
     assert loads_yaml("a: 1.6e9\nb: 1e9\nc: -2e-3\nd: 10\ne: e9") == {"a": 1.6e9, "b": 1e9, "c": -2e-3, "d": 10, "e": "e9"}
+
+
+@pytest.mark.parametrize("text, where", [
+    ("inner: {rate_hz: .inf}\n", "f.yaml:1: rate_hz:"),
+    ("inner:\n  rate_hz: -.Inf\n", "f.yaml:2: rate_hz:"),
+    ("inner: {rate_hz: 1}\nsizes: [1, .nan]\n", "f.yaml:2:"),
+])
+def test_non_finite_numbers_are_rejected_with_line_and_key(text, where):
+    with pytest.raises(ConfigError, match="non-finite") as info:
+        from_dict(Outer, loads_yaml(text, source="f.yaml"), source="f.yaml")
+    assert str(info.value).startswith(where)
+
+
+def test_non_finite_numbers_are_rejected_from_mappings_too():
+    with pytest.raises(ConfigError, match=r"^m: inner.rate_hz: expected a finite number, got inf$"):
+        from_dict(Outer, {"inner": {"rate_hz": float("inf")}}, source="m")
+
+
+def test_yaml_syntax_errors_are_one_line_with_file_line_and_column():
+    with pytest.raises(ConfigError) as info:
+        loads_yaml("a: 1\nb: [1, 2\n", source="f.yaml")
+    msg = str(info.value)
+    assert "\n" not in msg and msg.startswith("f.yaml:3:1: invalid YAML: ")
+
+
+def test_config_errors_are_user_errors():
+    from models.yamlio import UserError
+
+    assert issubclass(ConfigError, UserError) and issubclass(UserError, ValueError)
