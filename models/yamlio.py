@@ -103,6 +103,8 @@ def read_config_text(path: str | Path) -> str:
         return Path(path).read_text()
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read ({exc.strerror})") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not a UTF-8 text (YAML) file (byte {exc.start}: {exc.reason})") from exc
 
 
 def loads_yaml(text: str, source: str = "<string>") -> Any:

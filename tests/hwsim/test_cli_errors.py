@@ -300,6 +300,10 @@ def _yaml_syntax(d, out, i):
     return ["simulate", "--model", d / "bad.yaml"] + SIM[3:] + ["--out", out], ["bad.yaml:", "invalid YAML"]
 
 
+def _yaml_binary(d, out, i):
+    return SIM[:6] + [i["npz"]] + SIM[7:] + ["--out", out], ["tiny_int8.npz", "not a UTF-8 text"]
+
+
 def _unknown_hw(d, out, i):
     return SIM[:4] + ["nosuch"] + SIM[5:] + ["--out", out], ["nosuch"]
 
