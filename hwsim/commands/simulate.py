@@ -90,8 +90,23 @@ def run(args: argparse.Namespace) -> int:
     if s["compression_x"] is not None:
         print(f"  weight_bytes     {s['weight_bytes']:,} (fp32 {s['fp32_weight_bytes']:,}, "
               f"compression_x {s['compression_x']:.3f})")
+    src = s["dram_bytes_by_source"]
+    print(f"  dram_bytes       {s['dram_bytes']:,.0f} (" + ", ".join(
+        f"{k.replace('weight_', '')} {v / 1e6:.1f} MB" for k, v in src.items()) + ")")
     if "energy_j" in s:
-        print(f"  energy_j         {s['energy_j']:.4g}")
+        parts = s["energy_breakdown_j"]
+        print(f"  energy_j         {s['energy_j']:.4g} (" + ", ".join(
+            f"{k} {v / s['energy_j']:.0%}" for k, v in parts.items() if v > 0) + ")")
+    mem = result.memory
+    if len(mem):
+        w = mem[mem["kind"] == "weight"]
+        print("  on chip per segment (weights used more than once; the rest streams at each use):")
+        for label, seg in w.groupby("segment_label", sort=False):
+            multi = seg[seg["uses"] > 1]
+            onchip = float((multi["local_bytes"] + multi["shared_bytes"] + multi["remote_bytes"]).sum())
+            print(f"    {label:<18} {onchip / 2**20:7.2f} of {multi['bytes'].sum() / 2**20:7.2f} MiB resident, "
+                  f"{multi['streamed_bytes_per_use'].sum() / 2**20:6.2f} MiB streamed per use, "
+                  f"{seg['prefetched_bytes'].sum() / 2**20:6.2f} MiB prefetched")
     if s["precision_fallbacks"]:
         print(f"  fallbacks        {s['precision_fallbacks']}")
     print("  phase        latency_s   share")

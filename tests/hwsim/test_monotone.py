@@ -39,3 +39,18 @@ def test_more_resource_never_slower(setup, precision, path):
     worst = float(np.max(lat[1:] / lat[:-1]) - 1.0)
     assert worst <= TOLERANCE, (path, precision, worst, lat)
     assert lat[-1] < lat[0]     # the knob matters at all
+
+
+def test_latency_never_falls_when_audio_or_beam_grows():
+    # The review found 12.93 s -> 12.94 s (and 1.87 -> 1.88, 11.63 -> 11.72) on `small`, INT4,
+    # beam 64 falling; a fine grid around those points and over beams.
+    cfg = load_config("small")
+    hw = load_spec("rapid4")
+    audio = [1.85, 1.87, 1.88, 1.9, 11.6, 11.63, 11.72, 11.8, 12.9, 12.93, 12.94, 12.97]
+    for lo, hi in zip(audio, audio[1:]):
+        a, b = (simulate(workloads.paper_graph(cfg, s, 64, "dr"), hw, "int4", s, config=cfg).summary["latency_s"]
+                for s in (lo, hi))
+        assert b >= a * (1 - 1e-12), (lo, hi, a, b)
+    lat = [simulate(workloads.paper_graph(cfg, 3.0, beam, "dr"), hw, "int4", 3.0, config=cfg).summary["latency_s"]
+           for beam in (1, 2, 4, 8, 16, 32, 64)]
+    assert all(b >= a for a, b in zip(lat, lat[1:])), lat
