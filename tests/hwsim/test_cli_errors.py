@@ -493,3 +493,15 @@ def test_processes_started_for_a_dask_cluster_leave_ctrl_c_to_the_driver():
         assert subprocess.run(probe).returncode == 3  # ignored across fork + exec, kept by Python
     assert signal.getsignal(signal.SIGINT) is before
     assert subprocess.run(probe).returncode == 4
+
+
+def test_the_readme_states_the_limits_the_code_applies():
+    import re
+
+    from hwsim.limits import MAX_AUDIO_S, MAX_BEAM
+    from models.config import MAX_PARAMETERS
+
+    text = " ".join((REPO / "README.md").read_text().split())
+    m = re.search(r"at most (\d+) s of audio, beams up to (\d+); models up to 10\^(\d+) parameters", text)
+    assert m, "README: the sentence stating the input limits"
+    assert (float(m[1]), int(m[2]), 10 ** int(m[3])) == (MAX_AUDIO_S, MAX_BEAM, MAX_PARAMETERS)
