@@ -144,14 +144,14 @@ def run_sweep(
     plan = sweep.plan()
     created = not Path(out_dir).exists()
     out = store.create_dir(out_dir)
-    try:
-        with store.lock(out):
+    with store.lock(out):
+        try:
             summary = _run_plan(sweep, plan, out, evaluate, executor, scheduler, workers, chunk, force,
                                 retry_errors, progress, on_chunk, start)
-    except BaseException:
-        if created and not store.part_paths(out):  # nothing finished: leave no folder behind
-            shutil.rmtree(out, ignore_errors=True)
-        raise
+        except BaseException:
+            if created and not store.part_paths(out):  # nothing finished: leave no folder behind
+                shutil.rmtree(out, ignore_errors=True)  # (under the lock: no other run is in it)
+            raise
     if summary.missing:
         raise SweepIncomplete(f"{summary.missing} points not finished (a chunk failed outside "
                               "evaluation); run the same command again to do them", summary)
