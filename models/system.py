@@ -143,21 +143,27 @@ def _read_checkpoint(path: str | Path) -> tuple[ModelConfig, dict]:
     return from_dict(ModelConfig, data["config"], source=f"{path}[config]"), data
 
 
+def _shape(value) -> str:
+    return str(tuple(value.shape)) if isinstance(value, torch.Tensor) else f"a {type(value).__name__}"
+
+
+def _listed(names: list[str]) -> str:
+    return ", ".join(names[:3]) + (f" (+{len(names) - 3} more)" if len(names) > 3 else "")
+
+
 def _load_weights(system: System, data: dict, path: str | Path) -> None:
     """Load a checkpoint's tensors; a mismatch with the config is one ``UserError`` line."""
     missing = [k for k in SUBMODELS if not isinstance(data.get(k), dict)]
     if missing:
         raise UserError(f"{path}: checkpoint lacks the weights of {', '.join(missing)}")
     for k, module in system.submodels().items():
-        expected = module.state_dict()
-        got = data[k]
+        expected, got = module.state_dict(), data[k]
         absent = sorted(set(expected) - set(got))
         extra = sorted(set(got) - set(expected))
-        wrong = [f"{n} {tuple(got[n].shape)} (config: {tuple(t.shape)})" for n, t in expected.items()
+        wrong = [f"{n} {_shape(got[n])} (config: {tuple(t.shape)})" for n, t in expected.items()
                  if n in got and (not isinstance(got[n], torch.Tensor) or got[n].shape != t.shape)]
-        problems = ([f"missing {', '.join(absent[:3])}{' ...' if len(absent) > 3 else ''}"] if absent else []) + \
-                   ([f"unexpected {', '.join(extra[:3])}{' ...' if len(extra) > 3 else ''}"] if extra else []) + \
-                   ([f"shape of {'; '.join(wrong[:3])}{' ...' if len(wrong) > 3 else ''}"] if wrong else [])
+        problems = [f"{what} {_listed(names)}" for what, names in
+                    (("missing", absent), ("unexpected", extra), ("shape of", wrong)) if names]
         if problems:
             raise UserError(f"{path}: tensors of {k} do not match its config: {'; '.join(problems)}")
         module.load_state_dict(got, strict=True)
