@@ -4,9 +4,9 @@ scheduler's business (``hwsim.schedule``).
 
 Precision of each op: ``hwsim.precision``; GEMM engine cycles and mappings: ``hwsim.gemm``.
 
-Bytes (``prepare_ops``; the graph's bytes are at FP32): a GEMM moves ``m*k`` inputs at the
-input precision, ``m*n`` outputs at ``preact`` (LSTM modules), ``output`` (modules named
-``*.out``) or ``act`` (others), and its weight tensor at the policy's storage size
+Bytes (``prepare_ops``; the graph's bytes are at FP32): a GEMM moves ``m*k`` inputs at its input
+role's width, ``m*n`` outputs at its output role's (``hwsim.precision``: the slot table of the
+fake-quantized model), and its weight tensor at the policy's storage size
 (``models.quant.policy.tensor_storage_bytes``: packed data + scales + zero points). Without a
 model config the weight size is computed as ``k*n`` elements at the weight precision (no scales).
 Other ops move ``bytes_read + bytes_written`` scaled by ``bits / 32`` of their precision.

@@ -5,10 +5,13 @@ what is on chip in each segment.
 needs on chip: each encoder layer is one segment (``*.encoder.layers.<i>.*`` modules; the
 ``cat``/``mean`` ops after a layer stay with it), and the whole search (prediction network,
 joint, both LMs and the search's own ops, used at every search step) is one segment. A
-unidirectional (``swb300-stream``) encoder in an offline graph runs layer by layer over the
-utterance like a bidirectional one; a chunked graph, whose layers alternate per chunk, gives one
-segment per run of a layer, and the plan then carries what stays resident from one segment to
-the next (below), so the same rules say what is resident per chunk.
+unidirectional (``swb300-stream``) encoder in an offline graph (the whole utterance available, as
+every graph the builder and the tracer make today) runs layer by layer over the utterance like a
+bidirectional one: per layer, its recurrent weights are resident and its input projection
+streams once; ``SimResult.memory`` lists it per segment. A chunked streaming graph, whose layers
+alternate per chunk, would get one segment per run of a layer under this rule, and every chunk
+would reload every layer that is not carried from the segment just before: such graphs need
+segments per chunk (all layers of a chunk together), which this rule does not make yet.
 
 **Work groups and cores.** Within a segment, ops belong to work groups that have no dataflow
 between them inside a step: one per encoder layer direction (``...layers.0.fwd``, ``.bwd``) and
