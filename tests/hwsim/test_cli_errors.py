@@ -170,6 +170,16 @@ def _npz_truncated(d, out, i):
     return FUNCSIM + [d / "t.npz"], ["t.npz"]
 
 
+def _npz_empty(d, out, i):
+    (d / "e.npz").write_bytes(b"")
+    return FUNCSIM + [d / "e.npz"], ["e.npz"]
+
+
+def _npz_directory(d, out, i):
+    (d / "x.npz").mkdir()
+    return FUNCSIM + [d / "x.npz"], ["x.npz", "directory"]
+
+
 def _npz_random(d, out, i):
     (d / "r.npz").write_bytes(np.random.default_rng(1).integers(0, 256, 4096, dtype=np.uint8).tobytes())
     return FUNCSIM + [d / "r.npz"], ["r.npz"]
@@ -249,6 +259,16 @@ def _quantize_out_parent_is_file(d, out, i):
 def _sweep_out_is_file(d, out, i):
     (d / "f").write_text("keep")
     return ["sweep", TINY_SWEEP, "--out", d / "f", "--workers", "0", "--no-progress"], ["--out", "existing file"]
+
+
+def _sweep_out_parent_is_file(d, out, i):
+    (d / "f").write_text("keep")
+    return ["sweep", TINY_SWEEP, "--out", d / "f" / "s", "--workers", "0", "--no-progress"], ["--out", "is a file"]
+
+
+def _report_out_parent_is_file(d, out, i):
+    (d / "f").write_text("keep")
+    return ["report", "--out", d / "f" / "r"], ["--out", "is a file"]
 
 
 def _report_out_is_file(d, out, i):
