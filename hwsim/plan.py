@@ -291,6 +291,18 @@ def _place(items_of: dict, capacity: dict, shared_bytes: float) -> tuple[dict, d
     return local, shared, remote
 
 
+def _source(onchip: float, from_dram: float, prefetched: float, first_use: bool) -> int:
+    """``WEIGHT_SOURCES`` code of one use of a weight with ``onchip`` bytes resident in its segment
+    and ``from_dram`` bytes read from DRAM at this use (``prefetched`` of them ahead of it)."""
+    if prefetched > 0:
+        return SOURCE_CODE["prefetched"]
+    if from_dram <= 0:
+        return SOURCE_CODE["resident"]
+    if onchip > 0:
+        return SOURCE_CODE["loaded" if first_use else "mixed"]
+    return SOURCE_CODE["streamed"]
+
+
 RESIDENCY_COLUMNS = ("segment", "segment_label", "group", "item", "kind", "bytes", "uses",
                      "local_bytes", "shared_bytes", "remote_bytes", "streamed_bytes_per_use",
                      "carried_bytes", "prefetched_bytes", "loaded_bytes", "spilled_bytes",
@@ -405,12 +417,7 @@ def plan_memory(*, seg: np.ndarray, seg_labels: list[str], groups: Groups, share
         w_remote[later] = rem
         dram_demand[later] += streamed
         resident[ops_p] = res > 0
-        if streamed <= 0:
-            source[later] = SOURCE_CODE["resident"]
-        elif res > 0:
-            source[later] = SOURCE_CODE["mixed"]
-        else:
-            source[later] = SOURCE_CODE["streamed"]
+        source[later] = _source(res, streamed, 0.0, first_use=False)
         # first use: the carried part is on chip; everything else comes from DRAM
         carried = pair_carried[p]
         frac = carried / res if res > 0 else 0.0
@@ -420,14 +427,7 @@ def plan_memory(*, seg: np.ndarray, seg_labels: list[str], groups: Groups, share
         from_dram = size - carried
         dram_pre[first] = pair_pre[p]
         dram_demand[first] += from_dram - pair_pre[p]
-        if pair_pre[p] > 0:
-            source[first] = SOURCE_CODE["prefetched"]
-        elif from_dram <= 0:
-            source[first] = SOURCE_CODE["resident"]
-        elif res > 0:
-            source[first] = SOURCE_CODE["loaded"]
-        else:
-            source[first] = SOURCE_CODE["streamed"]
+        source[first] = _source(res, from_dram, pair_pre[p], first_use=True)
         s = int(pair_seg[p])
         nxt_uses = (pair_seg == s + 1) & (pair_w == pair_w[p])
         rows.append({"segment": s, "segment_label": seg_labels[s], "group": groups.label[pair_group[p]],
