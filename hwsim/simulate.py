@@ -14,6 +14,7 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -66,7 +67,6 @@ class SimResult:
         hw, policy, config: what was simulated.
     """
 
-    ops: pd.DataFrame
     phases: pd.DataFrame
     summary: dict
     hw: AcceleratorSpec
@@ -75,6 +75,15 @@ class SimResult:
     graph_meta: dict = field(default_factory=dict)
     memory: pd.DataFrame = field(default_factory=pd.DataFrame)
     mapping: pd.DataFrame = field(default_factory=pd.DataFrame)
+    _ops_factory: Callable[[], pd.DataFrame] | None = field(default=None, repr=False)
+    _ops: pd.DataFrame | None = field(default=None, repr=False)
+
+    @property
+    def ops(self) -> pd.DataFrame:
+        """The per-op table (built on first access: a sweep that reads only the summary skips it)."""
+        if self._ops is None:
+            self._ops = self._ops_factory() if self._ops_factory is not None else pd.DataFrame()
+        return self._ops
 
     @property
     def latency_s(self) -> float:
@@ -204,48 +213,41 @@ def simulate(graph: OpGraph, hw: AcceleratorSpec | str | Path, policy: Precision
 
     dram_bytes = mem.dram_pre + mem.dram_demand
     bound = np.where(waited, BOUND_CODE["dram"], times.bound)
-    ops = table.copy()
-    ops["segment"] = seg
-    group_names = np.array([f"{seg_labels[s]}/{lab or '*'}" for s, lab in zip(groups.seg, groups.label)],
-                           dtype=object)
-    ops["group"] = categorical(group_names[groups.group]) if n else pd.Categorical([])
-    ops["core"] = core
-    ops["cores"] = g_op
-    ops["unit"] = pd.Categorical.from_codes(times.unit, categories=list(UNITS))
-    ops["precision"] = pd.Categorical.from_codes(prep.eff, categories=list(PREC_NAMES))
-    ops["precision_requested"] = pd.Categorical.from_codes(prep.req, categories=list(PREC_NAMES))
-    ops["start_s"] = start
-    ops["end_s"] = end
-    ops["latency_s"] = end - start
-    ops["bound_by"] = pd.Categorical.from_codes(bound, categories=list(BOUNDS))
-    ops["act_bytes"] = prep.act_bytes
-    ops["weight_bytes"] = prep.w_bytes
-    ops["weight_source"] = pd.Categorical.from_codes(mem.source, categories=list(plan.WEIGHT_SOURCES))
-    ops["resident"] = mem.resident
-    ops["dram_bytes"] = dram_bytes
-    ops["prefetch_bytes"] = mem.dram_pre
-    ops["spill_bytes"] = mem.spill
-    ops["sram_bytes"] = times.sram_bytes
-    ops["shared_bytes"] = mem.w_shared
-    ops["ring_bytes"] = ring_bytes
-    ops["bytes"] = times.sram_bytes + mem.w_shared + mem.w_remote + dram_bytes
-    ops["folded"] = times.folded
-    ops["compute_s"] = times.compute_s
-    ops["fill_drain_s"] = times.fill_drain_s
-    ops["engine_s"] = times.engine_s
-    ops["sram_s"] = times.sram_s
-    ops["shared_s"] = times.shared_s
-    ops["ring_s"] = times.ring_s
-    ops["dram_s"] = np.where(dram_bytes > 0, dram_bytes / bw + hw.dram_latency_s, 0.0)
-    ops["dispatch_s"] = times.dispatch_s
-    ops = ops[list(OP_COLUMNS)]
     unit_names = np.asarray(UNITS, dtype=object)[times.unit]
     per_op_e = energy_model.op_energy(
         hw, macs=prep.macs, precision=np.asarray(PREC_NAMES, dtype=object)[prep.eff], is_gemm=prep.is_gemm,
         sram_bytes=times.sram_bytes, dram_bytes=dram_bytes, shared_bytes=mem.w_shared,
         ring_bytes=ring_bytes, unit=unit_names, work=prep.work)
-    if per_op_e is not None:
-        ops["energy_j"] = sum(per_op_e.values())
+    op_energy = sum(per_op_e.values()) if per_op_e is not None else None
+
+    def ops_frame() -> pd.DataFrame:
+        ops = table.copy()
+        group_names = np.array([f"{seg_labels[s]}/{lab or '*'}" for s, lab in zip(groups.seg, groups.label)],
+                               dtype=object)
+        cols = {
+            "segment": seg,
+            "group": categorical(group_names[groups.group]) if n else pd.Categorical([]),
+            "core": core, "cores": g_op,
+            "unit": pd.Categorical.from_codes(times.unit, categories=list(UNITS)),
+            "precision": pd.Categorical.from_codes(prep.eff, categories=list(PREC_NAMES)),
+            "precision_requested": pd.Categorical.from_codes(prep.req, categories=list(PREC_NAMES)),
+            "start_s": start, "end_s": end, "latency_s": end - start,
+            "bound_by": pd.Categorical.from_codes(bound, categories=list(BOUNDS)),
+            "act_bytes": prep.act_bytes, "weight_bytes": prep.w_bytes,
+            "weight_source": pd.Categorical.from_codes(mem.source, categories=list(plan.WEIGHT_SOURCES)),
+            "resident": mem.resident, "dram_bytes": dram_bytes, "prefetch_bytes": mem.dram_pre,
+            "spill_bytes": mem.spill, "sram_bytes": times.sram_bytes, "shared_bytes": mem.w_shared,
+            "ring_bytes": ring_bytes, "bytes": times.sram_bytes + mem.w_shared + mem.w_remote + dram_bytes,
+            "folded": times.folded, "compute_s": times.compute_s, "fill_drain_s": times.fill_drain_s,
+            "engine_s": times.engine_s, "sram_s": times.sram_s, "shared_s": times.shared_s,
+            "ring_s": times.ring_s, "dram_s": np.where(dram_bytes > 0, dram_bytes / bw + hw.dram_latency_s, 0.0),
+            "dispatch_s": times.dispatch_s,
+        }
+        if op_energy is not None:
+            cols["energy_j"] = op_energy
+        extra = pd.DataFrame(cols, index=table.index)
+        return pd.concat([ops[[c for c in OP_COLUMNS if c in ops.columns and c not in cols]], extra],
+                         axis=1)[list(OP_COLUMNS) + (["energy_j"] if op_energy is not None else [])]
 
     phase_codes = table["phase"].map(PHASE_CODE).to_numpy(dtype=np.int64) if n else np.zeros(0, dtype=np.int64)
     share = phase_latency(start, end, phase_codes, len(PHASES))
@@ -263,8 +265,8 @@ def simulate(graph: OpGraph, hw: AcceleratorSpec | str | Path, policy: Precision
         "ops": [int(v) for v in per_phase(ones)],
         "dram_bytes": per_phase(dram_bytes),
     })
-    if per_op_e is not None:
-        phases["energy_j"] = per_phase(ops["energy_j"].to_numpy())
+    if op_energy is not None:
+        phases["energy_j"] = per_phase(op_energy)
 
     macs = int(prep.macs.sum())
     busy = {}
@@ -305,7 +307,8 @@ def simulate(graph: OpGraph, hw: AcceleratorSpec | str | Path, policy: Precision
         "segments": len(seg_labels),
         "utilization": busy,
         "split_ops": int(split.sum()),
-        "bound_by": {str(k): int(v) for k, v in ops["bound_by"].value_counts().items()},
+        "bound_by": {BOUNDS[int(c)]: int(k) for c, k in sorted(
+            zip(*np.unique(bound, return_counts=True)), key=lambda t: (-t[1], t[0]))},
         "weight_bytes": None, "fp32_weight_bytes": None, "compression_x": None,
     }
     if config is not None:
@@ -322,4 +325,5 @@ def simulate(graph: OpGraph, hw: AcceleratorSpec | str | Path, policy: Precision
         "segment": groups.seg, "segment_label": [seg_labels[s] for s in groups.seg],
         "group": [lab or "*" for lab in groups.label], "first_core": g_c0, "cores": g_nc, "work_s": work,
     }, columns=list(MAPPING_COLUMNS))
-    return SimResult(ops, phases, summary, hw, policy, config, dict(graph.meta), mem.residency, mapping)
+    return SimResult(phases, summary, hw, policy, config, dict(graph.meta), mem.residency, mapping,
+                     _ops_factory=ops_frame)
