@@ -179,7 +179,7 @@ def _schedule(unit, lat, c0, nc, split, xfer, dram_pre, dram_dem, dram_lat, disp
                 free[c, u] = fin
         else:
             free[best_c, u] = fin
-    return start, end, core, waited
+    return start, end, core, waited, bs[:cnt].copy(), be[:cnt].copy()
 
 
 def list_schedule(unit: np.ndarray, latency_s: np.ndarray, core0: np.ndarray, ncores: np.ndarray,
@@ -202,7 +202,9 @@ def list_schedule(unit: np.ndarray, latency_s: np.ndarray, core0: np.ndarray, nc
         cores: number of cores.
 
     Returns:
-        (start_s, end_s, core, waited_for_dram) arrays; a split op's core is its first core.
+        (start_s, end_s, core, waited_for_dram, dram_busy_start_s, dram_busy_end_s) arrays: per
+        op, then the DRAM channel's busy intervals (sorted, disjoint); a split op's core is its
+        first core.
     """
     f64 = np.float64
     args = (np.ascontiguousarray(unit, dtype=np.int64), np.ascontiguousarray(latency_s, dtype=f64),

@@ -63,6 +63,7 @@ class SimResult:
         memory: the residency plan, one row per (segment, weight or activation buffer)
             (``hwsim.plan.RESIDENCY_COLUMNS``).
         mapping: the work groups of each segment and their cores (``MAPPING_COLUMNS``).
+        dram_busy_s: the DRAM channel's busy intervals, (k, 2) array of [start, end) seconds.
         summary: scalars and small dicts (see ``simulate``).
         hw, policy, config: what was simulated.
     """
@@ -75,6 +76,7 @@ class SimResult:
     graph_meta: dict = field(default_factory=dict)
     memory: pd.DataFrame = field(default_factory=pd.DataFrame)
     mapping: pd.DataFrame = field(default_factory=pd.DataFrame)
+    dram_busy_s: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
     _ops_factory: Callable[[], pd.DataFrame] | None = field(default=None, repr=False)
     _ops: pd.DataFrame | None = field(default=None, repr=False)
 
@@ -89,10 +91,13 @@ class SimResult:
     def latency_s(self) -> float:
         return self.summary["latency_s"]
 
-    def save(self, out_dir: str | Path) -> Path:
+    def save(self, out_dir: str | Path, gantt_window: tuple[float, float] | None = None) -> Path:
         """Write the run folder: ``config.json`` (hw, policy, model, graph meta), ``hw.yaml``,
         ``ops.parquet`` + ``ops.csv``, ``phases.csv``, ``memory.csv``, ``mapping.csv``,
-        ``summary.json``."""
+        ``summary.json``, ``trace.json`` (Chrome trace event format) and ``gantt.png`` of
+        ``gantt_window`` (seconds; default ``hwsim.timeline.default_window``)."""
+        from hwsim.timeline import chrome_trace, gantt
+
         import yaml
 
         out = Path(out_dir)
@@ -108,6 +113,9 @@ class SimResult:
         self.memory.to_csv(out / "memory.csv", index=False)
         self.mapping.to_csv(out / "mapping.csv", index=False)
         (out / "summary.json").write_text(json.dumps(self.summary, indent=2, default=float))
+        (out / "trace.json").write_text(json.dumps(chrome_trace(self)))
+        if len(self.ops):
+            gantt(self, out / "gantt.png", gantt_window)
         return out
 
 
@@ -197,7 +205,7 @@ def simulate(graph: OpGraph, hw: AcceleratorSpec | str | Path, policy: Precision
     times = op_times(hw, prep, g_op, mem.w_local, mem.w_shared, mem.w_remote)
 
     bw = hw.dram_bw_bytes_per_s
-    start, end, core, waited = list_schedule(
+    start, end, core, waited, busy_start, busy_end = list_schedule(
         times.unit, times.latency_s, op_c0, op_nc, split, times.xfer_s, mem.dram_pre / bw,
         mem.dram_demand / bw, hw.dram_latency_s, times.dispatch_s, seg, ptr, deps, hw.cores)
     latency = float(end.max()) if n else 0.0
@@ -326,4 +334,4 @@ def simulate(graph: OpGraph, hw: AcceleratorSpec | str | Path, policy: Precision
         "group": [lab or "*" for lab in groups.label], "first_core": g_c0, "cores": g_nc, "work_s": work,
     }, columns=list(MAPPING_COLUMNS))
     return SimResult(phases, summary, hw, policy, config, dict(graph.meta), mem.residency, mapping,
-                     _ops_factory=ops_frame)
+                     np.stack([busy_start, busy_end], axis=1), _ops_factory=ops_frame)

@@ -30,6 +30,10 @@ from models.quant.policy import BITS
 from models.yamlio import ConfigError, from_dict, load_yaml, preset_file, preset_names, require, to_dict
 
 PRESET_DIR = Path(__file__).parent / "presets"
+
+#: Limits of a spec (beyond them a design point would take hours, or the number is a typo).
+MAX_CORES = 4096
+MAX_FREQUENCY_HZ = 1e11
 PRECISIONS = tuple(BITS)
 
 #: Where an unsupported precision goes, in order of preference: the narrowest wider format that
@@ -313,7 +317,10 @@ class AcceleratorSpec:
 
     def __post_init__(self) -> None:
         require(self.frequency_hz > 0, f"frequency_hz must be > 0, got {self.frequency_hz}")
-        require(self.cores >= 1, f"cores must be >= 1, got {self.cores}")
+        require(1 <= self.cores <= MAX_CORES, f"cores must be 1..{MAX_CORES}, got {self.cores} (a larger "
+                "chip takes hours to schedule op by op)")
+        require(self.frequency_hz <= MAX_FREQUENCY_HZ,
+                f"frequency_hz must be <= {MAX_FREQUENCY_HZ:g}, got {self.frequency_hz}")
         require(self.shared_sram_bytes >= 0, f"shared_sram_bytes must be >= 0, got {self.shared_sram_bytes}")
         for name in ("shared_bw_bytes_per_s", "dram_bw_bytes_per_s", "inter_core_bw_bytes_per_s"):
             require(getattr(self, name) > 0, f"{name} must be > 0, got {getattr(self, name)}")

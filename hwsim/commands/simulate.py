@@ -24,7 +24,11 @@ def register(subparsers) -> None:
                    help="trace a real decode of random features instead of the analytic graph")
     p.add_argument("--seed", type=seed, default=0, help="seed of the random features for --trace")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--out", help="write the run folder (tables, summary) to this directory")
+    p.add_argument("--out", help="write the run folder (tables, summary, trace.json for Perfetto / "
+                                 "chrome://tracing, gantt.png) to this directory")
+    p.add_argument("--gantt-window", nargs=2, type=float, metavar=("START_S", "END_S"), default=None,
+                   help="time window of gantt.png in seconds (default: the first 1%% of the run after "
+                        "the search starts)")
     p.set_defaults(func=run)
 
 
@@ -72,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     result = simulate(graph, hw, policy, args.audio_s, config=config)
     if args.out:
         with atomic_dir(args.out) as tmp:
-            result.save(tmp)
+            result.save(tmp, gantt_window=tuple(args.gantt_window) if args.gantt_window else None)
         log.info("wrote %s", args.out)
     s = result.summary
     record = {"model": config.name, "hw": hw.name, "precision": policy.name, "beam": args.beam,

@@ -164,3 +164,13 @@ def test_lane_counts_must_be_whole_where_the_formulas_need_it():
 def test_zero_byte_scratchpad_is_a_valid_spec():
     hw = load_spec("rapid4").replace_path("core.scratchpad_bytes", 0)
     assert hw.core.scratchpad_bytes == 0 and hw.onchip_bytes == hw.shared_sram_bytes
+
+
+def test_core_count_and_clock_are_capped():
+    from hwsim import load_spec
+    from models.yamlio import ConfigError
+
+    with pytest.raises(ConfigError, match=r"cores must be 1\.\.4096, got 100000000"):
+        load_spec("rapid4").replace_path("cores", 100_000_000)
+    with pytest.raises(ConfigError, match="frequency_hz must be <= 1e"):
+        load_spec("rapid4").replace_path("frequency_hz", 1e15)
