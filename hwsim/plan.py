@@ -165,9 +165,10 @@ def allocate_cores(work: np.ndarray, floating: np.ndarray, cores: int,
                    spatial: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Cores of the work groups of one segment.
 
-    Groups with work get ``floor(cores * share of the work)`` dedicated cores; spare cores go one
-    at a time to the group with the most work per core (groups without a core first); groups
-    left without a core share the least loaded core (largest first). Floating groups, and every
+    The cores are apportioned to the groups in proportion to their work by the largest-remainder
+    method (``floor(cores * share)`` each, the spare cores to the largest remainders; ties: the
+    larger group); groups left without a core share the least loaded core (largest first; a
+    dedicated group's load per core is its work over its cores). Floating groups, and every
     group without ``spatial``, may use all cores.
 
     Args:
@@ -191,12 +192,10 @@ def allocate_cores(work: np.ndarray, floating: np.ndarray, cores: int,
     order = np.argsort(-w, kind="stable")
     n = np.floor(cores * w / total).astype(np.int64) if total > 0 else np.zeros(len(w), dtype=np.int64)
     spare = cores - int(n.sum())
-    while spare > 0:
-        with np.errstate(divide="ignore"):
-            per = np.where(n > 0, w / np.maximum(n, 1), np.inf)
-        j = int(order[np.argmax(per[order])])   # ties: the larger group (stable order)
-        n[j] += 1
-        spare -= 1
+    if spare > 0 and total > 0:       # largest remainders first (ties: the larger group)
+        rem = np.round(cores * w / total - n, 12)   # equal quotas tie exactly
+        for j in sorted(range(len(w)), key=lambda j: (-rem[j], -w[j], j))[:spare]:
+            n[j] += 1
     load = np.zeros(cores)
     groups_on = [[] for _ in range(cores)]
     nxt = 0

@@ -50,13 +50,14 @@ def test_segments_and_groups_follow_layers_and_networks():
 
 
 def test_core_allocation_by_work():
-    # 4 cores, work 6 : 2 : 1 : 1 -> floor(4 * share) = 2, 0, 0, 0; the spare cores go to the
-    # groups without one, largest first (1 each); the last one shares the least loaded core.
+    # 4 cores, work 6 : 2 : 1 : 1 -> quotas 2.4, 0.8, 0.4, 0.4: floors 2, 0, 0, 0; the 2 spare cores
+    # go to the largest remainders: 0.8 (group 1), then the 0.4 tie to the larger group (group 0):
+    # 3 and 1 cores. Groups 2 and 3 share the least loaded core: every core carries 2 (6/3 and
+    # 2/1), so core 0 takes group 2 (load 3), then core 1 group 3.
     c0, nc, share = allocate_cores(np.array([6.0, 2.0, 1.0, 1.0]), np.zeros(4, bool), 4, True)
-    assert nc.tolist() == [2, 1, 1, 1]
-    assert c0.tolist()[:3] == [0, 2, 3]
-    assert c0[3] == 3                     # core 3 carries 1 (work 1 per core): least loaded
-    assert share.tolist() == [2.0, 1.0, 0.5, 0.5]
+    assert nc.tolist() == [3, 1, 1, 1]
+    assert c0.tolist() == [0, 3, 0, 1]
+    assert share.tolist() == [1.0 + 0.5 + 0.5, 1.0, 0.5, 0.5]
     # two equal directions on 2 cores: one core each; without spatial mapping all share all.
     assert allocate_cores(np.array([1.0, 1.0]), np.zeros(2, bool), 2, True)[1].tolist() == [1, 1]
     c0, nc, share = allocate_cores(np.array([1.0, 1.0]), np.zeros(2, bool), 2, False)
