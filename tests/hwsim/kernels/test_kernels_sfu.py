@@ -34,7 +34,12 @@ def test_hand_values_and_input_rounding():
     # fp16 input rounding: 1 + 2**-12 rounds to 1.0 before tanh is evaluated.
     assert sfu_tanh(np.float32(1 + 2**-12), "fp16") == sfu_tanh(np.float32(1.0), "fp16")
     x = np.float64(0.3)
-    assert sfu_sigmoid(x, "fp32") == np.float32(1 / (1 + np.exp(-np.float64(np.float32(x)))))
+    e = np.float32(np.exp(-np.float64(np.float32(x))))
+    assert sfu_sigmoid(x, "fp32") == np.float32(1) / (np.float32(1) + e)
+    # fp16: sigmoid(-0.00146484375) = 0.49963379... lies just above the tie between the fp16
+    # values 0.49951172 and 0.49975586; float32 arithmetic rounds it up (as torch does), a
+    # float64 value rounded to fp32 first lands on the tie and rounds to the even 0.49951172.
+    assert sfu_sigmoid(np.float32(-0.00146484375), "fp16") == np.float32(0.49975586)
 
 
 def _round_scalar(v: float, precision: str) -> float:
@@ -60,8 +65,15 @@ def _lut_entry(x: int, func: str, in_scale: float, in_zp: int, out_scale: float,
                precision: str) -> int:
     """One table entry from the module docstring's formula, in plain Python floats."""
     real = _round_scalar(in_scale * (x - in_zp), precision)
-    y = math.tanh(real) if func == "tanh" else 0.5 * (math.tanh(0.5 * real) + 1.0)
-    y = _round_scalar(_round_scalar(y, "fp32"), precision)
+    if func == "tanh":
+        y = _round_scalar(math.tanh(real), "fp32")
+    else:  # float32 ops on a float32 exp; float64 then fp32 is exact rounding for + and /
+        try:
+            e = _round_scalar(math.exp(-real), "fp32")
+        except OverflowError:  # beyond float32 (struct refuses only what rounds to inf)
+            e = math.inf
+        y = _round_scalar(1.0 / _round_scalar(1.0 + e, "fp32"), "fp32")
+    y = _round_scalar(y, precision)
     q = round(y / out_scale)  # Python's round: half to even
     return min(max(q, -(2 ** (out_bits - 1))), 2 ** (out_bits - 1) - 1)
 
