@@ -123,17 +123,9 @@ class IntLSTM:
     def cell(self, gx: np.ndarray, h: np.ndarray, c: np.ndarray, rec: Recorder = None
              ) -> tuple[np.ndarray, np.ndarray]:
         """One recurrence step from the input part ``gx`` (B, 4H): -> (h' codes, c')."""
-        H = self.hidden
-        acc = int_gemm(h, self.w_hh, self.q_h.bits)
-        pre32 = gx + dequant(acc, self.s_hh, None)
+        acc, pre32 = self.preactivation(gx, h)
         pre = round_to(pre32, self.preact)
-        i = sfu_sigmoid(pre[:, :H], self.gate)
-        f = sfu_sigmoid(pre[:, H:2 * H], self.gate)
-        g = sfu_tanh(pre[:, 2 * H:3 * H], self.gate)
-        o = sfu_sigmoid(pre[:, 3 * H:], self.gate)
-        c = round_to(f * c + i * g, self.cell_p)
-        tc = sfu_tanh(c, self.cell_act)
-        h = self.q_h.quantize(o * tc)
+        h, c, (i, f, g, o, tc) = self.elementwise(pre, c)
         if rec:
             rec(self.name, "acc_hh", acc)
             rec(self.name, "preact_f32", pre32)
@@ -144,6 +136,27 @@ class IntLSTM:
             rec(self.name, "q_cell_act", tc)
             rec(self.name, "q_hidden", h)
         return h, c
+
+    def preactivation(self, gx: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Recurrent GEMM: h codes (B, H) -> (acc_hh (B, 4H) int32, float32 ``gx + fl32(acc) * s_hh``)."""
+        acc = int_gemm(h, self.w_hh, self.q_h.bits)
+        return acc, gx + dequant(acc, self.s_hh, None)
+
+    def elementwise(self, pre: np.ndarray, c: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, ...]]:
+        """The step after the GEMMs, from rounded pre-activations (B, 4H) and the cell state (B, H).
+
+        Returns:
+            (h' codes, c', (i, f, g, o, tanh(c'))).
+        """
+        H = self.hidden
+        i = sfu_sigmoid(pre[:, :H], self.gate)
+        f = sfu_sigmoid(pre[:, H:2 * H], self.gate)
+        g = sfu_tanh(pre[:, 2 * H:3 * H], self.gate)
+        o = sfu_sigmoid(pre[:, 3 * H:], self.gate)
+        c = round_to(f * c + i * g, self.cell_p)
+        tc = sfu_tanh(c, self.cell_act)
+        return self.q_h.quantize(o * tc), c, (i, f, g, o, tc)
 
     def step(self, x: np.ndarray, state: tuple[np.ndarray, np.ndarray] | None = None,
              rec: Recorder = None) -> tuple[np.ndarray, np.ndarray]:

@@ -22,6 +22,17 @@ What is compared, per module and quantizer slot (``SlotComparison``):
   ``(K + 3) u sum_k |x_k w_k|`` (u = 2**-24) of torch's float32 dot products on dequantized values
   versus the exact integer sum scaled once. A ratio <= 1 says that the difference is rounding.
 
+Lockstep (``EqualityReport.lockstep``): every layer once more, each step started from the torch
+model's own values (its input codes, previous hidden codes and cell state for the GEMMs, its
+rounded pre-activations for the element-wise part; its projections for the joint's tanh), so
+that no difference is carried from one step to the next. What must then be identical
+(``LOCKSTEP_EXACT``, ``EqualityReport.lockstep_exact``): every accumulator, every gate signal,
+cell state, ``tanh(c)`` and hidden code. What is not, by design: the float32 GEMM sums
+(``preact_f32``, ``output_f32``: within their rounding bound), their rounding to fp16 / the output
+precision (``q_preact``, ``q_output``), and the joint's input codes after torch's float32 tanh,
+which is not correctly rounded (``tanh_codes``). A free-running mismatch with an exact lockstep is
+therefore a float32 rounding difference carried forward, never a wrong integer.
+
 Why float parts are not always bit-identical: torch computes ``sum_k fl32(c_x s_x) fl32(c_w s_w)``
 in float32 (with its own summation order), the simulation the exact integer sum times
 ``fl32(s_x s_w)``; the two differ by float32 rounding (a few ulp32). After rounding to fp16 the two
@@ -39,12 +50,18 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from hwsim.funcsim.layers import IntLinear, IntLSTM
+from hwsim.funcsim.layers import IntLinear, IntLSTM, dequant, int_gemm
 from hwsim.funcsim.system import IntSystem
+from hwsim.kernels import sfu_tanh
+from hwsim.kernels.sfu import round_to
 
 U32 = 2.0 ** -24
 INT_SLOTS = ("q_input", "q_hidden")
 FLOAT_SLOTS = ("preact_f32", "q_preact", "q_gate", "q_cell", "q_cell_act", "q_output")
+#: Lockstep slots that must be identical given identical inputs (the rest is the rounding of float32
+#: GEMM sums: ``q_preact``, ``q_output``; ``LOCKSTEP_F32``: the sums themselves, bounded).
+LOCKSTEP_EXACT = ("acc_ih", "acc_hh", "acc", "q_gate", "q_cell", "q_cell_act", "q_hidden")
+LOCKSTEP_F32 = ("preact_f32", "output_f32")
 
 
 @dataclass
@@ -92,6 +109,7 @@ class EqualityReport:
     sim_nbest: list[tuple[tuple[int, ...], float]]
     score_max_abs_diff: float | None
     search: dict = field(default_factory=dict)
+    lockstep: list[SlotComparison] = field(default_factory=list)
 
     def mismatches(self, kind: str) -> int:
         """Total mismatching values of a kind (``codes``, ``acc``, ``float``)."""
@@ -101,6 +119,24 @@ class EqualityReport:
     def integer_exact(self) -> bool:
         """All accumulators and activation codes identical."""
         return self.mismatches("codes") == 0 and self.mismatches("acc") == 0
+
+    def lockstep_mismatches(self, exact: bool) -> int:
+        """Lockstep values that differ: in the parts that must be exact (accumulators, gates,
+        cell, hidden codes given the same inputs), or in the fp16 / output rounding of the float32
+        GEMM sums (``exact=False``: the stated non-exact part)."""
+        return sum(r.mismatches for r in self.lockstep if (r.slot in LOCKSTEP_EXACT) == exact
+                   and r.slot not in LOCKSTEP_F32)
+
+    def lockstep_elements(self, exact: bool) -> int:
+        return sum(r.elements for r in self.lockstep if (r.slot in LOCKSTEP_EXACT) == exact
+                   and r.slot not in LOCKSTEP_F32)
+
+    @property
+    def lockstep_exact(self) -> bool:
+        """Given the torch model's own inputs at every step, everything but the float32 GEMM sums
+        (and their rounding) is identical, and those sums differ within their rounding bound."""
+        ratio = max((r.bound_ratio for r in self.lockstep if r.bound_ratio is not None), default=0.0)
+        return bool(self.lockstep) and self.lockstep_mismatches(exact=True) == 0 and ratio <= 1.0
 
     def max_float_diff(self, slot: str | None = None) -> float:
         vals = [r.max_abs_diff for r in self.rows if r.kind == "float" and (slot is None or r.slot == slot)]
@@ -129,7 +165,15 @@ class EqualityReport:
         return list(out.values())
 
     def to_dict(self) -> dict:
+        ls_ratio = max((r.bound_ratio for r in self.lockstep if r.bound_ratio is not None), default=None)
         return {"integer_exact": self.integer_exact, "nbest_identical": self.nbest_identical,
+                "lockstep_exact": self.lockstep_exact,
+                "lockstep_exact_mismatches": self.lockstep_mismatches(exact=True),
+                "lockstep_exact_elements": self.lockstep_elements(exact=True),
+                "lockstep_rounding_mismatches": self.lockstep_mismatches(exact=False),
+                "lockstep_rounding_elements": self.lockstep_elements(exact=False),
+                "lockstep_max_bound_ratio": ls_ratio,
+                "lockstep_rows": [asdict(r) for r in self.lockstep],
                 "code_mismatches": self.mismatches("codes"), "acc_mismatches": self.mismatches("acc"),
                 "float_mismatches": self.mismatches("float"), "max_float_abs_diff": self.max_float_diff(),
                 "max_preact_bound_ratio": self.max_bound_ratio(),
@@ -147,9 +191,24 @@ class EqualityReport:
                          f"{m['accs']:>9}{m['acc_mismatches']:>6}{m['float_mismatches']:>11}"
                          f"{m['max_float_abs_diff']:>16.3g}")
         ratio = self.max_bound_ratio()
-        lines.append(f"integer codes and accumulators identical: {'yes' if self.integer_exact else 'NO'} "
-                     f"(code mismatches {self.mismatches('codes')}, accumulator mismatches "
-                     f"{self.mismatches('acc')})")
+        lines.append(f"free-running: integer codes and accumulators identical: "
+                     f"{'yes' if self.integer_exact else 'NO'} (code mismatches {self.mismatches('codes')}, "
+                     f"accumulator mismatches {self.mismatches('acc')})")
+        if self.lockstep:
+            ls_ratio = max((r.bound_ratio for r in self.lockstep if r.bound_ratio is not None), default=0.0)
+            lines.append(f"lockstep (every step from the torch model's own inputs): exact parts identical: "
+                         f"{'yes' if self.lockstep_exact else 'NO'} (accumulators, gates, cell state and "
+                         f"codes: {self.lockstep_mismatches(exact=True)} of "
+                         f"{self.lockstep_elements(exact=True)} differ; float32 GEMM sums within "
+                         f"{ls_ratio:.3g} of their rounding bound); not exact by design: their rounding "
+                         f"to fp16 / the output precision, and the joint's codes after torch's float32 "
+                         f"tanh (not correctly rounded): {self.lockstep_mismatches(exact=False)} of "
+                         f"{self.lockstep_elements(exact=False)} differ")
+            if not self.integer_exact and self.lockstep_exact:
+                lines.append("  the free-running differences start in float32 rounding: torch adds "
+                             "dequantized products in float32, funcsim scales the exact integer sum "
+                             "once; a value one fp16 ulp apart is carried by the recurrence and, near "
+                             "a rounding tie, changes a code")
         lines.append(f"float32 pre-activation difference / rounding bound: "
                      f"{'n/a' if ratio is None else f'{ratio:.3g}'}; float values differing: "
                      f"{self.mismatches('float')}, max |diff| {self.max_float_diff():.3g}")
@@ -208,6 +267,8 @@ class _TorchHooks:
                 self.records(module_name, slot, out)
             if slot == "q_preact":
                 self.records(module_name, "preact_f32", inputs[0].detach().numpy())
+            elif slot == "q_output":
+                self.records(module_name, "output_f32", inputs[0].detach().numpy())
         return hook
 
     def new_phase(self) -> _Records:
@@ -282,6 +343,99 @@ def _linear_rows(phase, m: IntLinear, sim: _Records, ref: _Records, reference) -
     return [r for r in rows if r is not None]
 
 
+def _bound_ratio(diff: np.ndarray, k: int, abs_sum: np.ndarray) -> float:
+    """max |diff| / ((k + 3) u sum_k |x_k w_k|): <= 1 for float32 rounding differences."""
+    bound = (k + 3) * U32 * abs_sum + 1e-45
+    return float((np.abs(diff) / bound).max()) if diff.size else 0.0
+
+
+def _lstm_lockstep(phase, m: IntLSTM, ref: _Records, reference) -> list[SlotComparison]:
+    """Each step of ``m`` from the torch model's own inputs: its input codes, previous hidden
+    codes and cell state for the GEMMs, its rounded pre-activations for the element-wise part."""
+    name = m.name
+    xs, hs, cs = ref.steps(name, "q_input"), ref.steps(name, "q_hidden"), ref.steps(name, "q_cell")
+    pres, pre32s = ref.steps(name, "q_preact"), ref.steps(name, "preact_f32")
+    gates, tcs = ref.steps(name, "q_gate"), ref.steps(name, "q_cell_act")
+    if not xs or not hs:
+        return []
+    w_ih = _ref_weight_codes(reference, name, "q_weight_ih", "weight_ih").astype(np.int64)
+    w_hh = _ref_weight_codes(reference, name, "q_weight_hh", "weight_hh").astype(np.int64)
+    x = np.concatenate([v.reshape(-1, w_ih.shape[1]) for v in xs]).astype(np.int64)
+    steps, batch = len(hs), hs[0].reshape(-1, m.hidden).shape[0]
+    acc_ih = _int_gemm_of(m.w_ih, x, m.q_in.bits)
+    gx = (acc_ih.astype(np.float32) * m.s_ih + m.bias).reshape(-1, batch, 4 * m.hidden)
+    gx_abs = (np.abs(x) @ np.abs(w_ih).T) * np.float64(m.s_ih) + np.abs(m.bias)
+    gx_abs = gx_abs.reshape(-1, batch, 4 * m.hidden)
+    h0, c0 = m.initial_state(batch)
+    acc_hh, acc_hh_ref, d32, abs32, out = [], [], [], [], {k: ([], []) for k in ("q_preact", "q_gate",
+                                                                              "q_cell", "q_cell_act", "q_hidden")}
+    for j in range(steps):
+        row = steps - 1 - j if m.reverse else j
+        h_prev = h0 if j == 0 else hs[j - 1].reshape(batch, -1).astype(np.int8)
+        c_prev = c0 if j == 0 else cs[j - 1].reshape(batch, -1).astype(np.float32)
+        a, pre32 = m.preactivation(gx[row], h_prev)
+        acc_hh.append(a)
+        acc_hh_ref.append(h_prev.astype(np.int64) @ w_hh.T)
+        d32.append(pre32.astype(np.float64) - pre32s[j].reshape(pre32.shape))
+        abs32.append(gx_abs[row] + (np.abs(h_prev.astype(np.int64)) @ np.abs(w_hh).T) * np.float64(m.s_hh))
+        pre_ref = pres[j].reshape(pre32.shape).astype(np.float32)
+        out["q_preact"][0].append(round_to(pre32, m.preact))
+        out["q_preact"][1].append(pre_ref)
+        h, c, (i, f, g, o, tc) = m.elementwise(pre_ref, c_prev)
+        out["q_gate"][0].append(np.concatenate([i, f, g, o]))
+        out["q_gate"][1].append(np.concatenate([v.reshape(batch, -1) for v in gates[4 * j:4 * j + 4]]))
+        for slot, sim_v, ref_v in (("q_cell", c, cs[j]), ("q_cell_act", tc, tcs[j]), ("q_hidden", h, hs[j])):
+            out[slot][0].append(sim_v)
+            out[slot][1].append(ref_v)
+    flat = lambda vs: np.concatenate([np.asarray(v).reshape(-1) for v in vs])  # noqa: E731
+    rows = [_compare(phase, name, "acc_ih", "acc", acc_ih.reshape(-1), (x @ w_ih.T).reshape(-1)),
+            _compare(phase, name, "acc_hh", "acc", flat(acc_hh), flat(acc_hh_ref))]
+    d = flat(d32)
+    f32 = SlotComparison(phase, name, "preact_f32", "float", d.size, int(np.count_nonzero(d)),
+                         float(np.abs(d).max()) if d.size else 0.0,
+                         int(np.flatnonzero(d)[0]) if np.count_nonzero(d) else -1,
+                         _bound_ratio(d, w_ih.shape[1] + w_hh.shape[1], flat(abs32)))
+    rows.append(f32)
+    for slot, (a, b) in out.items():
+        rows.append(_compare(phase, name, slot, "codes" if slot == "q_hidden" else "float", flat(a), flat(b)))
+    return rows
+
+
+def _int_gemm_of(w, x: np.ndarray, bits: int) -> np.ndarray:
+    return int_gemm(np.ascontiguousarray(x, dtype=np.int8), w, bits)
+
+
+def _linear_lockstep(phase, m: IntLinear, ref: _Records, reference) -> list[SlotComparison]:
+    """``m`` on the torch model's own input codes: accumulators, float32 sum, rounded output."""
+    name = m.name
+    x, y32, y = ref.get(name, "q_input"), ref.get(name, "output_f32"), ref.get(name, "q_output")
+    if x is None:
+        return []
+    w = _ref_weight_codes(reference, name, "q_weight", "weight").astype(np.int64)
+    x = x.reshape(-1, w.shape[1]).astype(np.int64)
+    acc = _int_gemm_of(m.weight, x, m.q_in.bits)
+    rows = [_compare(phase, name, "acc", "acc", acc.reshape(-1), (x @ w.T).reshape(-1))]
+    out32 = dequant(acc, m.scale, m.bias)
+    if y32 is not None:
+        d = out32.reshape(-1).astype(np.float64) - y32
+        abs_sum = (np.abs(x) @ np.abs(w).T) * m.scale.astype(np.float64) + (0 if m.bias is None else np.abs(m.bias))
+        rows.append(SlotComparison(phase, name, "output_f32", "float", d.size, int(np.count_nonzero(d)),
+                                   float(np.abs(d).max()) if d.size else 0.0,
+                                   int(np.flatnonzero(d)[0]) if np.count_nonzero(d) else -1,
+                                   _bound_ratio(d, w.shape[1], abs_sum.reshape(-1))))
+    if y is not None:
+        rows.append(_compare(phase, name, "q_output", "float", round_to(out32, m.out_precision).reshape(-1), y))
+    return rows
+
+
+def _phase_lockstep(phase, modules, ref_rec, reference) -> list[SlotComparison]:
+    rows = []
+    for m in modules:
+        fn = _lstm_lockstep if isinstance(m, IntLSTM) else _linear_lockstep
+        rows += [r for r in fn(phase, m, ref_rec, reference) if r is not None]
+    return rows
+
+
 def _phase_rows(phase, modules, sim_rec, ref_rec, reference) -> list[SlotComparison]:
     rows = []
     for m in modules:
@@ -325,6 +479,7 @@ def equality_report(sim: IntSystem, reference, features, beam: int = 4, method: 
 
     hooks = _TorchHooks(reference)
     rows: list[SlotComparison] = []
+    lock: list[SlotComparison] = []
     try:
         with torch.inference_mode():
             rnnt = reference.rnnt
@@ -333,11 +488,15 @@ def equality_report(sim: IntSystem, reference, features, beam: int = 4, method: 
             enc_ref = rnnt.encoder(feats.unsqueeze(0))[0]
             enc_sim = sim.encoder(feats.numpy(), sim_rec)
             enc_layers = [m for layer in sim.encoder.layers for m in layer.values()]
-            rows += _phase_rows("encoder", enc_layers, sim_rec, hooks.new_phase(), reference)
+            ref_rec = hooks.new_phase()
+            rows += _phase_rows("encoder", enc_layers, sim_rec, ref_rec, reference)
+            lock += _phase_lockstep("encoder", enc_layers, ref_rec, reference)
             sim_rec = _Records()
             ep_ref = rnnt.joint.enc_proj(enc_ref)
             ep_sim = sim.joint.project_enc(enc_sim, sim_rec)
-            rows += _phase_rows("enc_proj", [sim.joint.enc_proj], sim_rec, hooks.new_phase(), reference)
+            ref_rec = hooks.new_phase()
+            rows += _phase_rows("enc_proj", [sim.joint.enc_proj], sim_rec, ref_rec, reference)
+            lock += _phase_lockstep("enc_proj", [sim.joint.enc_proj], ref_rec, reference)
             # teacher-forced prediction net and pred_proj
             sim_rec = _Records()
             state_r, state_s, pp_ref, pp_sim = None, None, [], []
@@ -346,8 +505,9 @@ def equality_report(sim: IntSystem, reference, features, beam: int = 4, method: 
                 pp_ref.append(rnnt.joint.pred_proj(out_r))
                 h, state_s = sim.prediction(np.array([y]), state_s, sim_rec)
                 pp_sim.append(sim.joint.project_pred(h, sim.prediction.q_out, sim_rec))
-            rows += _phase_rows("prediction", sim.prediction.layers + [sim.joint.pred_proj], sim_rec,
-                                hooks.new_phase(), reference)
+            ref_rec, pred_mods = hooks.new_phase(), sim.prediction.layers + [sim.joint.pred_proj]
+            rows += _phase_rows("prediction", pred_mods, sim_rec, ref_rec, reference)
+            lock += _phase_lockstep("prediction", pred_mods, ref_rec, reference)
             # both LMs over the same labels
             for lm_name in ("lm_ext", "lm_src"):
                 sim_rec = _Records()
@@ -358,7 +518,9 @@ def equality_report(sim: IntSystem, reference, features, beam: int = 4, method: 
                     lp_r.append(out_r.numpy())
                     out_s, state_s = lm_s(np.array([y]), state_s, sim_rec)
                     lp_s.append(out_s)
-                rows += _phase_rows(lm_name, lm_s.stack.layers + [lm_s.out], sim_rec, hooks.new_phase(), reference)
+                ref_rec, lm_mods = hooks.new_phase(), lm_s.stack.layers + [lm_s.out]
+                rows += _phase_rows(lm_name, lm_mods, sim_rec, ref_rec, reference)
+                lock += _phase_lockstep(lm_name, lm_mods, ref_rec, reference)
                 rows.append(_compare(lm_name, lm_name, "logp", "float", np.concatenate(lp_s).reshape(-1),
                                      np.concatenate(lp_r).reshape(-1)))
             # joint over every (frame, prefix) pair
@@ -370,10 +532,17 @@ def equality_report(sim: IntSystem, reference, features, beam: int = 4, method: 
             e_s = np.repeat(ep_sim, U1, axis=0)
             p_s = np.tile(np.concatenate(pp_sim), (T, 1))
             logp_s = sim.joint(e_s, p_s, sim_rec)
-            rows += _phase_rows("joint", [sim.joint.out], sim_rec, hooks.new_phase(), reference)
+            ref_rec = hooks.new_phase()
+            rows += _phase_rows("joint", [sim.joint.out], sim_rec, ref_rec, reference)
+            lock += _phase_lockstep("joint", [sim.joint.out], ref_rec, reference)
+            # the joint's tanh (fp32, no quantizer slot before it) on the torch model's projections
+            z = sfu_tanh(e_r.numpy() + p_r.numpy(), "fp32")
+            lock.append(_compare("joint", sim.joint.out.name, "tanh_codes", "codes",
+                                 sim.joint.out.q_in.quantize(z).reshape(-1),
+                                 ref_rec.get(sim.joint.out.name, "q_input")))
             rows.append(_compare("joint", "rnnt.joint", "logp", "float", logp_s.reshape(-1), logp_r.reshape(-1)))
     finally:
         hooks.close()
     search = {"beam": beam, "method": method, "lm_fusion": lm_fusion, "frames": sim_dec.stats.frames,
               "teacher_forced_labels": list(labels)}
-    return EqualityReport(rows, same, ref_nbest, sim_nbest, score_diff, search)
+    return EqualityReport(rows, same, ref_nbest, sim_nbest, score_diff, search, lock)

@@ -42,6 +42,7 @@ def test_equality_report_exact_codes(exports, policy, utterance):
     sim = IntSystem.from_export(exports[policy])
     rep = equality_report(sim, load(exports[policy]), utterance, beam=4, lm_fusion="dr")
     assert rep.integer_exact and rep.nbest_identical
+    assert rep.lockstep_exact and rep.lockstep_mismatches(exact=True) == 0
     phases = {r.phase for r in rep.rows}
     assert phases == {"encoder", "enc_proj", "prediction", "lm_ext", "lm_src", "joint"}
     assert rep.mismatches("codes") == 0 and sum(r.elements for r in rep.rows if r.kind == "codes") > 20000
