@@ -60,3 +60,37 @@ def rtf_vs_beam(data, path: Path) -> Path:
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def speedup_vs_memory(data, path: Path) -> Path:
+    """Two panels: FP16 -> INT4 speed-up (left axis) and INT4 RTF (right axis) of the paper point
+    against scratchpad size per core and against DRAM bandwidth (``data.memory_sweep``); the
+    report accelerator's own value is marked by a dotted line."""
+    sw, hw = data.memory_sweep, data.hw
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
+    panels = (("scratchpad", "scratchpad_mib", "scratchpad per core (MiB)", hw.scratchpad_bytes / 2**20),
+              ("dram_bw", "dram_bw_gb_s", "DRAM bandwidth (GB/s)", hw.dram_bw_bytes_per_s / 1e9))
+    for ax, (axis, col, xlabel, preset) in zip(axes, panels):
+        sel = sw[sw.axis == axis].sort_values(col)
+        ax.plot(sel[col], sel.speedup_fp16_to_int4_x, "-o", color="C0", label="speed-up FP16 -> INT4")
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(list(sel[col]), [f"{v:g}" for v in sel[col]], fontsize=7)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("speed-up FP16 -> INT4 (x)", color="C0")
+        ax.axvline(preset, color="gray", ls=":", lw=1)
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3)
+        twin = ax.twinx()
+        twin.plot(sel[col], sel.int4_rtf, "-s", color="C3", label="INT4 RTF")
+        twin.set_yscale("log")
+        twin.set_ylabel("INT4 real-time factor", color="C3")
+        lines = ax.get_lines()[:1] + twin.get_lines()
+        ax.legend(lines, [ln.get_label() for ln in lines], fontsize=7, loc="upper center",
+                  bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
+    g = data.grid
+    fig.suptitle(f"{g.models[0]}, beam {max(g.beams)}, DR fusion, {g.audio_s:g} s on {hw.name} "
+                 "(dotted: the preset's value)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
