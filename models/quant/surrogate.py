@@ -1,10 +1,10 @@
-"""A stand-in training loss for QAT until the RNN-T loss exists (issue 7).
+"""A surrogate QAT loss on random data: the plumbing check behind ``hwsim quantize --synthetic``.
 
 ``surrogate_loss`` = joint cross-entropy + LM cross-entropies: at every lattice point (t, u) the
 joint is pushed towards label u + 1 (blank after the last label), and each LM towards the next
 label of the same sequence. It exercises every quantizer of the system (encoder, prediction net,
-joint, both LMs) with a gradient, which is what QAT plumbing, tests and benchmarks need; it is NOT
-a speech recognition objective.
+joint, both LMs) with a gradient and needs no data; it is NOT a speech recognition objective. Real
+QAT (RNN-T loss and LM cross-entropy on a corpus or WAV list) is ``models.train.qat``.
 """
 
 from __future__ import annotations

@@ -120,60 +120,16 @@ def _settings_flags(s) -> str:
 # quantize
 
 
-def _calibration_items(s, system, n_batches: int = 8):
-    """Acoustic batches (raw features: the normalization is folded) + LM text batches."""
+def _calibration_items(s, system) -> list[dict]:
+    """Acoustic batches of the training split (raw features: the normalization is folded) + LM
+    text batches (``models.train.qat.calibration_items``)."""
     from models.data.features import load_features
-    from models.train.batching import collate, labels_of, make_acoustic_batches
+    from models.train.qat import calibration_items, read_lm_text
 
-    cfg = system.config
     train = load_features(s.corpus, "train")
-    batches = make_acoustic_batches(cfg, train["feats"], train["texts"], 3000, 16)
-    rng = np.random.default_rng(s.seed)
-    items = []
-    text = s.corpus / "text"
-    ext = [labels_of(cfg, t) for t in (text / "lm_ext.txt").read_text().splitlines()]
-    src = [labels_of(cfg, t) for t in (text / "lm_src.txt").read_text().splitlines()]
-    for i in rng.choice(len(batches), min(n_batches, len(batches)), replace=False):
-        idx = batches[i]
-        b = collate(cfg, system.rnnt.encoder, [train["feats"][j] for j in idx],
-                    [labels_of(cfg, train["texts"][j]) for j in idx], None)
-        pick_e = rng.choice(len(ext), min(32, len(ext)), replace=False)
-        pick_s = rng.choice(len(src), min(32, len(src)), replace=False)
-        items.append({"acoustic": b, "lm_ext": [ext[j] for j in pick_e], "lm_src": [src[j] for j in pick_s]})
-    return items
-
-
-def _calib_fn(qsys, item) -> None:
-    from models.train.batching import lm_batch
-
-    b = item["acoustic"]
-    qsys.rnnt(b.feats, b.labels, fused=False)
-    for name in ("lm_ext", "lm_src"):
-        inputs, _, _ = lm_batch(item[name])
-        getattr(qsys, name).forward_sequence(inputs, fused=False)
-
-
-def _qat_loss(qsys, item) -> torch.Tensor:
-    """RNN-T loss (nats per label) of the quantized RNN-T."""
-    from models.train.rnnt_loss import rnnt_loss
-
-    b = item["acoustic"]
-    logp = qsys.rnnt(b.feats, b.labels, fused=False)
-    return rnnt_loss(logp, b.labels, b.T_out, b.U_len, reduction="mean_label")
-
-
-def _lm_qat_loss(qsys, item) -> torch.Tensor:
-    """Cross-entropy (nats per character) of both quantized LMs, summed."""
-    from models.train.lm_trainer import lm_loss
-
-    return lm_loss(qsys.lm_ext, item["lm_ext"]) + lm_loss(qsys.lm_src, item["lm_src"])
-
-
-def _lm_calib_fn(qsys, item) -> None:
-    from models.train.batching import lm_batch
-
-    for name in ("lm_ext", "lm_src"):
-        getattr(qsys, name).forward_sequence(lm_batch(item[name])[0], fused=False)
+    ext, src = read_lm_text(s.corpus, system.config)
+    return calibration_items(system.config, system.rnnt.encoder, train["feats"], train["texts"], ext, src,
+                             seed=s.seed)
 
 
 def stage_qat_lms(s) -> None:
@@ -185,8 +141,8 @@ def stage_qat_lms(s) -> None:
     """
     from models.quant import quantize
     from models.quant.qsystem import qat_step
-    from models.train.batching import labels_of, lm_batches
     from models.train.loop import Clock, load_state, save_atomic
+    from models.train.qat import calibration_pass, lm_qat_loss, lm_stream, read_lm_text
 
     out = s.runs / "qat_lms.pt"
     if out.exists():
@@ -195,16 +151,13 @@ def stage_qat_lms(s) -> None:
     system = models.build_system(cfg, seed=s.seed)
     for name in ("lm_ext", "lm_src"):
         system.submodels()[name].load_state_dict(load_state(s.runs / f"{name}.state.pt")["model"])
-    text = s.corpus / "text"
-    ext = [labels_of(cfg, t) for t in (text / "lm_ext.txt").read_text().splitlines()]
-    src = [labels_of(cfg, t) for t in (text / "lm_src.txt").read_text().splitlines()]
-    ext_stream, src_stream = lm_batches(ext, 64, s.seed + 1), lm_batches(src, 64, s.seed + 2)
+    ext, src = read_lm_text(s.corpus, cfg)
+    stream = lm_stream(ext, src, 64, s.seed)
     state_path = s.runs / "qat_lms.state.pt"
     state = load_state(state_path)
     if state is None:
-        calib = [{"lm_ext": [ext[j] for j in next(ext_stream)], "lm_src": [src[j] for j in next(src_stream)]}
-                 for _ in range(8)]
-        qsys = quantize(system, "int4", mode="qat", calib_features=calib, calib_fn=_lm_calib_fn, seed=s.seed)
+        calib = [next(stream) for _ in range(8)]
+        qsys = quantize(system, "int4", mode="qat", calib_features=calib, calib_fn=calibration_pass, seed=s.seed)
         state = {"step": 0, "elapsed_s": 0.0, "history": []}
         params = [p for m in (qsys.lm_ext, qsys.lm_src) for p in m.parameters() if p.requires_grad]
         opt = torch.optim.Adam(params, lr=s.qat_lm_lr)
@@ -214,13 +167,12 @@ def stage_qat_lms(s) -> None:
         opt = torch.optim.Adam(params, lr=s.qat_lm_lr)
         opt.load_state_dict(state["optimizer"])
         for _ in range(8 + state["step"]):
-            next(ext_stream), next(src_stream)
+            next(stream)
     qsys.train()
     clock, step = Clock(state["elapsed_s"]), state["step"]
     bar = tqdm(total=s.qat_lm_steps, initial=step, desc="qat int4 LMs", unit="step")
     while step < s.qat_lm_steps:
-        item = {"lm_ext": [ext[j] for j in next(ext_stream)], "lm_src": [src[j] for j in next(src_stream)]}
-        loss = qat_step(qsys, item, _lm_qat_loss, opt)
+        loss = qat_step(qsys, next(stream), lm_qat_loss, opt)
         step += 1
         state["history"].append((step, loss, s.qat_lm_lr, clock.elapsed_s))
         bar.update(1)
@@ -235,6 +187,7 @@ def stage_qat_lms(s) -> None:
 
 def stage_ptq(s) -> None:
     from models.quant import quantize
+    from models.train.qat import calibration_pass
 
     fp32 = None
     for policy, key in (("int4-naive", "int4-naive-ptq"), ("int4", "int4-ptq")):
@@ -242,7 +195,7 @@ def stage_ptq(s) -> None:
             continue
         fp32 = fp32 or load_fp32(s)
         calib = _calibration_items(s, fp32)
-        qsys = quantize(fp32, policy, mode="ptq", calib_features=calib, calib_fn=_calib_fn, seed=s.seed)
+        qsys = quantize(fp32, policy, mode="ptq", calib_features=calib, calib_fn=calibration_pass, seed=s.seed)
         entry = {"policy": policy, "mode": "ptq", "from": _ckpt(s, "fp32").name,
                  "calibration": f"{len(calib)} training batches (~30 s audio each) + 32 sentences per LM each",
                  "command": "python -m models.train.pipeline quantize" + _settings_flags(s), "data_seed": s.seed}
@@ -255,8 +208,9 @@ def stage_qat(s) -> None:
     from models.data.features import load_features
     from models.quant import freeze, quantize
     from models.quant.qsystem import qat_step
-    from models.train.batching import collate, epoch_batches, labels_of, make_acoustic_batches
+    from models.train.batching import make_acoustic_batches
     from models.train.loop import Clock, load_state, save_atomic
+    from models.train.qat import acoustic_stream, calibration_pass, rnnt_qat_loss
 
     if _have(s, "int4-qat"):
         return
@@ -268,7 +222,7 @@ def stage_qat(s) -> None:
     lms = load_state(s.runs / "qat_lms.pt")
     if state is None:
         qsys = quantize(fp32, "int4", mode="qat", calib_features=_calibration_items(s, fp32),
-                        calib_fn=_calib_fn, seed=s.seed)
+                        calib_fn=calibration_pass, seed=s.seed)
         qsys.lm_ext.load_state_dict(lms["lm_ext"])
         qsys.lm_src.load_state_dict(lms["lm_src"])
         opt = torch.optim.Adam([p for p in qsys.rnnt.parameters() if p.requires_grad], lr=s.qat_lr)
@@ -280,16 +234,14 @@ def stage_qat(s) -> None:
     qsys.train()
     train = load_features(s.corpus, "train")
     batches = make_acoustic_batches(cfg, train["feats"], train["texts"], s.qat_max_frames, 16)
+    stream = acoustic_stream(cfg, qsys.rnnt.encoder, train["feats"], train["texts"], batches, s.seed + 7,
+                             start=state["step"])
     clock = Clock(state["elapsed_s"])
     step = state["step"]
     bar = tqdm(total=s.qat_steps, initial=step, desc="qat int4", unit="step")
     reason = "max_steps"
     while step < s.qat_steps:
-        epoch, pos = divmod(step, len(batches))
-        idx = epoch_batches(batches, s.seed + 7, epoch)[pos]
-        b = collate(cfg, qsys.rnnt.encoder, [train["feats"][j] for j in idx],
-                    [labels_of(cfg, train["texts"][j]) for j in idx], None)
-        loss = qat_step(qsys, {"acoustic": b}, _qat_loss, opt)
+        loss = qat_step(qsys, {"acoustic": next(stream)}, rnnt_qat_loss, opt)
         step += 1
         state["history"].append((step, loss, s.qat_lr, clock.elapsed_s))
         bar.update(1)
