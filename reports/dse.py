@@ -170,7 +170,8 @@ def dse_section(df: pd.DataFrame | str | Path, out_dir: str | Path, objectives: 
         f"![Pareto front]({PARETO_PNG})",
         "",
         f"### Pareto front ({' vs '.join(f'{c} ({s})' for c, s in objectives.items())}){scope}: "
-        f"{len(front)} points, best {min(top, len(front))} by RTF",
+        f"{len(front)} points, "
+        + (f"best {min(top, len(front))} by RTF" if "rtf" in front else f"first {min(top, len(front))}"),
         "",
         md_table(table, formats),
         "",
