@@ -483,7 +483,7 @@ def test_a_failed_write_leaves_an_existing_output_folder_as_it_was(monkeypatch, 
     (out / "summary.json").write_text("old")
     (out / "notes.txt").write_text("mine")
 
-    def half_save(self, out_dir):
+    def half_save(self, out_dir, **kwargs):
         Path(out_dir, "summary.json").write_text("new, half written")
         raise OSError(28, "No space left on device")
 
