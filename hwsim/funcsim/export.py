@@ -6,9 +6,11 @@ for the kernels; the packed INT4 bytes are what is stored), one float32 scale pe
 (expanded from per-tensor / per-gate / per-channel groups), float biases, and the parameters of
 every activation quantizer slot (``q_input``, ``q_hidden``, ...) from the manifest.
 
-Quantizers the functional simulation does not execute raise ``NotImplementedError`` naming the
-tensor or slot: asymmetric quantizers (zero points), integer cell state / gate signals / outputs
-(the ``int4-naive`` policy), float GEMM weights or inputs.
+Asymmetric quantizers (zero points) run on ``hwsim.kernels.gemm_zp``; integer cell state, gate
+signals, pre-activations and outputs (the ``int4-naive`` policy) are quantizer slots like the
+others (:meth:`Export.stage`). Quantizers the functional simulation does not execute raise
+``NotImplementedError`` naming the tensor or slot: float GEMM weights or inputs, packed zero
+points, bf16-stored scales.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ import numpy as np
 from models.quant.exportfile import read_export
 from models.yamlio import UserError
 
-from hwsim.kernels import PackedWeights, prepack_weights, prepack_weights_int4, unpack_int4
+from hwsim.kernels import (PackedWeights, ZeroPointWeights, prepack_weights, prepack_weights_int4,
+                           unpack_int4)
 
 _FLOAT_LAYOUTS = ("float32", "float16", "bfloat16", "float8_e4m3")
 #: float precisions the cell / gate / output roles may have (the SFU and vector-unit precisions).
@@ -56,17 +59,24 @@ class ActQuant:
         return int(self.precision[3:]) if self.is_int else 0
 
     def quantize(self, x: np.ndarray) -> np.ndarray:
-        """Float values -> int8 codes: ``clamp(rint(fl32(x / scale)) + zp, qmin, qmax)``.
+        """Float values -> int8 codes: ``rint(clamp(fl32(fl32(x / scale) + zp), qmin, qmax))``.
 
-        The division is IEEE float32 division, as in the fake quantizer (not a reciprocal
-        multiply), so the codes are the torch model's codes bit for bit.
+        The fake quantizer's formula and order (``models.quant.quantizers``): IEEE float32
+        division (not a reciprocal multiply), the zero point added in float32 before rounding
+        (``rint(v) + zp`` differs at ties when zp is odd), so the codes are the torch model's
+        codes bit for bit.
         """
-        v = np.rint(np.asarray(x, np.float32) / self.scale)
-        return np.clip(v + self.zero_point, self.qmin, self.qmax).astype(np.int8)
+        v = np.asarray(x, np.float32) / self.scale + np.float32(self.zero_point)
+        return np.rint(np.clip(v, self.qmin, self.qmax)).astype(np.int8)
 
     def dequantize(self, codes: np.ndarray) -> np.ndarray:
         """Codes -> float32 values ``fl32(fl32(code - zp) * scale)``."""
         return (np.asarray(codes, np.float32) - np.float32(self.zero_point)) * self.scale
+
+    def fake(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(codes, their float32 values) of float values: the fake quantizer's output."""
+        codes = self.quantize(x)
+        return codes, self.dequantize(codes)
 
     def lut_from(self, src: "ActQuant") -> np.ndarray:
         """Code-to-code requantization table from ``src``'s grid to this one.
@@ -89,6 +99,7 @@ class IntWeight:
         packed: the :class:`hwsim.kernels.PackedWeights` the GEMMs use.
         row_scale: float32 (N,) scale of each output row.
         bits: 4 or 8.
+        zero_point: int64 (N,) zero point of each row (zeros for symmetric quantizers).
     """
 
     name: str
@@ -96,11 +107,26 @@ class IntWeight:
     packed: PackedWeights
     row_scale: np.ndarray
     bits: int
+    zero_point: np.ndarray | None = None
+
+    @property
+    def zp_weights(self) -> ZeroPointWeights:
+        """The same packed codes with zero points and row sums, for ``gemm_zp``."""
+        zp = np.zeros(self.codes.shape[0], np.int64) if self.zero_point is None else self.zero_point
+        cached = self.__dict__.get("_zp")
+        if cached is None:
+            cached = ZeroPointWeights(self.packed, self.bits, zp, self.codes.astype(np.int64).sum(axis=1))
+            object.__setattr__(self, "_zp", cached)
+        return cached
+
+    @property
+    def asymmetric(self) -> bool:
+        return self.zero_point is not None and bool(np.any(self.zero_point))
 
     def with_codes(self, codes: np.ndarray) -> "IntWeight":
-        """A copy holding other codes (same scales), prepared for the kernels."""
+        """A copy holding other codes (same scales and zero points), prepared for the kernels."""
         codes = np.ascontiguousarray(codes, np.int8)
-        return IntWeight(self.name, codes, prepack_weights(codes), self.row_scale, self.bits)
+        return IntWeight(self.name, codes, prepack_weights(codes), self.row_scale, self.bits, self.zero_point)
 
 
 class Export:
@@ -132,16 +158,19 @@ class Export:
         """The integer weight ``name`` (N, K) with one float32 scale per row.
 
         Raises:
-            NotImplementedError: float weights or an asymmetric quantizer (zero points).
+            NotImplementedError: float weights, or packed zero points.
         """
         e = self._entry(name)
         if e["layout"] not in ("int8", "int4x2"):
             raise NotImplementedError(f"{name}: weight layout {e['layout']!r} ({e['precision']}); funcsim "
                                       "runs integer GEMMs with int4 / int8 weights only")
-        if f"{name}:zero_point" in self.arrays:
-            raise NotImplementedError(f"{name}: asymmetric weight quantizer {e['quantizer']!r} (zero "
-                                      "points) is not supported by funcsim")
         n, k = e["shape"]
+        zero_point = None
+        if f"{name}:zero_point" in self.arrays:
+            if self.manifest["policy"].get("zero_point_bits", 8) < 8:
+                raise NotImplementedError(f"{name}: packed zero points are not supported by funcsim")
+            zp = self.arrays[f"{name}:zero_point"].astype(np.int64).reshape(-1)
+            zero_point = np.repeat(zp, n // zp.size)
         data = self.arrays[f"{name}:data"]
         if e["layout"] == "int4x2":
             codes, packed, bits = unpack_int4(data, k), prepack_weights_int4(data, k), 4
@@ -149,7 +178,7 @@ class Export:
             codes, bits = np.ascontiguousarray(data.astype(np.int8)), 8
             packed = prepack_weights(codes)
         scale = self.arrays[f"{name}:scale"].astype(np.float32).reshape(-1)
-        return IntWeight(name, codes, packed, np.repeat(scale, n // scale.size), bits)
+        return IntWeight(name, codes, packed, np.repeat(scale, n // scale.size), bits, zero_point)
 
     def float_param(self, name: str) -> np.ndarray:
         """A parameter's float32 value: stored floats, or dequantized integer codes
@@ -166,7 +195,7 @@ class Export:
         scale = self.arrays[f"{name}:scale"].astype(np.float32).reshape(-1)
         zp = np.zeros(scale.size, np.float32)
         if f"{name}:zero_point" in self.arrays:
-            if layout == "int4x2" or self.manifest["policy"].get("zero_point_bits", 8) < 8:
+            if self.manifest["policy"].get("zero_point_bits", 8) < 8:
                 raise NotImplementedError(f"{name}: packed zero points are not supported by funcsim")
             zp = self.arrays[f"{name}:zero_point"].astype(np.float32).reshape(-1)
         rows = shape[0] if shape else 1
@@ -187,16 +216,19 @@ class Export:
                         int(a["qmin"]), int(a["qmax"]))
 
     def int_act(self, module: str, slot: str) -> ActQuant:
-        """An activation slot that feeds a GEMM: must be a symmetric integer quantizer."""
+        """An activation slot that feeds a GEMM: must be an integer quantizer (any zero point)."""
         q = self.act(module, slot)
         a = self.acts[(module, slot)]
         if not q.is_int:
             raise NotImplementedError(f"{module}.{slot}: {q.precision} GEMM input ({a['role']}); funcsim "
                                       "runs integer GEMMs only")
-        if q.zero_point != 0:
-            raise NotImplementedError(f"{module}.{slot}: asymmetric {a['quantizer']!r} quantizer of role "
-                                      f"{a['role']!r} (zero point {q.zero_point}) is not supported by funcsim")
         return q
+
+    def stage(self, module: str, slot: str) -> str | ActQuant:
+        """A slot between the GEMMs (pre-activations, gates, cell state, outputs): its float
+        precision (:meth:`float_act`), or the ``ActQuant`` of an integer quantizer."""
+        q = self.act(module, slot)
+        return q if q.is_int else self.float_act(module, slot)
 
     def float_act(self, module: str, slot: str) -> str:
         """The precision of a float slot (cell state, gate signals, outputs)."""

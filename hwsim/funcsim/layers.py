@@ -14,6 +14,13 @@ An LSTM step (gate order i, f, g, o as in ``models.lstm``)::
 
 ``round_p`` is round-to-nearest-even to the slot's precision (fp16 for ``int4`` / ``int8``).
 
+Integer stages (``int4-naive``: pre-activations, gates, cell state, ``tanh(c)`` and linear
+outputs are INT4 min-max quantizers): a stage's quantizer gives codes and their float32 values
+``fl32((code - zp) * scale)``, which the next step uses as the torch model does; the SFU then runs
+at fp32 on those values (16 of them per quantizer: a lookup table in hardware) and the cell
+update ``f * c + i * g`` is float32 on them; the cell state is kept as the value of its code.
+GEMMs with a zero point on either side run ``gemm_zp`` (exact correction terms).
+
 Recording: every call takes an optional ``rec(module, slot, array)`` callback that receives what
 the torch model's quantizer slot of the same name outputs (codes for integer slots, values for
 float ones; ``q_gate`` four times per step: i, f, g, o) plus the accumulators ``acc_ih``,
@@ -28,18 +35,21 @@ from collections.abc import Callable
 import numpy as np
 
 from hwsim.funcsim.export import ActQuant, Export, IntWeight
-from hwsim.kernels import gemm_int4, gemm_int8, gemm_w4a8, pack_int4, sfu_sigmoid, sfu_tanh
+from hwsim.kernels import gemm_int4, gemm_int8, gemm_w4a8, gemm_zp, pack_int4, sfu_sigmoid, sfu_tanh
 from hwsim.kernels.sfu import round_to
 
 Recorder = Callable[[str, str, np.ndarray], None] | None
 
 
-def int_gemm(a: np.ndarray, w: IntWeight, a_bits: int) -> np.ndarray:
-    """Integer GEMM ``a @ w.codes.T`` (M, N) int32 on the kernel matching the operand widths.
+def int_gemm(a: np.ndarray, w: IntWeight, a_bits: int, a_zero_point: int = 0) -> np.ndarray:
+    """Integer GEMM ``(a - za) @ (w.codes - zw).T`` (M, N) int32 on the kernel matching the operands.
 
-    INT4 x INT4 runs ``gemm_int4`` on packed operands, INT8 activations x INT4 weights
-    ``gemm_w4a8``, anything with INT8 weights ``gemm_int8``.
+    With a zero point on either side ``gemm_zp``; else INT4 x INT4 runs ``gemm_int4`` on packed
+    operands, INT8 activations x INT4 weights ``gemm_w4a8``, anything with INT8 weights
+    ``gemm_int8``.
     """
+    if a_zero_point or w.asymmetric:
+        return gemm_zp(a, w.zp_weights, a_zero_point, a_bits=a_bits)
     if w.bits == 4 and a_bits == 4:
         return gemm_int4(pack_int4(a), w.packed, a.shape[1])
     if w.bits == 4:
@@ -51,6 +61,24 @@ def dequant(acc: np.ndarray, scale: np.ndarray, bias: np.ndarray | None) -> np.n
     """``fl32(fl32(acc) * scale) (+ bias)``, float32 (the kernels' ``Dequant`` formula)."""
     y = acc.astype(np.float32) * scale
     return y + bias if bias is not None else y
+
+
+def stage(q: str | ActQuant, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A slot between GEMMs on float32 ``x``: (values, what the torch slot outputs as recorded).
+
+    A float precision rounds (values recorded); an integer quantizer gives codes (recorded) and
+    their float32 values.
+    """
+    if isinstance(q, ActQuant):
+        codes, values = q.fake(x)
+        return values, codes
+    y = round_to(x, q)
+    return y, y
+
+
+def sfu_precision(q: str | ActQuant) -> str:
+    """The SFU precision feeding a slot: its own float precision, fp32 before an integer one."""
+    return "fp32" if isinstance(q, ActQuant) else q
 
 
 def log_softmax(y: np.ndarray) -> np.ndarray:
@@ -72,17 +100,17 @@ class IntLinear:
         self.q_in = ex.int_act(name, "q_input")
         self.weight = ex.weight(f"{name}.weight")
         self.bias = ex.float_param(f"{name}.bias") if f"{name}.bias" in ex.tensors else None
-        self.out_precision = ex.float_act(name, "q_output")
+        self.out_precision = ex.stage(name, "q_output")
         self.scale = np.float32(self.q_in.scale) * self.weight.row_scale
 
     def __call__(self, codes: np.ndarray, rec: Recorder = None) -> np.ndarray:
-        """codes: (M, K) int8 input codes of ``q_in`` -> (M, N) float32 at ``out_precision``."""
-        acc = int_gemm(codes, self.weight, self.q_in.bits)
-        y = round_to(dequant(acc, self.scale, self.bias), self.out_precision)
+        """codes: (M, K) int8 input codes of ``q_in`` -> (M, N) float32 values of ``out_precision``."""
+        acc = int_gemm(codes, self.weight, self.q_in.bits, self.q_in.zero_point)
+        y, recorded = stage(self.out_precision, dequant(acc, self.scale, self.bias))
         if rec:
             rec(self.name, "q_input", codes)
             rec(self.name, "acc", acc)
-            rec(self.name, "q_output", y)
+            rec(self.name, "q_output", recorded)
         return y
 
 
@@ -100,10 +128,10 @@ class IntLSTM:
         self.w_hh = ex.weight(f"{name}.weight_hh")
         self.bias = ex.float_param(f"{name}.bias")
         self.hidden = self.w_hh.codes.shape[1]
-        self.preact = ex.float_act(name, "q_preact")
-        self.gate = ex.float_act(name, "q_gate")
-        self.cell_p = ex.float_act(name, "q_cell")
-        self.cell_act = ex.float_act(name, "q_cell_act")
+        self.preact = ex.stage(name, "q_preact")
+        self.gate = ex.stage(name, "q_gate")
+        self.cell_p = ex.stage(name, "q_cell")
+        self.cell_act = ex.stage(name, "q_cell_act")
         self.s_ih = np.float32(self.q_in.scale) * self.w_ih.row_scale
         self.s_hh = np.float32(self.q_h.scale) * self.w_hh.row_scale
 
@@ -114,7 +142,7 @@ class IntLSTM:
 
     def input_gemm(self, x: np.ndarray, rec: Recorder = None) -> np.ndarray:
         """x codes (M, I) -> ``fl32(acc_ih) * s_ih + bias`` (M, 4H) float32."""
-        acc = int_gemm(x, self.w_ih, self.q_in.bits)
+        acc = int_gemm(x, self.w_ih, self.q_in.bits, self.q_in.zero_point)
         if rec:
             rec(self.name, "q_input", x)
             rec(self.name, "acc_ih", acc)
@@ -124,39 +152,41 @@ class IntLSTM:
              ) -> tuple[np.ndarray, np.ndarray]:
         """One recurrence step from the input part ``gx`` (B, 4H): -> (h' codes, c')."""
         acc, pre32 = self.preactivation(gx, h)
-        pre = round_to(pre32, self.preact)
-        h, c, (i, f, g, o, tc) = self.elementwise(pre, c)
+        pre, pre_rec = stage(self.preact, pre32)
+        h, c, recorded = self.elementwise(pre, c)
         if rec:
             rec(self.name, "acc_hh", acc)
             rec(self.name, "preact_f32", pre32)
-            rec(self.name, "q_preact", pre)
-            for gate in (i, f, g, o):
+            rec(self.name, "q_preact", pre_rec)
+            for gate in recorded[:4]:
                 rec(self.name, "q_gate", gate)
-            rec(self.name, "q_cell", c)
-            rec(self.name, "q_cell_act", tc)
+            rec(self.name, "q_cell", recorded[4])
+            rec(self.name, "q_cell_act", recorded[5])
             rec(self.name, "q_hidden", h)
         return h, c
 
     def preactivation(self, gx: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Recurrent GEMM: h codes (B, H) -> (acc_hh (B, 4H) int32, float32 ``gx + fl32(acc) * s_hh``)."""
-        acc = int_gemm(h, self.w_hh, self.q_h.bits)
+        acc = int_gemm(h, self.w_hh, self.q_h.bits, self.q_h.zero_point)
         return acc, gx + dequant(acc, self.s_hh, None)
 
     def elementwise(self, pre: np.ndarray, c: np.ndarray
                     ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, ...]]:
-        """The step after the GEMMs, from rounded pre-activations (B, 4H) and the cell state (B, H).
+        """The step after the GEMMs, from the pre-activation values (B, 4H) (rounded to their
+        slot) and the cell state values (B, H).
 
         Returns:
-            (h' codes, c', (i, f, g, o, tanh(c'))).
+            (h' codes, c' values, what the slots output as the torch model's hooks record them:
+            (i, f, g, o, c', tanh(c')), codes for integer slots).
         """
-        H = self.hidden
-        i = sfu_sigmoid(pre[:, :H], self.gate)
-        f = sfu_sigmoid(pre[:, H:2 * H], self.gate)
-        g = sfu_tanh(pre[:, 2 * H:3 * H], self.gate)
-        o = sfu_sigmoid(pre[:, 3 * H:], self.gate)
-        c = round_to(f * c + i * g, self.cell_p)
-        tc = sfu_tanh(c, self.cell_act)
-        return self.q_h.quantize(o * tc), c, (i, f, g, o, tc)
+        H, p = self.hidden, sfu_precision(self.gate)
+        i, i_r = stage(self.gate, sfu_sigmoid(pre[:, :H], p))
+        f, f_r = stage(self.gate, sfu_sigmoid(pre[:, H:2 * H], p))
+        g, g_r = stage(self.gate, sfu_tanh(pre[:, 2 * H:3 * H], p))
+        o, o_r = stage(self.gate, sfu_sigmoid(pre[:, 3 * H:], p))
+        c, c_r = stage(self.cell_p, f * c + i * g)
+        tc, tc_r = stage(self.cell_act, sfu_tanh(c, sfu_precision(self.cell_act)))
+        return self.q_h.quantize(o * tc), c, (i_r, f_r, g_r, o_r, c_r, tc_r)
 
     def step(self, x: np.ndarray, state: tuple[np.ndarray, np.ndarray] | None = None,
              rec: Recorder = None) -> tuple[np.ndarray, np.ndarray]:

@@ -50,10 +50,10 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from hwsim.funcsim.layers import IntLinear, IntLSTM, dequant, int_gemm
+from hwsim.funcsim.export import ActQuant
+from hwsim.funcsim.layers import IntLinear, IntLSTM, dequant, int_gemm, stage
 from hwsim.funcsim.system import IntSystem
 from hwsim.kernels import sfu_tanh
-from hwsim.kernels.sfu import round_to
 
 U32 = 2.0 ** -24
 INT_SLOTS = ("q_input", "q_hidden")
@@ -294,8 +294,19 @@ def _compare(phase, module, slot, kind, a, b) -> SlotComparison | None:
 
 
 def _ref_weight_codes(reference, module: str, slot: str, attr: str) -> np.ndarray:
+    """The torch model's weight codes less their zero points, int64 (N, K): what the GEMM sums."""
     mod = dict(reference.named_modules())[module]
-    return getattr(mod, slot).codes(getattr(mod, attr)).numpy()
+    q = getattr(mod, slot)
+    codes = q.codes(getattr(mod, attr)).numpy().astype(np.int64)
+    zp = q.zero_point.detach().numpy().astype(np.int64).reshape(-1)
+    return codes - np.repeat(zp, codes.shape[0] // zp.size)[:, None]
+
+
+def _ref_zp(reference, module: str, slot: str) -> int:
+    """Zero point of the torch model's activation quantizer ``slot`` of ``module``."""
+    q = getattr(dict(reference.named_modules())[module], slot)
+    zp = getattr(q, "zero_point", None)
+    return 0 if zp is None else int(zp.reshape(-1)[0])
 
 
 def _lstm_rows(phase, m: IntLSTM, sim: _Records, ref: _Records, reference) -> list[SlotComparison]:
@@ -307,10 +318,12 @@ def _lstm_rows(phase, m: IntLSTM, sim: _Records, ref: _Records, reference) -> li
     hs = ref.steps(name, "q_hidden")
     if x is None or not hs:
         return [r for r in rows if r is not None]
-    w_ih = _ref_weight_codes(reference, name, "q_weight_ih", "weight_ih").astype(np.int64)
-    w_hh = _ref_weight_codes(reference, name, "q_weight_hh", "weight_hh").astype(np.int64)
-    x = x.reshape(-1, w_ih.shape[1])
-    h_prev = np.concatenate([np.zeros_like(hs[0])] + hs[:-1]).reshape(-1, w_hh.shape[1])
+    w_ih = _ref_weight_codes(reference, name, "q_weight_ih", "weight_ih")
+    w_hh = _ref_weight_codes(reference, name, "q_weight_hh", "weight_hh")
+    zx, zh = _ref_zp(reference, name, "q_input"), _ref_zp(reference, name, "q_hidden")
+    x = x.reshape(-1, w_ih.shape[1]) - zx
+    # the zero state (value 0) and then the recorded codes, less the zero point
+    h_prev = np.concatenate([np.zeros_like(hs[0])] + [h - zh for h in hs[:-1]]).reshape(-1, w_hh.shape[1])
     acc_ih, acc_hh = x @ w_ih.T, h_prev @ w_hh.T
     rows.append(_compare(phase, name, "acc_ih", "acc", sim.get(name, "acc_ih"), acc_ih.reshape(-1)))
     rows.append(_compare(phase, name, "acc_hh", "acc", sim.get(name, "acc_hh"), acc_hh.reshape(-1)))
@@ -322,7 +335,7 @@ def _lstm_rows(phase, m: IntLSTM, sim: _Records, ref: _Records, reference) -> li
         gx_abs = (np.abs(x) @ np.abs(w_ih).T) * np.float64(m.s_ih) + np.abs(m.bias)
         if m.reverse:
             gx_abs = gx_abs[::-1]  # the recurrence ran from the last frame to the first
-        if np.array_equal(h_prev.reshape(-1), np.concatenate([np.zeros_like(hs[0])] + sim.steps(name, "q_hidden")[:-1]).reshape(-1)):
+        if all(np.array_equal(a, b) for a, b in zip(hs[:-1], sim.steps(name, "q_hidden")[:-1])):
             total = gx_abs + (np.abs(h_prev) @ np.abs(w_hh).T) * np.float64(m.s_hh)
             k = w_ih.shape[1] + w_hh.shape[1] + 3
             bound = k * U32 * total + 1e-45
@@ -336,8 +349,8 @@ def _linear_rows(phase, m: IntLinear, sim: _Records, ref: _Records, reference) -
     rows = [_compare(phase, name, "q_input", "codes", sim.get(name, "q_input"), ref.get(name, "q_input"))]
     x = ref.get(name, "q_input")
     if x is not None:
-        w = _ref_weight_codes(reference, name, "q_weight", "weight").astype(np.int64)
-        acc = x.reshape(-1, w.shape[1]) @ w.T
+        w = _ref_weight_codes(reference, name, "q_weight", "weight")
+        acc = (x.reshape(-1, w.shape[1]) - _ref_zp(reference, name, "q_input")) @ w.T
         rows.append(_compare(phase, name, "acc", "acc", sim.get(name, "acc"), acc.reshape(-1)))
     rows.append(_compare(phase, name, "q_output", "float", sim.get(name, "q_output"), ref.get(name, "q_output")))
     return [r for r in rows if r is not None]
@@ -358,12 +371,14 @@ def _lstm_lockstep(phase, m: IntLSTM, ref: _Records, reference) -> list[SlotComp
     gates, tcs = ref.steps(name, "q_gate"), ref.steps(name, "q_cell_act")
     if not xs or not hs:
         return []
-    w_ih = _ref_weight_codes(reference, name, "q_weight_ih", "weight_ih").astype(np.int64)
-    w_hh = _ref_weight_codes(reference, name, "q_weight_hh", "weight_hh").astype(np.int64)
+    w_ih = _ref_weight_codes(reference, name, "q_weight_ih", "weight_ih")
+    w_hh = _ref_weight_codes(reference, name, "q_weight_hh", "weight_hh")
+    zx, zh = _ref_zp(reference, name, "q_input"), _ref_zp(reference, name, "q_hidden")
     x = np.concatenate([v.reshape(-1, w_ih.shape[1]) for v in xs]).astype(np.int64)
     steps, batch = len(hs), hs[0].reshape(-1, m.hidden).shape[0]
-    acc_ih = _int_gemm_of(m.w_ih, x, m.q_in.bits)
+    acc_ih = _int_gemm_of(m.w_ih, x, m.q_in)
     gx = (acc_ih.astype(np.float32) * m.s_ih + m.bias).reshape(-1, batch, 4 * m.hidden)
+    x = x - zx
     gx_abs = (np.abs(x) @ np.abs(w_ih).T) * np.float64(m.s_ih) + np.abs(m.bias)
     gx_abs = gx_abs.reshape(-1, batch, 4 * m.hidden)
     h0, c0 = m.initial_state(batch)
@@ -372,16 +387,15 @@ def _lstm_lockstep(phase, m: IntLSTM, ref: _Records, reference) -> list[SlotComp
     for j in range(steps):
         row = steps - 1 - j if m.reverse else j
         h_prev = h0 if j == 0 else hs[j - 1].reshape(batch, -1).astype(np.int8)
-        c_prev = c0 if j == 0 else cs[j - 1].reshape(batch, -1).astype(np.float32)
+        c_prev = c0 if j == 0 else _values(m.cell_p, cs[j - 1].reshape(batch, -1))
         a, pre32 = m.preactivation(gx[row], h_prev)
         acc_hh.append(a)
-        acc_hh_ref.append(h_prev.astype(np.int64) @ w_hh.T)
+        acc_hh_ref.append((h_prev.astype(np.int64) - zh) @ w_hh.T)
         d32.append(pre32.astype(np.float64) - pre32s[j].reshape(pre32.shape))
-        abs32.append(gx_abs[row] + (np.abs(h_prev.astype(np.int64)) @ np.abs(w_hh).T) * np.float64(m.s_hh))
-        pre_ref = pres[j].reshape(pre32.shape).astype(np.float32)
-        out["q_preact"][0].append(round_to(pre32, m.preact))
-        out["q_preact"][1].append(pre_ref)
-        h, c, (i, f, g, o, tc) = m.elementwise(pre_ref, c_prev)
+        abs32.append(gx_abs[row] + (np.abs(h_prev.astype(np.int64) - zh) @ np.abs(w_hh).T) * np.float64(m.s_hh))
+        out["q_preact"][0].append(stage(m.preact, pre32)[1])
+        out["q_preact"][1].append(pres[j].reshape(pre32.shape))
+        h, _, (i, f, g, o, c, tc) = m.elementwise(_values(m.preact, pres[j].reshape(pre32.shape)), c_prev)
         out["q_gate"][0].append(np.concatenate([i, f, g, o]))
         out["q_gate"][1].append(np.concatenate([v.reshape(batch, -1) for v in gates[4 * j:4 * j + 4]]))
         for slot, sim_v, ref_v in (("q_cell", c, cs[j]), ("q_cell_act", tc, tcs[j]), ("q_hidden", h, hs[j])):
@@ -401,8 +415,13 @@ def _lstm_lockstep(phase, m: IntLSTM, ref: _Records, reference) -> list[SlotComp
     return rows
 
 
-def _int_gemm_of(w, x: np.ndarray, bits: int) -> np.ndarray:
-    return int_gemm(np.ascontiguousarray(x, dtype=np.int8), w, bits)
+def _int_gemm_of(w, x: np.ndarray, q_in) -> np.ndarray:
+    return int_gemm(np.ascontiguousarray(x, dtype=np.int8), w, q_in.bits, q_in.zero_point)
+
+
+def _values(q, recorded: np.ndarray) -> np.ndarray:
+    """Float32 values of what a torch slot recorded (codes of an integer slot)."""
+    return q.dequantize(recorded) if isinstance(q, ActQuant) else np.asarray(recorded, np.float32)
 
 
 def _linear_lockstep(phase, m: IntLinear, ref: _Records, reference) -> list[SlotComparison]:
@@ -411,9 +430,10 @@ def _linear_lockstep(phase, m: IntLinear, ref: _Records, reference) -> list[Slot
     x, y32, y = ref.get(name, "q_input"), ref.get(name, "output_f32"), ref.get(name, "q_output")
     if x is None:
         return []
-    w = _ref_weight_codes(reference, name, "q_weight", "weight").astype(np.int64)
+    w = _ref_weight_codes(reference, name, "q_weight", "weight")
     x = x.reshape(-1, w.shape[1]).astype(np.int64)
-    acc = _int_gemm_of(m.weight, x, m.q_in.bits)
+    acc = _int_gemm_of(m.weight, x, m.q_in)
+    x = x - _ref_zp(reference, name, "q_input")
     rows = [_compare(phase, name, "acc", "acc", acc.reshape(-1), (x @ w.T).reshape(-1))]
     out32 = dequant(acc, m.scale, m.bias)
     if y32 is not None:
@@ -424,7 +444,7 @@ def _linear_lockstep(phase, m: IntLinear, ref: _Records, reference) -> list[Slot
                                    int(np.flatnonzero(d)[0]) if np.count_nonzero(d) else -1,
                                    _bound_ratio(d, w.shape[1], abs_sum.reshape(-1))))
     if y is not None:
-        rows.append(_compare(phase, name, "q_output", "float", round_to(out32, m.out_precision).reshape(-1), y))
+        rows.append(_compare(phase, name, "q_output", "float", stage(m.out_precision, out32)[1].reshape(-1), y))
     return rows
 
 

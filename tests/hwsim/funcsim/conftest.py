@@ -1,4 +1,4 @@
-"""Fixtures: PTQ exports of the ``tiny`` system (int4, int8, int4-naive), made once per session."""
+"""Fixtures: PTQ exports of the ``tiny`` system (int4, int8, int4-naive, fp16), made once per session."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def exports(tmp_path_factory):
     calib = [random_features(system.config, 60, seed=i) for i in range(2)]
     out = {}
     root = tmp_path_factory.mktemp("exports")
-    for policy in ("int4", "int8", "int4-naive"):
+    for policy in ("int4", "int8", "int4-naive", "fp16"):
         qsys = quantize(system, policy, mode="ptq", calib_features=calib)
         out[policy] = root / f"tiny_{policy}.npz"
         export(qsys, out[policy])

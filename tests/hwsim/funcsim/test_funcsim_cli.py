@@ -22,5 +22,9 @@ def test_cli_text_and_errors(exports, capsys):
     text = capsys.readouterr().out
     assert "n-best identical: yes" in text and "code mismatches 0" in text
     assert main(["funcsim", "--model", "small", "--checkpoint", str(exports["int4"]), "--frames", "40"]) == 2
-    assert main(["funcsim", "--model", "tiny", "--checkpoint", str(exports["int4-naive"]), "--frames", "40"]) == 2
+    capsys.readouterr()
+    assert main(["funcsim", "--model", "tiny", "--checkpoint", str(exports["int4-naive"]), "--frames", "40"]) == 0
+    assert "exact parts identical: yes" in capsys.readouterr().out
+    # float weights: the integer simulation has nothing to run
+    assert main(["funcsim", "--model", "tiny", "--checkpoint", str(exports["fp16"]), "--frames", "40"]) == 2
     assert "unsupported by funcsim" in capsys.readouterr().err
