@@ -186,7 +186,7 @@ def time_lines(fp16, int4, hw, fp16_weight_bytes: float, int4_weight_bytes: floa
         src_share = d.dram_bytes_by_source[src] / d.dram_bytes if d.dram_bytes else 0.0
         sent.append(f"At {name}, moving its {_mb(d.dram_bytes)} over DRAM takes "
                     f"{_ms(dram_time_s(d, hw.dram_bw_bytes_per_s))}, {_pct(share)} of the latency "
-                    f"({'most' if share >= 0.5 else 'less than half'} of it); {_pct(src_share)} of those "
+                    f"({'most' if share > 0.5 else 'at most half'} of it); {_pct(src_share)} of those "
                     f"bytes are {SOURCE_WORDS.get(src, src)}. The largest share of its summed op time is "
                     f"bound by {bound_word(top.index[0])} ({_pct(top.iloc[0])})"
                     + (f", then {bound_word(top.index[1])} ({_pct(top.iloc[1])})"
