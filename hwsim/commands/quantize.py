@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+from pathlib import Path
 
 from hwsim.commands._args import count, positive_float, positive_int, seed
 
@@ -37,7 +38,8 @@ def register(subparsers) -> None:
     data = p.add_mutually_exclusive_group()
     data.add_argument("--data", metavar="DIR", default=None,
                       help="corpus directory (manifest.tsv, wav/, text/lm_*.txt, as written by "
-                           "models.data.corpus.build_corpus): its train split and LM text")
+                           "models.data.corpus.build_corpus), or a folder holding one as corpus/ "
+                           "(make accuracy: data): its train split and LM text")
     data.add_argument("--wav-list", metavar="FILE", default=None,
                       help="text file of path<TAB>transcript lines (16 kHz 16-bit mono WAVs; paths "
                            "relative to the file); both LMs use the transcripts as text")
@@ -136,8 +138,9 @@ def run(args: argparse.Namespace) -> int:
 
     check_file(args.out)
     if not (args.synthetic or args.data or args.wav_list):
+        here = " (make accuracy's corpus is here: --data data)" if Path("data/corpus/manifest.tsv").is_file() else ""
         raise UserError(f"no calibration / training data: give {DATA_OPTIONS} (random features, "
-                        "surrogate loss)")
+                        f"surrogate loss){here}")
     policy = load_policy(args.precision)
     system = build_system(args.model, args.seed, checkpoint=args.checkpoint)
     cfg = system.config

@@ -95,7 +95,8 @@ def corpus_data(root: str | Path, cfg: ModelConfig, split: str = "train", max_ut
     """Utterances of one split of a corpus directory (features computed from its WAVs).
 
     Args:
-        root: directory with ``manifest.tsv``, ``wav/<split>/<id>.wav`` and ``text/lm_*.txt``.
+        root: directory with ``manifest.tsv``, ``wav/<split>/<id>.wav`` and ``text/lm_*.txt``, or
+            a pipeline data folder holding it as ``corpus/`` (``make accuracy`` writes ``data/corpus``).
         cfg: the model config (its front end).
         split: manifest split.
         max_utts: at most this many utterances, a seeded draw (None: all).
@@ -107,6 +108,8 @@ def corpus_data(root: str | Path, cfg: ModelConfig, split: str = "train", max_ut
     from models.data.corpus import read_manifest
 
     root = Path(root)
+    if not (root / "manifest.tsv").is_file() and (root / "corpus" / "manifest.tsv").is_file():
+        root = root / "corpus"  # a pipeline data folder (``hwsim accuracy --data``, make accuracy's data/)
     if not (root / "manifest.tsv").is_file():
         raise UserError(f"--data {root}: no manifest.tsv; expected a corpus directory written by "
                         "models.data.corpus.build_corpus (make accuracy writes data/corpus)")

@@ -126,3 +126,12 @@ def test_one_data_option_only(corpus, capsys, tmp_path):
         main(["quantize", "--model", "tiny", "--precision", "int4", "--data", str(corpus), "--synthetic",
               "--out", str(tmp_path / "q.npz")])
     assert exc.value.code == 2 and "not allowed with" in capsys.readouterr().err
+
+
+def test_data_accepts_a_pipeline_data_folder(corpus, capsys, tmp_path):
+    """``--data`` as ``hwsim accuracy --data`` takes it: a folder holding ``corpus/``."""
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "corpus").symlink_to(corpus)
+    r = _run(capsys, "--precision", "int8", "--data", tmp_path / "data", "--out", tmp_path / "q.npz")
+    assert r["data"] == "corpus" and r["data_path"] == str(tmp_path / "data" / "corpus")
+    assert r["utterances"] == len(read_manifest(corpus, "train"))
