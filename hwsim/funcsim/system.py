@@ -9,8 +9,9 @@ data-movement rules between layers:
   code-to-code table (exactly what the torch model computes on the dequantized values);
 - frame stacking and ``concat`` / ``stride`` time reduction move codes; ``mean`` reduction
   averages dequantized values in float32 and requantizes;
-- the joint adds the two fp16 projections in float32 and applies tanh at fp32 (the torch model
-  has no quantizer slot between them), then quantizes for ``joint.out``; log-softmax in float32.
+- the joint adds the two projections (fp16 values, or INT4 grid values under ``int4-naive``) in
+  float32 and applies tanh at fp32 (the torch model has no quantizer slot between them), then
+  quantizes for ``joint.out``; log-softmax in float32.
 """
 
 from __future__ import annotations
