@@ -1,0 +1,54 @@
+"""Validation against this CPU (not a test): ``hwsim.validate.validate`` on the committed
+``host-cpu`` presets, saved for the report.
+
+Predicted (the simulator) vs measured time of 135 GEMM cases (RNN-T weight shapes x m in 1, 4, 8, 16,
+250 x torch fp32 / bf16 / int8 and the Numba INT8 / INT4 kernels) and 4 whole decodes (``tiny``,
+``small``; greedy and beam 8 with DR fusion) in torch eager on one thread. The presets come from
+``hwsim calibrate --out hwsim/presets/host-cpu.yaml``; on another machine, calibrate first and pass
+``--hw`` (the file records on which CPU it was measured; so does the output here).
+
+Run: OMP_WAIT_POLICY=passive NUMBA_CACHE_DIR=.cache/numba .venv/bin/python benchmarks/bench_validate.py
+Writes benchmarks/results/validate.json (fields: the ``hwsim.validate`` module docstring).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from hwsim.validate import validate  # noqa: E402
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--hw", default="host-cpu", help="preset written by hwsim calibrate")
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "validate.json"))
+    args = ap.parse_args()
+    command = "python benchmarks/bench_validate.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    res = validate(args.hw, repeats=args.repeats, command=command.strip())
+    s = res["summary"]
+    print(f"{res['machine']['cpu_model']} ({', '.join(res['machine']['flags'])}), {res['date']}")
+    print("| cases | n | median abs err | p90 abs err | worst |")
+    print("|---|---|---|---|---|")
+    for key, v in list(s["by_kind"].items()) + list(s["by_precision"].items()):
+        print(f"| {key} | {v['n']} | {100 * v['median_abs_err']:.1f}% | {100 * v['p90_abs_err']:.1f}% | {v['worst']} |")
+    for c in res["cases"]:
+        if c["kind"] == "decode":
+            print(f"{c['name']}: predicted {c['predicted_s'] * 1e3:.1f} ms, measured {c['measured_s'] * 1e3:.1f} ms, "
+                  f"ratio {c['ratio']:.2f}")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(res, indent=1))
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,582 @@
+"""Measure this CPU and write it as accelerator presets: ``hwsim calibrate --out FILE.yaml``.
+
+A CPU thread is described as a one-core accelerator whose numbers are all measured here, on one
+thread (``torch.set_num_threads(1)``; Numba kernels below their threading threshold):
+
+- matrix engine: peak MAC rates per precision of each executor, from a large GEMM
+  (``gemm_bench``); the array's rows from the measured efficiency of small-``m`` GEMMs
+  (``fit_array``: the power of two, with or without ``fold_outputs``, whose ragged-tile loss through
+  ``hwsim.gemm.cost_gemm`` best matches GEMMs of m = 1 ... 64 with a 768 KiB weight in L2);
+- scratchpad = the L2 of one core (size from sysfs), shared SRAM = the part of the L3 that keeps its
+  bandwidth (measured: the largest read size whose bandwidth stays above the geometric mean of
+  the L3 and DRAM plateaus), DRAM; each bandwidth from a read stream (``torch.sum`` of fp32, what
+  a GEMM does to its weight) at a size that fits that level; copy bandwidths are recorded too;
+- special-function, vector and select rates from ``tanh``, ``add`` and ``topk`` on in-cache data;
+- per-op dispatch overhead of the executor being modelled.
+
+Three executors, three presets from one measurement (they differ in what an op costs to issue,
+and the Numba one in its GEMM rates):
+
+``FILE.yaml``
+    torch eager as ``models.decode`` runs it: every traced aten op pays the per-op overhead of the
+    decode (dispatcher, ``nn.Module`` calls and the search's Python bookkeeping, which is not an op
+    of the graph), measured on a calibration decode of ``tiny`` (beam 4, no fusion, 200 frames,
+    seed 7) as the dispatch at which the simulator reproduces its measured time (``fit_dispatch``).
+    The validation decodes differ from it in length, beam and fusion (and model, for ``small``).
+``FILE-aten.yaml``
+    bare torch ops (one ``F.linear`` / ``torch._int_mm`` call per op): the dispatch of a tiny
+    ``torch.add``.
+``FILE-numba.yaml``
+    the project's Numba integer kernels (``hwsim.kernels``, as ``hwsim funcsim`` calls them): INT8
+    and INT4 GEMM rates of ``gemm_int8`` / ``gemm_int4`` with prepacked weights, and the per-call
+    overhead of a 1 x 16 x 16 ``gemm_int8``.
+
+Every number is written into the YAML next to the field it sets, with the function call that
+measured it, the date and the CPU (``/proc/cpuinfo`` model name and flags). Noise: every item is
+the median of ``repeats`` samples taken round-robin over all items (a burst of load from other
+users hits all of them alike), each sample a loop of calls lasting at least ``min_sample_s`` of the
+thread's CPU time (``sample_loop``: time slices taken by other users of a shared machine do not
+count).
+
+API: ``measure(...) -> Calibration``; ``preset_yaml(cal, executor) -> str``; ``write_presets``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import math
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+EXECUTORS = ("torch", "aten", "numba")
+#: Precisions each executor's matrix engine runs (what it has a kernel for).
+ENGINE_PRECISIONS = {"torch": ("fp32", "bf16", "int8"), "aten": ("fp32", "bf16", "int8"),
+                     "numba": ("int8", "int4")}
+#: Preset file suffix per executor (``FILE.yaml``, ``FILE-aten.yaml``, ``FILE-numba.yaml``).
+SUFFIX = {"torch": "", "aten": "-aten", "numba": "-numba"}
+
+PEAK_SHAPE = (256, 1024, 1024)          # m, k, n of the peak-rate GEMM
+#: Weight (k, n) of the small-m GEMMs per precision: 768 KiB, in a 1 MiB L2.
+CURVE_K_N = {"fp32": (256, 768), "bf16": (384, 1024), "int8": (768, 1024), "int4": (1024, 1536)}
+CURVE_M = (1, 2, 4, 8, 16, 64)
+ROW_CHOICES = (1, 2, 4, 8, 16, 32, 64)
+FOLD_CHOICES = (False, True)
+COLS = 16                               # [assumption] one AVX-512 register of fp32 lanes
+READ_SIZES = (256 << 10, 4 << 20, 8 << 20, 16 << 20, 32 << 20, 256 << 20)
+ELTWISE_N = 1 << 16                     # elements of the tanh / add / topk rate items
+CALIB_DECODE = {"model": "tiny", "frames": 200, "beam": 4, "lm_fusion": "none", "seed": 7}
+
+
+@dataclass(frozen=True)
+class Item:
+    """One measured number.
+
+    Attributes:
+        value: the number, in SI units (``unit``).
+        unit: ``mac_per_s``, ``bytes_per_s``, ``elems_per_s``, ``s`` or ``bytes``.
+        how: the call that measured it (a function of this module with its arguments), or where
+            it was read.
+    """
+
+    value: float
+    unit: str
+    how: str
+
+
+@dataclass
+class Calibration:
+    """What ``measure`` found: machine facts and measured items by name.
+
+    Item names: ``gemm.<executor>.<precision>`` (peak MAC/s), ``curve.<executor>.<precision>.m<M>``
+    (seconds per call), ``read.<bytes>`` / ``copy.<bytes>`` (B/s), ``sfu.<exe>``, ``vector.<exe>``,
+    ``select.<exe>`` (elements/s), ``dispatch.aten`` / ``dispatch.numba`` (s per call),
+    ``dispatch.torch`` (s per traced op of the calibration decode), ``decode.measured_s``,
+    ``l2_bytes``, ``l3_bytes`` (sysfs), ``l3_effective_bytes``, ``frequency_hz`` (cpuinfo).
+    """
+
+    machine: dict
+    date: str
+    items: dict[str, Item] = field(default_factory=dict)
+    #: Per executor: (rows, fold_outputs) of its matrix engine (``fit_array``).
+    array: dict[str, tuple[int, bool]] = field(default_factory=dict)
+
+    def value(self, name: str) -> float:
+        return self.items[name].value
+
+
+def machine_info() -> dict:
+    """CPU model, SIMD/matrix flags of interest, logical CPUs, torch/numpy versions."""
+    model, flags, mhz = platform.processor() or "unknown", set(), None
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+        for line in text.splitlines():
+            key, _, val = line.partition(":")
+            key = key.strip()
+            if key == "model name" and model in ("unknown", platform.processor()):
+                model = val.strip()
+            elif key == "flags" and not flags:
+                flags = set(val.split())
+            elif key == "cpu MHz" and mhz is None:
+                mhz = float(val)
+    except OSError:
+        pass
+    wanted = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8", "amx_tile")
+    import torch
+
+    return {"cpu_model": model, "flags": [f for f in wanted if f in flags],
+            "cpu_mhz": mhz, "logical_cpus": os.cpu_count(), "torch": torch.__version__,
+            "numpy": np.__version__, "platform": platform.platform()}
+
+
+def _cache_bytes(index: int) -> int | None:
+    path = Path(f"/sys/devices/system/cpu/cpu0/cache/index{index}/size")
+    try:
+        text = path.read_text().strip()
+    except OSError:
+        return None
+    mult = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1:], 1)
+    return int(text.rstrip("KMG")) * mult
+
+
+# ------------------------------------------------------------------------------------------------
+# Timing
+
+
+def sample_loop(fn: Callable[[], object], loops: int) -> float:
+    """CPU seconds of the calling thread per call of ``loops`` back-to-back calls of ``fn``.
+
+    Thread CPU time (``time.thread_time``), not wall time: on a shared machine the time slices
+    other users take while this thread waits for a core do not count, and the executors modelled
+    (torch and Numba on one thread) do all their work on the calling thread. What the other users
+    still affect (shared caches, memory bandwidth) is left in, as noise the medians reduce.
+    """
+    t0 = time.thread_time()
+    for _ in range(loops):
+        fn()
+    return (time.thread_time() - t0) / loops
+
+
+def round_robin(benches: dict[str, Callable[[], object]], repeats: int, min_sample_s: float,
+                timer: Callable[[Callable[[], object], int], float] = sample_loop) -> dict[str, float]:
+    """Median seconds per call of each bench, sampled round-robin (noise hits all alike).
+
+    Each bench is called once (warm-up), its loop count set so that a sample lasts about
+    ``min_sample_s``; then ``repeats`` rounds take one sample of every bench in turn.
+    """
+    loops = {}
+    for name, fn in benches.items():
+        fn()
+        once = max(timer(fn, 1), 1e-7)
+        loops[name] = max(1, int(min_sample_s / once))
+    samples: dict[str, list[float]] = {name: [] for name in benches}
+    for _ in range(repeats):
+        for name, fn in benches.items():
+            samples[name].append(timer(fn, loops[name]))
+    return {name: statistics.median(s) for name, s in samples.items()}
+
+
+# ------------------------------------------------------------------------------------------------
+# Benchmarks (each returns a zero-argument callable; the arrays are made once)
+
+
+def gemm_bench(executor: str, precision: str, m: int, k: int, n: int) -> Callable[[], object]:
+    """One GEMM ``(m x k) @ (k x n)`` as the executor runs it.
+
+    torch / aten: ``F.linear(x, w)`` (fp32, bf16: ``x (m, k)``, ``w (n, k)``) or
+    ``torch._int_mm(x, w)`` (int8, ``w (k, n)``); numba: ``gemm_int8(a, prepack_weights(w))`` or
+    ``gemm_int4(pack_int4(a), prepack_weights_int4(pack_int4(w), k), k)``.
+    """
+    rng = np.random.default_rng(0)
+    if executor in ("torch", "aten"):
+        import torch
+        import torch.nn.functional as F
+
+        if precision in ("fp32", "bf16"):
+            dt = torch.float32 if precision == "fp32" else torch.bfloat16
+            x = torch.randn(m, k, dtype=dt)
+            w = torch.randn(n, k, dtype=dt)
+            return lambda: F.linear(x, w)
+        if precision == "int8":
+            x = torch.randint(-128, 128, (m, k), dtype=torch.int8)
+            w = torch.randint(-128, 128, (k, n), dtype=torch.int8)
+            return lambda: torch._int_mm(x, w)
+    if executor == "numba":
+        from hwsim.kernels import gemm_int4, gemm_int8, pack_int4, prepack_weights, prepack_weights_int4
+
+        if precision == "int8":
+            a = rng.integers(-128, 128, (m, k), dtype=np.int8)
+            pw = prepack_weights(rng.integers(-128, 128, (n, k), dtype=np.int8))
+            return lambda: gemm_int8(a, pw)
+        if precision == "int4":
+            a = pack_int4(rng.integers(-8, 8, (m, k), dtype=np.int8))
+            pw = prepack_weights_int4(pack_int4(rng.integers(-8, 8, (n, k), dtype=np.int8)), k)
+            return lambda: gemm_int4(a, pw, k)
+    raise ValueError(f"no {precision} GEMM for executor {executor!r}")
+
+
+READ_TOTAL_BYTES = 64 << 20
+
+
+def read_reps(nbytes: int) -> int:
+    """How many times ``read_bench`` reads its buffer per call (at least ``READ_TOTAL_BYTES``)."""
+    return max(1, READ_TOTAL_BYTES // nbytes)
+
+
+def read_bench(nbytes: int) -> Callable[[], object]:
+    """``torch.sum`` of an fp32 buffer of ``nbytes`` read ``read_reps(nbytes)`` times in one call
+    (a stride-0 ``expand``), so that one op's dispatch does not count against a small buffer."""
+    import torch
+
+    x = torch.ones(nbytes // 4)
+    xe = x.expand(read_reps(nbytes), x.numel())
+    return lambda: xe.sum()
+
+
+def copy_bench(nbytes: int) -> Callable[[], object]:
+    """``np.copyto(y, x)`` of ``nbytes`` (reads and writes ``nbytes`` each)."""
+    x = np.ones(nbytes // 8)
+    y = np.empty_like(x)
+    return lambda: np.copyto(y, x)
+
+
+def unit_bench(executor: str, unit: str, n: int = ELTWISE_N) -> Callable[[], object]:
+    """``tanh`` (sfu), ``add`` (vector) or ``topk(8)`` (select) over ``n`` fp32 elements,
+    torch (torch, aten executors) or numpy (numba: the funcsim's float ops are numpy)."""
+    if executor == "numba":
+        x = np.linspace(-3, 3, n, dtype=np.float32)
+        out = np.empty_like(x)
+        if unit == "sfu":
+            return lambda: np.tanh(x, out=out)
+        if unit == "vector":
+            return lambda: np.add(x, x, out=out)
+        return lambda: np.argpartition(x, -8)[-8:]
+    import torch
+
+    x = torch.linspace(-3, 3, n)
+    out = torch.empty_like(x)     # out=: a fresh 256 KiB result per call would time page faults
+    if unit == "sfu":
+        return lambda: torch.tanh(x, out=out)
+    if unit == "vector":
+        return lambda: torch.add(x, x, out=out)
+    return lambda: torch.topk(x, 8)
+
+
+def tiny_op_bench(executor: str) -> Callable[[], object]:
+    """The cheapest op of the executor: ``torch.add`` of 4 elements (aten, called as the GEMM
+    cases call ``F.linear``); a 1 x 16 x 16 ``gemm_int8`` with prepacked weights (numba)."""
+    if executor == "numba":
+        from hwsim.kernels import gemm_int8, prepack_weights
+
+        a = np.ones((1, 16), np.int8)
+        pw = prepack_weights(np.ones((16, 16), np.int8))
+        return lambda: gemm_int8(a, pw)
+    import torch
+
+    a, b = torch.ones(4), torch.ones(4)
+    return lambda: torch.add(a, b)
+
+
+# ------------------------------------------------------------------------------------------------
+# Measurement
+
+
+def _benches() -> dict[str, tuple[Callable[[], object], str]]:
+    """Every micro-benchmark of ``measure``: name -> (callable, the call that builds it)."""
+    benches: dict[str, tuple[Callable[[], object], str]] = {}
+    m, k, n = PEAK_SHAPE
+    for exe in ("aten", "numba"):
+        for p in ENGINE_PRECISIONS[exe]:
+            benches[f"gemm.{exe}.{p}"] = (gemm_bench(exe, p, m, k, n), f"gemm_bench({exe!r}, {p!r}, {m}, {k}, {n})")
+            ck, cn = CURVE_K_N[p]
+            for mm in CURVE_M:
+                benches[f"curve.{exe}.{p}.m{mm}"] = (gemm_bench(exe, p, mm, ck, cn),
+                                                     f"gemm_bench({exe!r}, {p!r}, {mm}, {ck}, {cn})")
+        for u in ("sfu", "vector", "select"):
+            benches[f"{u}.{exe}"] = (unit_bench(exe, u), f"unit_bench({exe!r}, {u!r}, {ELTWISE_N})")
+        benches[f"dispatch.{exe}"] = (tiny_op_bench(exe), f"tiny_op_bench({exe!r})")
+    for size in READ_SIZES:
+        benches[f"read.{size}"] = (read_bench(size), f"read_bench({size})")
+    for size in (READ_SIZES[0], READ_SIZES[1], READ_SIZES[-1]):
+        benches[f"copy.{size}"] = (copy_bench(size), f"copy_bench({size})")
+    return benches
+
+
+def _work(name: str) -> tuple[float, str]:
+    """(work per call, unit) turning seconds per call into a rate (0: keep seconds)."""
+    kind, _, rest = name.partition(".")
+    if kind == "gemm":
+        m, k, n = PEAK_SHAPE
+        return float(m * k * n), "mac_per_s"
+    if kind == "read":
+        return float(int(rest) * read_reps(int(rest))), "bytes_per_s"
+    if kind == "copy":
+        return 2.0 * float(rest), "bytes_per_s"   # read + write bytes
+    if kind in ("sfu", "vector", "select"):
+        return float(ELTWISE_N), "elems_per_s"
+    return 0.0, "s"
+
+
+def measure(repeats: int = 5, min_sample_s: float = 0.02, decode: bool = True,
+            timer: Callable[[Callable[[], object], int], float] = sample_loop) -> Calibration:
+    """Measure this machine on one thread (about a minute with the defaults).
+
+    Args:
+        repeats: samples per item (median taken).
+        min_sample_s: the least duration of one sample.
+        decode: also measure the torch decode executor's per-op overhead (``fit_dispatch``).
+        timer: ``timer(fn, loops) -> seconds per call`` (tests inject a fake one).
+    """
+    import numba
+    import torch
+
+    torch.set_num_threads(1)
+    numba.set_num_threads(1)
+    cal = Calibration(machine_info(), _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
+    mhz = cal.machine.get("cpu_mhz") or 1000.0
+    cal.items["frequency_hz"] = Item(mhz * 1e6, "hz", "'cpu MHz' of /proc/cpuinfo (read, not measured: "
+                                     "rates per cycle are measured rates divided by it)")
+    for idx, name in ((2, "l2_bytes"), (3, "l3_bytes")):
+        size = _cache_bytes(idx)
+        if size is not None:
+            cal.items[name] = Item(float(size), "bytes", f"/sys/devices/system/cpu/cpu0/cache/index{idx}/size")
+    benches = _benches()
+    if decode:
+        import models
+
+        c = CALIB_DECODE
+        system, feats, kw, graph, audio_s = decode_graph(c["model"], c["frames"], c["beam"],
+                                                         c["lm_fusion"], c["seed"])
+        calib = ((system, audio_s), graph)
+        benches["decode"] = ((lambda: models.decode(system, feats, **kw)),
+                             f"models.decode of {CALIB_DECODE}")
+    log.info("calibrate: %d micro-benchmarks x %d rounds", len(benches), repeats)
+    seconds = round_robin({k: v[0] for k, v in benches.items()}, repeats, min_sample_s, timer)
+    for name, sec in seconds.items():
+        if name == "decode":
+            cal.items["decode.measured_s"] = Item(sec, "s", f"{benches[name][1]}: median of {repeats} "
+                                                  "round-robin samples")
+            continue
+        work, unit = _work(name)
+        how = f"hwsim.calibrate.{benches[name][1]}: median of {repeats} round-robin samples"
+        cal.items[name] = Item(work / sec if work else sec, unit, how)
+    cal.items["l3_effective_bytes"] = Item(float(effective_l3(cal)), "bytes",
+                                           "largest read_bench size whose bandwidth is above the geometric "
+                                           "mean of read_bench(4 MiB) and read_bench(256 MiB)")
+    for exe in ("aten", "numba"):
+        cal.array[exe] = fit_array(cal, exe)
+    cal.array["torch"] = cal.array["aten"]
+    if decode:
+        meas = seconds["decode"]
+        d, sim0 = fit_dispatch(cal, calib[1], calib[0], meas)
+        how = (f"hwsim.calibrate.fit_dispatch: models.decode of {CALIB_DECODE} timed with the others "
+               f"({meas * 1e3:.1f} ms, {len(calib[1])} traced ops); the dispatch at which hwsim.simulate "
+               f"gives that time ({sim0 * 1e3:.1f} ms with zero dispatch)")
+        cal.items["dispatch.torch"] = Item(d, "s", how)
+    else:
+        cal.items["dispatch.torch"] = cal.items["dispatch.aten"]
+    return cal
+
+
+def effective_l3(cal: Calibration) -> int:
+    """Largest ``read.<size>`` whose bandwidth is above sqrt(bw(4 MiB) * bw(largest size))."""
+    sizes = sorted(int(k.split(".")[1]) for k in cal.items if k.startswith("read."))
+    l3, dram = cal.value(f"read.{sizes[1]}"), cal.value(f"read.{sizes[-1]}")
+    cut = math.sqrt(l3 * dram)
+    keep = [s for s in sizes[1:-1] if cal.value(f"read.{s}") >= cut]
+    return max(keep) if keep else sizes[1]
+
+
+# ------------------------------------------------------------------------------------------------
+# Derived model parameters
+
+
+def spec_dict(cal: Calibration, executor: str, array: tuple[int, bool] | None = None,
+              dispatch_s: float | None = None) -> dict:
+    """The preset of ``executor`` as a plain dict (``hwsim.spec.AcceleratorSpec`` fields)."""
+    f = cal.value("frequency_hz")
+    rows, fold = cal.array.get(executor, (8, False)) if array is None else array
+    src = "numba" if executor == "numba" else "aten"
+    rates = {p: cal.value(f"gemm.{src}.{p}") / (f * rows * COLS) for p in ENGINE_PRECISIONS[executor]}
+    if dispatch_s is None:
+        dispatch_s = cal.value(f"dispatch.{executor}")
+    sizes = sorted(int(k.split(".")[1]) for k in cal.items if k.startswith("read."))
+    l2 = int(cal.value("l2_bytes")) if "l2_bytes" in cal.items else sizes[0] * 4
+    l3 = int(cal.value("l3_effective_bytes"))
+    prec = ENGINE_PRECISIONS[executor]
+    float_p = [p for p in ("fp32", "bf16") if p in prec] or ["fp32"]
+    return {
+        "name": "host-cpu" + SUFFIX[executor],
+        "description": (f"{cal.machine['cpu_model']}, 1 thread, {EXECUTOR_TEXT[executor]}; "
+                        f"measured by hwsim calibrate on {cal.date}"),
+        "frequency_hz": f,
+        "cores": 1,
+        "core": {
+            "matrix": {"rows": rows, "cols": COLS, "macs_per_pe_per_cycle": rates, "dataflow": "os",
+                       "fill_drain_overlap": True, "weight_preload_overlap": True, "fold_outputs": fold},
+            "sfu": {"elems_per_cycle": {p: cal.value(f"sfu.{src}") / f for p in float_p}},
+            "vector": {"elems_per_cycle": {p: cal.value(f"vector.{src}") / f for p in float_p}},
+            "select": {"unit": "vector", "elems_per_cycle": cal.value(f"select.{src}") / f},
+            "scratchpad_bytes": l2,
+            "scratchpad_bw_bytes_per_s": cal.value(f"read.{sizes[0]}"),
+            "dispatch_overhead_cycles": dispatch_s * f,
+        },
+        "shared_sram_bytes": max(l3 - l2, 0),
+        "shared_bw_bytes_per_s": cal.value(f"read.{sizes[1]}"),
+        "dram_bw_bytes_per_s": cal.value(f"read.{sizes[-1]}"),
+        "dram_latency_s": 0.0,
+        "mapping": {"residency": "plan", "prefetch": False, "spatial": False},
+    }
+
+
+EXECUTOR_TEXT = {"torch": "torch eager as models.decode runs it (per-op overhead of a decode)",
+                 "aten": "bare torch ops (per-op overhead of one aten call)",
+                 "numba": "hwsim.kernels Numba integer GEMMs (per-call overhead of a kernel call)"}
+
+
+def _spec(data: dict):
+    from hwsim.spec import AcceleratorSpec
+    from models.yamlio import from_dict
+
+    return from_dict(AcceleratorSpec, data, source="hwsim.calibrate")
+
+
+def fit_array(cal: Calibration, executor: str) -> tuple[int, bool]:
+    """Array rows and ``fold_outputs`` that best reproduce the measured small-m GEMMs.
+
+    For each ``ROW_CHOICES`` x ``FOLD_CHOICES``, ``hwsim.gemm.cost_gemm`` (weight resident, the
+    executor's measured peaks and bare-call dispatch) predicts every ``curve.<executor>.*`` GEMM;
+    the choice with the smallest median |log(predicted / measured)| wins (ties: the first).
+    """
+    from hwsim.gemm import cost_gemm
+
+    best, best_err = (ROW_CHOICES[0], False), math.inf
+    for rows in ROW_CHOICES:
+        for fold in FOLD_CHOICES:
+            hw = _spec(spec_dict(cal, executor, array=(rows, fold),
+                                 dispatch_s=cal.value(f"dispatch.{'numba' if executor == 'numba' else 'aten'}")))
+            errs = []
+            for p in ENGINE_PRECISIONS[executor]:
+                k, n = CURVE_K_N[p]
+                for m in CURVE_M:
+                    pred = float(cost_gemm(hw, m, k, n, p, weight_resident=True).latency_s)
+                    errs.append(abs(math.log(pred / cal.value(f"curve.{executor}.{p}.m{m}"))))
+            err = statistics.median(errs)
+            if err < best_err - 1e-12:
+                best, best_err = (rows, fold), err
+    return best
+
+
+def decode_graph(model: str, frames: int, beam: int, lm_fusion: str, seed: int):
+    """(system, features, search kwargs, traced graph, audio seconds) of one decode."""
+    import models
+    import workloads
+
+    system = models.build_system(model, seed=0)
+    feats = models.random_features(system.config, frames, seed=seed)
+    kw = {"beam": beam, "lm_fusion": lm_fusion}
+    graph, _ = workloads.trace(system, feats, **kw)
+    return system, feats, kw, graph, frames * system.config.features.frame_shift_s
+
+
+def fit_dispatch(cal: Calibration, graph, system_audio, measured_s: float) -> tuple[float, float]:
+    """Per-op dispatch (s) at which ``hwsim.simulate`` of ``graph`` gives ``measured_s``.
+
+    ``system_audio`` = (system, audio seconds) of the decode. The simulated latency is
+    non-decreasing in the dispatch; it is solved by bisection. Returns (dispatch_s, simulated
+    seconds with zero dispatch).
+    """
+    from hwsim.simulate import simulate
+
+    system, audio_s = system_audio
+
+    def sim(d: float) -> float:
+        return simulate(graph, _spec(spec_dict(cal, "torch", dispatch_s=d)), "fp32", audio_s,
+                        config=system.config).latency_s
+
+    sim0 = sim(0.0)
+    lo, hi = 0.0, max(measured_s / max(len(graph), 1), 1e-9)
+    while sim(hi) < measured_s and hi < 1.0:
+        hi *= 2
+    for _ in range(40):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if sim(mid) < measured_s else (lo, mid)
+    return 0.5 * (lo + hi), sim0
+
+
+# ------------------------------------------------------------------------------------------------
+# Writing
+
+
+def preset_yaml(cal: Calibration, executor: str) -> str:
+    """The preset of ``executor`` as YAML text, every measured number commented with its source."""
+    import yaml
+
+    data = spec_dict(cal, executor)
+    f = data["frequency_hz"]
+    rows, fold = data["core"]["matrix"]["rows"], data["core"]["matrix"]["fold_outputs"]
+    src = "numba" if executor == "numba" else "aten"
+    m = cal.machine
+    sizes = sorted(int(k.split(".")[1]) for k in cal.items if k.startswith("read."))
+    head = [
+        f"# Generated by `hwsim calibrate --out FILE.yaml` on {cal.date} (this file: the {executor!r} executor,",
+        f"# {EXECUTOR_TEXT[executor]}).",
+        f"# Machine: {m['cpu_model']}; flags {', '.join(m['flags']) or 'none of interest'}; "
+        f"{m['logical_cpus']} logical CPUs; torch {m['torch']}, numpy {m['numpy']}.",
+        "# Another machine gets its own presets: run `hwsim calibrate --out FILE.yaml` there (writes FILE.yaml,",
+        "# FILE-aten.yaml, FILE-numba.yaml) and check them with `hwsim validate --hw FILE.yaml`.",
+        "# One thread is modelled as one core; every rate is measured on one thread (hwsim/calibrate.py says how).",
+        "#",
+        "# Measured (medians of round-robin samples; `how` = the hwsim.calibrate call):",
+    ]
+    for name, it in sorted(cal.items.items()):
+        if name.startswith("curve.") and not name.startswith(f"curve.{src}."):
+            continue
+        if name.split(".")[0] in ("gemm", "sfu", "vector", "select", "dispatch") and name.split(".")[1] not in (src, executor):
+            continue
+        head.append(f"#   {name} = {it.value:.4g} {it.unit}  [{it.how}]")
+    head += [
+        "#",
+        f"# Derived: rows = {rows}, fold_outputs = {str(fold).lower()} (fit_array: the choice best matching the",
+        f"# curve.{src}.* GEMMs through hwsim.gemm.cost_gemm), cols = {COLS}",
+        f"# [assumption: one AVX-512 register of fp32 lanes]; macs_per_pe_per_cycle = gemm.{src}.<p> / frequency_hz",
+        f"# / (rows x cols); scratchpad = L2 of one core at read.{sizes[0]}; shared SRAM = l3_effective_bytes - L2",
+        f"# at read.{sizes[1]}; DRAM at read.{sizes[-1]}; sfu / vector / select = sfu.{src} / vector.{src} /",
+        f"# select.{src} per cycle; dispatch_overhead_cycles = dispatch.{executor} x frequency_hz.",
+        "# [assumption] dram_latency_s 0 (a streaming read hides it). [model limit] the cost model lets a core's",
+        "# matrix, SFU and vector units run concurrently, while one CPU thread runs one op at a time.",
+        "",
+    ]
+    return "\n".join(head) + yaml.safe_dump(data, sort_keys=False, width=100)
+
+
+def preset_paths(out: str | Path) -> dict[str, Path]:
+    """Where ``write_presets(out)`` writes each executor's preset."""
+    out = Path(out)
+    return {exe: out.with_name(out.stem + SUFFIX[exe] + out.suffix) for exe in EXECUTORS}
+
+
+def write_presets(cal: Calibration, out: str | Path) -> dict[str, Path]:
+    """Write the three presets (``preset_paths``), each checked by ``hwsim.spec.load_spec`` first."""
+    from hwsim.spec import AcceleratorSpec
+    from models.yamlio import from_dict, loads_yaml
+
+    paths = preset_paths(out)
+    texts = {exe: preset_yaml(cal, exe) for exe in paths}
+    for exe, text in texts.items():
+        from_dict(AcceleratorSpec, loads_yaml(text, str(paths[exe])), source=str(paths[exe]))
+    for exe, path in paths.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(texts[exe])
+        tmp.replace(path)
+    return paths

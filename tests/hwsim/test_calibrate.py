@@ -1,0 +1,131 @@
+"""hwsim.calibrate: the presets it writes carry the numbers it measured (fake timers and hand-made
+measurements; nothing here asserts a timing of this machine)."""
+
+import math
+
+import pytest
+
+from hwsim import calibrate as cal_mod
+from hwsim.calibrate import COLS, Calibration, Item, fit_array, fit_dispatch, preset_paths, preset_yaml, spec_dict
+from hwsim.cli import main
+from hwsim.spec import load_spec
+from hwsim.validate import gemm_graph
+
+F = 2.0e9
+
+
+def fake_calibration(array=(4, False)) -> Calibration:
+    """Every item ``preset_yaml`` needs, with distinct round values."""
+    cal = Calibration(machine={"cpu_model": "Test CPU 9000", "flags": ["avx512_vnni"], "logical_cpus": 2,
+                               "torch": "x", "numpy": "y"}, date="2026-01-02 03:04 UTC")
+    it = cal.items
+    it["frequency_hz"] = Item(F, "hz", "cpuinfo")
+    it["l2_bytes"] = Item(1 << 20, "bytes", "sysfs")
+    it["l3_effective_bytes"] = Item(8 << 20, "bytes", "sweep")
+    for p, r in {"fp32": 4.0e10, "bf16": 8.0e10, "int8": 1.6e11}.items():
+        it[f"gemm.aten.{p}"] = Item(r, "mac_per_s", f"gemm_bench('aten', {p!r}, ...)")
+    for p, r in {"int8": 1.2e11, "int4": 1.4e11}.items():
+        it[f"gemm.numba.{p}"] = Item(r, "mac_per_s", f"gemm_bench('numba', {p!r}, ...)")
+    for exe, base in (("aten", 1.0), ("numba", 2.0)):
+        it[f"sfu.{exe}"] = Item(base * 1e9, "elems_per_s", "tanh")
+        it[f"vector.{exe}"] = Item(base * 4e9, "elems_per_s", "add")
+        it[f"select.{exe}"] = Item(base * 5e8, "elems_per_s", "topk")
+    it["read.262144"] = Item(9.0e10, "bytes_per_s", "read_bench(262144)")
+    it["read.4194304"] = Item(6.0e10, "bytes_per_s", "read_bench(4194304)")
+    it["read.268435456"] = Item(1.5e10, "bytes_per_s", "read_bench(268435456)")
+    it["dispatch.aten"] = Item(2e-6, "s", "tiny_op_bench('aten')")
+    it["dispatch.numba"] = Item(1e-5, "s", "tiny_op_bench('numba')")
+    it["dispatch.torch"] = Item(8e-6, "s", "fit_dispatch")
+    cal.array = {"aten": array, "torch": array, "numba": array}
+    return cal
+
+
+@pytest.mark.parametrize("exe", ["torch", "aten", "numba"])
+def test_preset_loads_and_carries_the_measured_numbers(tmp_path, exe):
+    cal = fake_calibration(array=(8, True))
+    path = tmp_path / f"host{exe}.yaml"
+    path.write_text(preset_yaml(cal, exe))
+    hw = load_spec(path)
+    src = "numba" if exe == "numba" else "aten"
+    assert hw.frequency_hz == F and hw.cores == 1
+    mx = hw.core.matrix
+    assert (mx.rows, mx.cols, mx.fold_outputs) == (8, COLS, True)
+    for p in ({"numba": ("int8", "int4")}.get(exe, ("fp32", "bf16", "int8"))):
+        # whole-chip peak = the measured MAC/s (rates per PE per cycle multiply back)
+        assert hw.peak_macs_per_s(p) == pytest.approx(cal.value(f"gemm.{src}.{p}"), rel=1e-12)
+    assert hw.core.dispatch_overhead_cycles / F == pytest.approx(cal.value(f"dispatch.{exe}"), rel=1e-12)
+    assert hw.core.scratchpad_bytes == 1 << 20
+    assert hw.core.scratchpad_bw_bytes_per_s == 9.0e10
+    assert hw.shared_sram_bytes == (8 << 20) - (1 << 20) and hw.shared_bw_bytes_per_s == 6.0e10
+    assert hw.dram_bw_bytes_per_s == 1.5e10
+    assert hw.core.sfu.elems_per_cycle["fp32"] * F == pytest.approx(cal.value(f"sfu.{src}"))
+    assert hw.core.vector.elems_per_cycle["fp32"] * F == pytest.approx(cal.value(f"vector.{src}"))
+    assert hw.core.select.elems_per_cycle * F == pytest.approx(cal.value(f"select.{src}"))
+    text = path.read_text()
+    # the machine, the date and every number that set a field, with its source, are in the file
+    assert "Test CPU 9000" in text and "2026-01-02 03:04 UTC" in text and "hwsim calibrate --out" in text
+    assert f"dispatch.{exe} = {cal.value(f'dispatch.{exe}'):.4g} s  [{cal.items[f'dispatch.{exe}'].how}]" in text
+    assert "read.268435456 = 1.5e+10 bytes_per_s" in text
+
+
+def test_fit_array_recovers_rows_from_hand_computed_times():
+    """Curve times made with the closed form of a 4-row output-stationary array (ceil(m/4) row
+    tiles, ceil(n/16) column tiles, ceil(k/L) cycles each) + dispatch: the fit finds 4 rows."""
+    cal = fake_calibration()
+    cal.items["read.262144"] = Item(1e18, "bytes_per_s", "memory never binds here")
+    d = cal.value("dispatch.aten")
+    for p in ("fp32", "bf16", "int8"):
+        k, n = cal_mod.CURVE_K_N[p]
+        lanes = cal.value(f"gemm.aten.{p}") / (F * 4 * COLS)
+        for m in cal_mod.CURVE_M:
+            cycles = math.ceil(m / 4) * math.ceil(n / COLS) * math.ceil(k / lanes) + 4 + COLS
+            cal.items[f"curve.aten.{p}.m{m}"] = Item(cycles / F + d, "s", "hand")
+    assert fit_array(cal, "aten") == (4, False)
+
+
+def test_fit_dispatch_solves_the_per_op_overhead_of_a_serial_graph():
+    """N GEMMs on one core run one after another: latency = N * (body + d), so d = T/N - body."""
+    cal = fake_calibration()
+    graph = gemm_graph(1, 16, 16, uses=50)
+
+    class System:
+        config = None
+
+    hw0 = cal_mod._spec(spec_dict(cal, "torch", dispatch_s=0.0))
+    from hwsim.simulate import simulate
+
+    body = simulate(graph, hw0, "fp32", 1.0).latency_s / 50
+    measured = 50 * (body + 3.5e-6)
+    d, sim0 = fit_dispatch(cal, graph, (System, 1.0), measured)
+    assert sim0 == pytest.approx(50 * body, rel=1e-12)
+    assert d == pytest.approx(3.5e-6, rel=1e-6)
+
+
+def test_measure_with_a_fake_timer_writes_what_it_timed(tmp_path):
+    """A timer that says every call took 1 ms: every rate is work / 1 ms, and the presets say so."""
+    cal = cal_mod.measure(repeats=1, min_sample_s=0.0, decode=False, timer=lambda fn, loops: 1e-3)
+    m, k, n = cal_mod.PEAK_SHAPE
+    assert cal.value("gemm.aten.fp32") == pytest.approx(m * k * n / 1e-3)
+    big = cal_mod.READ_SIZES[-1]
+    assert cal.value(f"read.{big}") == pytest.approx(big * cal_mod.read_reps(big) / 1e-3)
+    assert cal.value("dispatch.numba") == 1e-3
+    paths = cal_mod.write_presets(cal, tmp_path / "h.yaml")
+    assert set(paths) == {"torch", "aten", "numba"}
+    numba_hw = load_spec(paths["numba"])
+    assert numba_hw.peak_macs_per_s("int4") == pytest.approx(m * k * n / 1e-3)
+    assert numba_hw.dram_bw_bytes_per_s == pytest.approx(big * cal_mod.read_reps(big) / 1e-3)
+
+
+def test_calibrate_command_writes_three_loadable_presets(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(cal_mod, "measure", lambda **kw: fake_calibration())
+    out = tmp_path / "sub" / "mine.yaml"
+    assert main(["calibrate", "--out", str(out)]) == 0
+    paths = preset_paths(out)
+    assert [p.name for p in paths.values()] == ["mine.yaml", "mine-aten.yaml", "mine-numba.yaml"]
+    assert load_spec(paths["numba"]).core.dispatch_overhead_cycles == pytest.approx(1e-5 * F)
+    assert "mine-numba.yaml" in capsys.readouterr().out
+
+
+def test_calibrate_command_rejects_a_directory_as_out(tmp_path, capsys):
+    assert main(["calibrate", "--out", str(tmp_path)]) == 2
+    assert "is a directory" in capsys.readouterr().err
