@@ -208,8 +208,8 @@ class EqualityReport:
             if not self.integer_exact and self.lockstep_exact:
                 lines.append("  the free-running differences start in float32 rounding: torch adds "
                              "dequantized products in float32, funcsim scales the exact integer sum "
-                             "once; a value one fp16 ulp apart is carried by the recurrence and, near "
-                             "a rounding tie, changes a code")
+                             "once; a value one fp16 ulp apart is carried forward (through the recurrence, "
+                             "into the joint) and, near a rounding tie, changes a code")
         lines.append(f"float32 pre-activation difference / rounding bound: "
                      f"{'n/a' if ratio is None else f'{ratio:.3g}'}; float values differing: "
                      f"{self.mismatches('float')}, max |diff| {self.max_float_diff():.3g}")
