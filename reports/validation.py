@@ -175,18 +175,37 @@ def measured_table(data: dict) -> pd.DataFrame:
 
 
 def error_table(df: pd.DataFrame) -> pd.DataFrame:
-    """Per kind and precision, then per kind and overall: cases, median / p90 / max |err|, median ratio."""
-    def summarize(g: pd.DataFrame, kind: str, precision: str) -> dict:
-        return {"kind": kind, "precision": precision, "cases": len(g),
+    """Per kind, executor (when the cases name one) and precision, then per kind and overall:
+    cases, median / p90 / max |err|, median predicted / measured."""
+    by = ["kind", "executor", "precision"] if "executor" in df.columns else ["kind", "precision"]
+
+    def summarize(g: pd.DataFrame, keys: dict) -> dict:
+        return {**keys, "cases": len(g),
                 "median |err| (%)": 100 * g["abs_err"].median(),
                 "p90 |err| (%)": 100 * g["abs_err"].quantile(0.9),
                 "max |err| (%)": 100 * g["abs_err"].max(),
                 "median predicted/measured": g["ratio"].median()}
 
-    rows = [summarize(g, k, p) for (k, p), g in df.groupby(["kind", "precision"], sort=True)]
-    rows += [summarize(g, k, "all") for k, g in df.groupby("kind", sort=True)]
-    rows.append(summarize(df, "all", "all"))
+    rows = [summarize(g, dict(zip(by, keys))) for keys, g in df.fillna({c: "-" for c in by}).groupby(by, sort=True)]
+    rows += [summarize(g, {"kind": k, **{c: "all" for c in by[1:]}}) for k, g in df.groupby("kind", sort=True)]
+    rows.append(summarize(df, {c: "all" for c in by}))
     return pd.DataFrame(rows)
+
+
+def machine_text(machine) -> str:
+    """The ``machine`` field of validate.json (a name, or a mapping of CPU facts) as text."""
+    if isinstance(machine, dict):
+        parts = [str(machine.get("cpu_model") or machine.get("cpu") or "an unnamed CPU")]
+        if machine.get("logical_cpus"):
+            parts.append(f"{machine['logical_cpus']} logical CPUs")
+        if machine.get("cpu_mhz"):
+            parts.append(f"{float(machine['cpu_mhz']):.0f} MHz")
+        if machine.get("flags"):
+            parts.append(" ".join(map(str, machine["flags"])))
+        if machine.get("torch"):
+            parts.append(f"torch {machine['torch']}")
+        return ", ".join(parts)
+    return str(machine) if machine else "an unrecorded machine"
 
 
 def measured_figure(df: pd.DataFrame, path: str | Path) -> Path:
@@ -258,9 +277,12 @@ def measured_lines(data: dict | None, out_dir: Path, source: str) -> list[str]:
     df.to_csv(out_dir / MEASURED_CSV, index=False)
     measured_figure(df, out_dir / MEASURED_PNG)
     kinds = ", ".join(f"{int((df['kind'] == k).sum())} {k}" for k in sorted(df["kind"].unique()))
-    lines += [f"Measured on {data.get('date', 'an unrecorded date')} on {data.get('machine', 'an unrecorded machine')} "
+    hw = data.get("hw")
+    presets = (" Predicted with " + ", ".join(f"`{_rel(Path(v))}` ({k})" for k, v in hw.items()) + "."
+               if isinstance(hw, dict) and hw else "")
+    lines += [f"Measured on {data.get('date', 'an unrecorded date')} on {machine_text(data.get('machine'))} "
               f"by `{data.get('command', VALIDATE_COMMAND)}` ({source}): {len(df)} cases ({kinds}), "
-              f"error = |predicted / measured - 1|.", "",
+              f"error = |predicted / measured - 1|.{presets}", "",
               f"![Predicted vs measured]({MEASURED_PNG})", "",
               md_table(error_table(df), {"median |err| (%)": ".1f", "p90 |err| (%)": ".1f",
                                          "max |err| (%)": ".1f", "median predicted/measured": ".3f"}), ""]

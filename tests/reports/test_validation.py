@@ -227,6 +227,15 @@ def test_measured_section_follows_its_data(tmp_path):
     assert "GEMMs: median 20.0% and p90 44.0% (misses the goal" in text
     assert "whole decodes: 1 of 1 within 25% (worst 0.0%)" in text
     assert "| all | all | 4 | 15.0 | 41.0 | 50.0 |" in text   # the file's own summary agrees
+    assert "| gemm | int8 | 2 | 35.0 |" in text               # g2, g3: |err| 0.2, 0.5
     assert "differs from the one computed" not in text
+    data = validation.load_validate(path)
+    data["summary"]["median_abs_err"] = 0.10
+    data["machine"] = {"cpu_model": "AMD EPYC", "logical_cpus": 2, "torch": "2.13.0+cpu"}
+    data["cases"] = [dict(c, executor="numba" if c["precision"] == "int8" else "aten") for c in cases]
+    other = "\n".join(validation.measured_lines(data, out, "validate.json"))
+    assert "The file's own summary (median 10.0%, p90 41.0%) differs from the one computed here" in other
+    assert "on AMD EPYC, 2 logical CPUs, torch 2.13.0+cpu by" in other
+    assert "| gemm | numba | int8 | 2 | 35.0 |" in other and "| all | all | all | 4 | 15.0 |" in other
     assert "The largest error is g3 (gemm, int8)" in text
     assert (out / validation.MEASURED_PNG).stat().st_size > 0
