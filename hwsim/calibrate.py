@@ -62,6 +62,9 @@ EXECUTORS = ("torch", "aten", "numba")
 #: Precisions each executor's matrix engine runs (what it has a kernel for).
 ENGINE_PRECISIONS = {"torch": ("fp32", "bf16", "int8"), "aten": ("fp32", "bf16", "int8"),
                      "numba": ("int8", "int4")}
+#: Precisions whose small-m GEMMs ``fit_array`` matches, per executor: the decode executor runs
+#: FP32 graphs, so its array is fitted to FP32 alone; the others to every precision they run.
+FIT_PRECISIONS = {"torch": ("fp32",), "aten": ("fp32", "bf16", "int8"), "numba": ("int8", "int4")}
 #: Preset file suffix per executor (``FILE.yaml``, ``FILE-aten.yaml``, ``FILE-numba.yaml``).
 SUFFIX = {"torch": "", "aten": "-aten", "numba": "-numba"}
 
@@ -372,9 +375,8 @@ def measure(repeats: int = 5, min_sample_s: float = 0.02, decode: bool = True,
     cal.items["l3_effective_bytes"] = Item(float(effective_l3(cal)), "bytes",
                                            "largest read_bench size whose bandwidth is above the geometric "
                                            "mean of read_bench(4 MiB) and read_bench(256 MiB)")
-    for exe in ("aten", "numba"):
+    for exe in EXECUTORS:
         cal.array[exe] = fit_array(cal, exe)
-    cal.array["torch"] = cal.array["aten"]
     if decode:
         meas = seconds["decode"]
         d, sim0 = fit_dispatch(cal, calib[1], calib[0], meas)
@@ -454,22 +456,23 @@ def fit_array(cal: Calibration, executor: str) -> tuple[int, bool]:
     """Array rows and ``fold_outputs`` that best reproduce the measured small-m GEMMs.
 
     For each ``ROW_CHOICES`` x ``FOLD_CHOICES``, ``hwsim.gemm.cost_gemm`` (weight resident, the
-    executor's measured peaks and bare-call dispatch) predicts every ``curve.<executor>.*`` GEMM;
-    the choice with the smallest median |log(predicted / measured)| wins (ties: the first).
+    executor's measured peaks and bare-call dispatch) predicts the ``curve.*`` GEMMs of the
+    executor's ``FIT_PRECISIONS`` (torch: those of aten at fp32); the choice with the smallest
+    median |log(predicted / measured)| wins (ties: the first).
     """
     from hwsim.gemm import cost_gemm
 
     best, best_err = (ROW_CHOICES[0], False), math.inf
     for rows in ROW_CHOICES:
         for fold in FOLD_CHOICES:
-            hw = _spec(spec_dict(cal, executor, array=(rows, fold),
-                                 dispatch_s=cal.value(f"dispatch.{'numba' if executor == 'numba' else 'aten'}")))
+            src = "numba" if executor == "numba" else "aten"
+            hw = _spec(spec_dict(cal, executor, array=(rows, fold), dispatch_s=cal.value(f"dispatch.{src}")))
             errs = []
-            for p in ENGINE_PRECISIONS[executor]:
+            for p in FIT_PRECISIONS[executor]:
                 k, n = CURVE_K_N[p]
                 for m in CURVE_M:
                     pred = float(cost_gemm(hw, m, k, n, p, weight_resident=True).latency_s)
-                    errs.append(abs(math.log(pred / cal.value(f"curve.{executor}.{p}.m{m}"))))
+                    errs.append(abs(math.log(pred / cal.value(f"curve.{src}.{p}.m{m}"))))
             err = statistics.median(errs)
             if err < best_err - 1e-12:
                 best, best_err = (rows, fold), err
@@ -547,7 +550,7 @@ def preset_yaml(cal: Calibration, executor: str) -> str:
     head += [
         "#",
         f"# Derived: rows = {rows}, fold_outputs = {str(fold).lower()} (fit_array: the choice best matching the",
-        f"# curve.{src}.* GEMMs through hwsim.gemm.cost_gemm), cols = {COLS}",
+        f"# curve.{src}.{{{','.join(FIT_PRECISIONS[executor])}}}.* GEMMs through hwsim.gemm.cost_gemm), cols = {COLS}",
         f"# [assumption: one AVX-512 register of fp32 lanes]; macs_per_pe_per_cycle = gemm.{src}.<p> / frequency_hz",
         f"# / (rows x cols); scratchpad = L2 of one core at read.{sizes[0]}; shared SRAM = l3_effective_bytes - L2",
         f"# at read.{sizes[1]}; DRAM at read.{sizes[-1]}; sfu / vector / select = sfu.{src} / vector.{src} /",
