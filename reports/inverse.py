@@ -40,6 +40,8 @@ DEFAULT_DIR = Path(__file__).with_name("paper") / "inverse"
 #: Written beside the sweep's parts by ``run_inverse``: when, where and how the results were made.
 RUN_RECORD = "computed.json"
 LOW, HIGH = "fp16", "int4"
+#: Figures carried per precision into the paired table (when the results have them).
+EXTRA_FIGURES = ("dram_bytes", "ops")
 
 
 @dataclass(frozen=True)
@@ -95,7 +97,8 @@ def pair_precisions(df: pd.DataFrame, low: str = LOW, high: str = HIGH) -> pd.Da
 
     Returns:
         The point parameters other than ``precision`` (one column each), then
-        ``latency_<low>_s``, ``latency_<high>_s``, ``speedup_x`` and ``rtf_<high>``. Configurations
+        ``latency_<low>_s``, ``latency_<high>_s``, ``speedup_x``, ``rtf_<high>``, and
+        ``<figure>_<precision>`` for each of ``EXTRA_FIGURES`` the results hold. Configurations
         without an ok point at both precisions are left out (``attrs["unpaired"]`` counts them).
     """
     from hwsim.dse import param_columns
@@ -103,7 +106,8 @@ def pair_precisions(df: pd.DataFrame, low: str = LOW, high: str = HIGH) -> pd.Da
     ok = df[df["status"] == "ok"] if "status" in df.columns else df
     ok = ok[ok["precision"].isin([low, high])]
     params = [c for c in param_columns(ok) if c != "precision"]
-    wide = ok.pivot_table(index=params, columns="precision", values=["latency_s", "rtf"], aggfunc="first")
+    extra = [c for c in EXTRA_FIGURES if c in ok.columns]
+    wide = ok.pivot_table(index=params, columns="precision", values=["latency_s", "rtf", *extra], aggfunc="first")
     n_all = len(wide)
     cols = {(m, p) for m, p in wide.columns}
     if not {("latency_s", low), ("latency_s", high)} <= cols:
@@ -116,6 +120,10 @@ def pair_precisions(df: pd.DataFrame, low: str = LOW, high: str = HIGH) -> pd.Da
     out[f"latency_{high}_s"] = wide[("latency_s", high)].to_numpy(float)
     out["speedup_x"] = out[f"latency_{low}_s"] / out[f"latency_{high}_s"]
     out[f"rtf_{high}"] = wide[("rtf", high)].to_numpy(float)
+    for c in extra:
+        for prec in (low, high):
+            if (c, prec) in cols:
+                out[f"{c}_{prec}"] = wide[(c, prec)].to_numpy(float)
     out.attrs["unpaired"] = n_all - len(out)
     return out
 
@@ -462,6 +470,7 @@ def inverse_lines(result: InverseResult, figure: str | None, folder: str, top: i
                       + ("s" if len(combos) != 1 else "") + f" of `{_short(plane[0])}` and `{_short(plane[1])}`: "
                       + ", ".join(f"({fmt_value(a)}, {fmt_value(b)})" for a, b in combos)
                       + " (the figure's right panel).", ""]
+        lines += mechanism_lines(result)
         off = [r for r in result.region.itertuples(index=False)
                if r.preset is not None and not any(_same(v, r.preset) for v in r.consistent)]
         if off:
@@ -473,6 +482,36 @@ def inverse_lines(result: InverseResult, figure: str | None, folder: str, top: i
     if figure:
         lines += [f"![Inverse search: speed-up vs INT4 RTF]({figure})", ""]
     return lines
+
+
+def _span(values: pd.Series, scale: float = 100.0, fmt: str = ".0f", unit: str = "%") -> str:
+    lo, hi = float(values.min()) * scale, float(values.max()) * scale
+    return f"{lo:{fmt}}{unit}" if format(lo, fmt) == format(hi, fmt) else f"{lo:{fmt}}-{hi:{fmt}}{unit}"
+
+
+def mechanism_lines(result: InverseResult) -> list[str]:
+    """What the consistent configurations spend their time on: the share of each precision's
+    latency that its DRAM bytes take at full bandwidth, and the per-op dispatch time summed over
+    the INT4 run's ops (spread over the cores, so it may exceed the latency)."""
+    p = result.paired[result.paired["consistent"]]
+    bw, disp = "hw.dram_bw_bytes_per_s", "hw.core.dispatch_overhead_cycles"
+    need = [f"dram_bytes_{LOW}", f"dram_bytes_{HIGH}", f"ops_{HIGH}"]
+    if p.empty or any(c not in p.columns for c in need):
+        return []
+    fixed = preset_values(result.hw, [bw, disp, "hw.frequency_hz", "hw.cores"])
+    dram_bw = p[bw] if bw in p.columns else fixed[bw]
+    dispatch = p[disp] if disp in p.columns else fixed[disp]
+    f_hz = p["hw.frequency_hz"] if "hw.frequency_hz" in p.columns else fixed["hw.frequency_hz"]
+    cores = p["hw.cores"] if "hw.cores" in p.columns else fixed["hw.cores"]
+    share = {prec: p[f"dram_bytes_{prec}"] / dram_bw / p[f"latency_{prec}_s"] for prec in (LOW, HIGH)}
+    summed = p[f"ops_{HIGH}"] * dispatch / f_hz / p[f"latency_{HIGH}_s"]
+    cores_text = _span(pd.Series(cores, index=p.index) if np.isscalar(cores) else cores, 1, "g", "")
+    return [f"In the consistent configurations, moving their DRAM bytes at full DRAM bandwidth takes "
+            f"{_span(share[LOW])} of the {LOW.upper()} latency ({_span(p[f'dram_bytes_{LOW}'], 1e-9, '.1f', ' GB')}) "
+            f"and {_span(share[HIGH])} of the {HIGH.upper()} latency "
+            f"({_span(p[f'dram_bytes_{HIGH}'], 1e-9, '.2f', ' GB')}); the per-op dispatch overhead summed over "
+            f"the {HIGH.upper()} run's {_span(p[f'ops_{HIGH}'], 1, ',.0f', '')} ops is "
+            f"{_span(summed, 1, '.2f', 'x')} its latency (spread over {cores_text} cores).", ""]
 
 
 def _frequency(result: InverseResult) -> float | None:

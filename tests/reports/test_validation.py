@@ -93,7 +93,9 @@ def _rows(drop_fp16_of=None) -> pd.DataFrame:
             rows.append({"key": f"{bw}-{d}-{precision}", "status": "ok", "model": "tiny", "hw": "rapid4",
                          "audio_s": AUDIO_S, "precision": precision, "beam": 2, "lm_fusion": "dr",
                          "method": "alsd", "hw.dram_bw_bytes_per_s": bw, "hw.core.dispatch_overhead_cycles": float(d),
-                         "latency_s": lat, "rtf": lat / AUDIO_S})
+                         "latency_s": lat, "rtf": lat / AUDIO_S, "ops": 1_000_000,
+                         # DRAM busy for 80% (FP16) / 50% (INT4) of the latency at full bandwidth
+                         "dram_bytes": (0.8 if precision == "fp16" else 0.5) * lat * bw})
     rows.append({"key": "failed", "status": "error", "model": "tiny", "hw": "rapid4", "audio_s": AUDIO_S,
                  "precision": "int4", "beam": 2, "lm_fusion": "dr", "method": "alsd",
                  "hw.dram_bw_bytes_per_s": 8e10, "hw.core.dispatch_overhead_cycles": 100.0,
@@ -147,6 +149,12 @@ def test_text_with_a_consistent_region():
     assert "No consistent configuration keeps the preset's value of `dram_bw_bytes_per_s`" in text
     assert "1 design point failed" in text
     assert "No configuration" not in text and "![Inverse search" in text
+    # FP16 bytes 0.8 x latency x bandwidth: 0.8 x 2.04 s x 1e10 = 16.3 GB ... 0.8 x 1.575 s x 4e10 = 50.4 GB;
+    # INT4 0.5 x 0.6 s x 1e10 = 3 GB ... 0.5 x 0.5 s x 4e10 = 10 GB; dispatch summed over 1e6 ops at
+    # 1.6 GHz / INT4 latency: 100 cycles / 0.6 s = 0.104x ... 400 cycles / 0.5 s = 0.5x
+    assert ("takes 80% of the FP16 latency (16.3-50.4 GB) and 50% of the INT4 latency (3.00-10.00 GB); the "
+            "per-op dispatch overhead summed over the INT4 run's 1,000,000 ops is 0.10-0.50x its latency "
+            "(spread over 4 cores)") in text
 
 
 def test_text_when_nothing_is_consistent():
