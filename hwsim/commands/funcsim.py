@@ -15,7 +15,8 @@ log = logging.getLogger(__name__)
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("funcsim", help="integer simulation of a quantized export on the Numba kernels, compared with the fake-quantized torch model",
+    p = subparsers.add_parser("funcsim", help="integer simulation of a quantized export on the Numba "
+                                              "kernels, compared with the fake-quantized torch model",
                               description=__doc__)
     p.add_argument("--model", required=True, help="model preset or YAML path (must match the export)")
     p.add_argument("--checkpoint", required=True, help="quantized export (.npz from `hwsim quantize`)")
