@@ -258,5 +258,13 @@ def validate(hw: str | Path, repeats: int = 5, min_sample_s: float = 0.02, gemms
         c.ratio = c.predicted_s / c.measured_s
     return {"machine": machine_info(),
             "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-            "command": command, "hw": {exe: str(p) for exe, p in paths.items()},
+            "command": command, "hw": {exe: _shown(p) for exe, p in paths.items()},
             "cases": [c.to_dict() for c in cases], "summary": summarize(cases)}
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the working directory when it lies below it (stable across checkouts)."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
