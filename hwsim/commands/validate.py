@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     if args.repeats < 1:
         raise UserError("--repeats must be >= 1")
     resolve_presets(args.hw)        # bad --hw is a one-line error before any work
-    command = "hwsim " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 1 else "hwsim validate"
+    command = "hwsim " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if len(sys.argv) > 1 else "hwsim validate"
     res = validate(args.hw, repeats=args.repeats, min_sample_s=args.min_sample_s,
                    decodes=not args.no_decodes, command=command)
     if args.json:
