@@ -323,6 +323,9 @@ def build(out_dir: str | Path = "reports/paper", grid: ReportGrid | None = None,
 
         dse = dse_section(sweep_dir, out)
     text = markdown.paper_report(data, figs, PAPER, dse_section=dse, v1=V1)
+    from reports.validation import validation_section
+
+    text += "\n" + validation_section(out)
     path = out / "README.md"
     path.write_text(text)
     log.info("wrote %s", path)
