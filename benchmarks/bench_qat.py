@@ -24,13 +24,13 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import platform
 import statistics
 import time
 from pathlib import Path
 
 import torch
 
+from hwsim.calibrate import cpu_model
 from models.lstm import set_fused
 from models.quant import quantize
 from models.quant.surrogate import random_batches, surrogate_loss
@@ -65,16 +65,6 @@ def _rnnt_item(system, feats: torch.Tensor, labels: torch.Tensor) -> dict:
     seqs = [row.tolist() for row in labels]
     b = collate(system.config, system.rnnt.encoder, list(feats), seqs, None)
     return {"acoustic": b, "lm_ext": seqs, "lm_src": seqs}
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def main() -> None:
@@ -119,7 +109,7 @@ def main() -> None:
     fp32_cell, fp32_fused, qat_s = med(cell.wall_s), med(fused.wall_s), med(qat.wall_s)
     cell_ratios = [q / c for q, c in zip(qat.wall_s, cell.wall_s)]
     fused_ratios = [q / f for q, f in zip(qat.wall_s, fused.wall_s)]
-    cpu = _cpu_model()
+    cpu = cpu_model()
     print(f"model {args.model}, policy {args.policy}, batch {args.batch} x {args.frames} frames, "
           f"{args.labels} labels, medians of {args.steps} interleaved rounds, 1 thread, CPU {cpu}")
     print(f"loss: {loss_name}")

@@ -117,6 +117,18 @@ class Calibration:
         return self.items[name].value
 
 
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``; the platform's processor string elsewhere)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, val = line.partition(":")
+            if key.strip() == "model name":
+                return val.strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
 def machine_info() -> dict:
     """CPU model, SIMD/matrix flags of interest, logical CPUs, torch/numpy versions."""
     model, flags, mhz = platform.processor() or "unknown", set(), None

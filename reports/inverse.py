@@ -32,6 +32,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from hwsim.calibrate import cpu_model
+
 log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -556,16 +558,6 @@ def _uncommitted(paths: tuple[str, ...] = ("hwsim", "models", "workloads")) -> l
     return sorted(line[3:] for line in out.splitlines() if line.strip())
 
 
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def run_inverse(out_dir: str | Path = DEFAULT_DIR, sweep: str | Path = SWEEP, workers: int | None = None,
                 progress: bool = True):
     """Run (or resume) the inverse-search sweep into ``out_dir`` and record when and where.
@@ -586,7 +578,7 @@ def run_inverse(out_dir: str | Path = DEFAULT_DIR, sweep: str | Path = SWEEP, wo
         record = {
             "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "machine": platform.node(),
-            "cpu": _cpu_name(),
+            "cpu": cpu_model(),
             "cpus": __import__("os").cpu_count(),
             "command": f"python -m reports.inverse --out {out_dir}",
             "sweep": str(Path(sweep).resolve().relative_to(ROOT)) if Path(sweep).resolve().is_relative_to(ROOT)
