@@ -120,7 +120,7 @@ def test_qat_gradients_reach_weights_and_pact_clips(tiny):
     loss.backward()
     layer = q.rnnt.encoder.layers[1]["bwd"]
     assert layer.weight_ih.grad is not None and layer.weight_ih.grad.abs().sum() > 0
-    assert layer.q_input.alpha.grad is not None
+    assert torch.isfinite(layer.q_input.alpha.grad).all()
     assert q.lm_ext.layers[0].weight_hh.grad.abs().sum() > 0
     # The joint's input clip receives gradient from clipped inputs.
     alphas = [qz.alpha.grad for _, _, s, qz in quant_slots(q) if hasattr(qz, "alpha")]

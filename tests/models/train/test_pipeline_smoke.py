@@ -53,7 +53,10 @@ def test_checkpoints_load_and_decode(run):
     x = torch.randn(60, 16)
     for system in (fp32, qat):
         r = models.decode(system, x, beam=2, method="alsd", lm_fusion="dr")
-        assert r.stats.frames > 0
+        from models.config import encoder_frames
+
+        assert r.stats.frames == encoder_frames(system.config, 60)
+        assert len(r.hyps) >= 1 and all(torch.isfinite(torch.tensor(score)) for _, score in r.hyps)
 
 
 def test_results_rows_and_rerun_skips(run, tmp_path):
