@@ -355,22 +355,47 @@ class AcceleratorSpec:
         Raises:
             ConfigError: the path names no field, or the new value is invalid (field named).
         """
+        return self.replace_paths({path: value})
+
+    def replace_paths(self, changes: dict[str, Any]) -> AcceleratorSpec:
+        """A new spec with every dotted path of ``changes`` set, validated once (so that values
+        valid only together are accepted). The one way to edit a spec by path: sweeps, reports
+        and ``replace_path`` use it.
+
+        Raises:
+            ConfigError: a path names no field (unknown fields are rejected), or the new spec is
+                invalid (field named).
+        """
         data = copy.deepcopy(self.to_dict())
-        parts = path.split(".")
-        node: Any = data
-        for i, key in enumerate(parts[:-1]):
-            if not isinstance(node, dict) or key not in node or not isinstance(node[key], dict):
-                raise ConfigError(f"replace_path({path!r}): {'.'.join(parts[: i + 1])} is not a "
-                                  "section of the spec")
-            node = node[key]
-        last = parts[-1]
-        # Known fields of a dataclass must exist; mapping-valued fields (rates) may gain keys.
-        parent_is_rates = parts[-2:-1] and parts[-2] in ("macs_per_pe_per_cycle", "elems_per_cycle", "mac_j")
-        if last not in node and not parent_is_rates:
-            raise ConfigError(f"replace_path({path!r}): unknown field {last!r}; fields here: "
-                              f"{', '.join(sorted(node))}")
-        node[last] = value
-        return from_dict(AcceleratorSpec, data, source=f"{self.name} (replace_path {path}={value!r})")
+        for path, value in changes.items():
+            parts = path.split(".")
+            node: Any = data
+            for i, key in enumerate(parts[:-1]):
+                if not isinstance(node, dict) or key not in node or not isinstance(node[key], dict):
+                    raise ConfigError(f"{self.name}: {path}: {'.'.join(parts[: i + 1])} is not a "
+                                      "section of the spec")
+                node = node[key]
+            last = parts[-1]
+            # Known fields of a dataclass must exist; mapping-valued fields (rates) may gain keys.
+            parent_is_rates = parts[-2:-1] and parts[-2] in ("macs_per_pe_per_cycle", "elems_per_cycle", "mac_j")
+            if last not in node and not parent_is_rates:
+                raise ConfigError(f"{self.name}: {path}: unknown field {last!r}; fields here: "
+                                  f"{', '.join(sorted(node))}")
+            node[last] = value
+        listed = ", ".join(f"{p}={v!r}" for p, v in changes.items())
+        return from_dict(AcceleratorSpec, data, source=f"{self.name} with {listed}")
+
+    def get_path(self, path: str) -> Any:
+        """The value at dotted ``path`` (ConfigError naming it if there is none)."""
+        node: Any = self
+        for part in path.split("."):
+            if isinstance(node, dict) and part in node:
+                node = node[part]
+            elif not isinstance(node, dict) and hasattr(node, part):
+                node = getattr(node, part)
+            else:
+                raise ConfigError(f"{self.name}: {path}: no such field")
+        return node
 
 
 def presets() -> list[str]:

@@ -231,13 +231,8 @@ def simulate_grid(grid: ReportGrid) -> ReportData:
 
 
 def _variant(base, changes: dict):
-    hw = base
-    for path, value in changes.items():
-        current = hw
-        for part in path.split("."):
-            current = getattr(current, part)
-        hw = hw.replace_path(path, value(current) if callable(value) else value)
-    return hw
+    return base.replace_paths({path: value(base.get_path(path)) if callable(value) else value
+                               for path, value in changes.items()})
 
 
 def _pair(graph, hw, grid: ReportGrid, config) -> dict:

@@ -264,29 +264,13 @@ def _preset(hw: str):
 def spec_with(hw: str, overrides: tuple[tuple[str, Any], ...]):
     """Preset ``hw`` with each (dotted path, value) of ``overrides`` applied (cached).
 
-    One override goes through ``AcceleratorSpec.replace_path`` (which checks the path). Several
-    are set together and the spec is validated once (sweeps check each path when they load), so
-    that values valid only together are accepted and a large grid of combinations stays cheap.
+    All are set together through ``AcceleratorSpec.replace_paths`` (every path checked, the spec
+    validated once, so that values valid only together are accepted).
 
     Raises:
         ConfigError: a path names no field, or the combination is invalid (field named).
     """
-    spec = _preset(hw)
-    if len(overrides) <= 1:
-        for path, value in overrides:
-            spec = spec.replace_path(path, value)
-        return spec
-    data = copy.deepcopy(to_dict(spec))
-    for path, value in overrides:
-        *parents, last = path.split(".")
-        node = data
-        for key in parents:
-            if not isinstance(node, dict) or not isinstance(node.get(key), dict):
-                raise ConfigError(f"{spec.name}: hw.{path}: {key!r} is not a section of the spec")
-            node = node[key]
-        node[last] = value
-    changes = ", ".join(f"{p}={v!r}" for p, v in overrides)
-    return from_dict(type(spec), data, source=f"{spec.name} with {changes}")
+    return _preset(hw).replace_paths(dict(overrides))
 
 
 def _overrides(point: dict) -> tuple[tuple[str, Any], ...]:

@@ -174,3 +174,19 @@ def test_core_count_and_clock_are_capped():
         load_spec("rapid4").replace_path("cores", 100_000_000)
     with pytest.raises(ConfigError, match="frequency_hz must be <= 1e"):
         load_spec("rapid4").replace_path("frequency_hz", 1e15)
+
+
+def test_replace_paths_checks_every_path_and_validates_once():
+    from hwsim import load_spec
+    from models.yamlio import ConfigError
+
+    base = load_spec("rapid4")
+    # rows and a ws-only constraint change together: valid only as a pair is fine in one call
+    s = base.replace_paths({"core.matrix.rows": 64, "core.scratchpad_bytes": 0})
+    assert (s.core.matrix.rows, s.core.scratchpad_bytes) == (64, 0)
+    assert s.get_path("core.matrix.rows") == 64 and base.get_path("cores") == 4
+    # several paths at once still reject an unknown field (the sweep's own copy did not)
+    with pytest.raises(ConfigError, match="unknown field 'rowz'"):
+        base.replace_paths({"cores": 2, "core.matrix.rowz": 16})
+    with pytest.raises(ConfigError, match="no such field"):
+        base.get_path("core.nosuch")
