@@ -215,8 +215,11 @@ def _check_kinds(table: pd.DataFrame) -> None:
 
 
 def prepare_ops(table: pd.DataFrame, hw: AcceleratorSpec, policy: PrecisionPolicy,
-                config: ModelConfig | None = None) -> PreparedOps:
+                config: ModelConfig | None = None, weight_sizes: dict[str, int] | None = None) -> PreparedOps:
     """Precisions and bytes of every op of an op table (``op_table(graph)``).
+
+    ``weight_sizes``: bytes of each parameter under the policy, when the caller has them already
+    (``hwsim.simulate`` takes them from the compression table); default ``weight_storage``.
 
     Raises:
         CostError: ops whose kind has no cost function (names and counts); a GEMM weight that
@@ -277,7 +280,7 @@ def prepare_ops(table: pd.DataFrame, hw: AcceleratorSpec, policy: PrecisionPolic
     w_bytes = np.zeros(n)
     used = np.unique(weight[weight >= 0])
     if len(used):
-        stored = weight_storage(config, policy)
+        stored = weight_sizes if weight_sizes is not None else weight_storage(config, policy)
         per_code = np.zeros(len(weight_names))
         for c in used:
             name = weight_names[c]

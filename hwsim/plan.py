@@ -347,26 +347,29 @@ def plan_memory(*, seg: np.ndarray, seg_labels: list[str], groups: Groups, share
     pair_size = w_bytes[first_op]
     pair_group = groups.group[first_op]
 
+    # Each non-floating group's largest activation buffer: (op, bytes).
+    largest_act: dict[int, tuple[int, float]] = {}
+    if n:
+        order = np.lexsort((-act_bytes, groups.group))           # by group, largest first
+        firsts = order[np.concatenate([[True], groups.group[order][1:] != groups.group[order][:-1]])]
+        for j in firsts:
+            g = int(groups.group[j])
+            if not groups.floating[g] and act_bytes[j] > 0:
+                largest_act[g] = (int(j), float(act_bytes[j]))
+
     prev_resident: dict[int, float] = {}     # weight code -> on-chip bytes at the end of a segment
     prev_used = 0.0                          # on-chip bytes used by the previous segment
     pair_frac = {}                           # pair index -> (local, shared, remote) bytes
     pair_pre = np.zeros(len(uniq))
     pair_carried = np.zeros(len(uniq))
     spill_rows = {}
-    seg_used = np.zeros(n_seg)
     for s in range(n_seg):
         pairs = np.flatnonzero(pair_seg == s)
         gids = np.flatnonzero(groups.seg == s)
         items_of = {int(g): [] for g in gids}
-        act_item = {}
-        for g in gids:
-            if groups.floating[g]:
-                continue
-            ops_g = np.flatnonzero(groups.group == g)
-            j = ops_g[np.argmax(act_bytes[ops_g])] if len(ops_g) else -1
-            if j >= 0 and act_bytes[j] > 0 and plan_on:
-                act_item[int(g)] = (int(j), float(act_bytes[j]))
-                items_of[int(g)].append((ACT_SAVING, float(act_bytes[j]), "~act", ("act", int(g))))
+        act_item = {int(g): largest_act[int(g)] for g in gids if int(g) in largest_act} if plan_on else {}
+        for g, (_, size) in act_item.items():
+            items_of[g].append((ACT_SAVING, size, "~act", ("act", g)))
         for p in pairs:
             if uses[p] >= 2 and plan_on:
                 items_of[int(pair_group[p])].append((float(uses[p] - 1), float(pair_size[p]),
@@ -375,7 +378,6 @@ def plan_memory(*, seg: np.ndarray, seg_labels: list[str], groups: Groups, share
                                                   for g in gids if not groups.floating[g]},
                                        float(hw.shared_sram_bytes) if plan_on else 0.0)
         used = sum(local.values()) + sum(shared.values()) + sum(remote.values())
-        seg_used[s] = used
         # Loads, carried bytes, prefetch (into what the previous segment leaves free).
         free_prev = max(0.0, total_cap - prev_used) if (hw.mapping.prefetch and s > 0 and plan_on) else 0.0
         now_resident = {}
@@ -401,13 +403,16 @@ def plan_memory(*, seg: np.ndarray, seg_labels: list[str], groups: Groups, share
         prev_resident = now_resident
         prev_used = used
 
-    # Per-op bytes from the per-(segment, weight) plan.
+    # Per-op bytes from the per-(segment, weight) plan; the uses of pair p, in program order, are
+    # wops[by_pair[bounds[p]:bounds[p + 1]]].
+    by_pair = np.argsort(inv, kind="stable")
+    bounds = np.searchsorted(inv[by_pair], np.arange(len(uniq) + 1))
     for p in range(len(uniq)):
         loc, sh, rem = pair_frac.get(p, (0.0, 0.0, 0.0))
         size = float(pair_size[p])
         res = loc + sh + rem
         streamed = max(size - res, 0.0)
-        ops_p = wops[inv == p]
+        ops_p = wops[by_pair[bounds[p]:bounds[p + 1]]]
         first = ops_p[0]
         later = ops_p[1:]
         # later uses: on-chip parts at their tiers, the rest streamed
@@ -436,15 +441,8 @@ def plan_memory(*, seg: np.ndarray, seg_labels: list[str], groups: Groups, share
                      "prefetched_bytes": float(pair_pre[p]), "loaded_bytes": float(res - carried - pair_pre[p])
                      if uses[p] >= 2 else 0.0, "spilled_bytes": 0.0, "first_op": int(first),
                      "evicted_after_segment": -1 if nxt_uses.any() and res > 0 else (s if res > 0 else -1)})
-    for g in range(len(groups.label)):
-        if groups.floating[g]:
-            continue
-        ops_g = np.flatnonzero(groups.group == g)
-        if not len(ops_g) or act_bytes[ops_g].max() <= 0:
-            continue
-        j = int(ops_g[np.argmax(act_bytes[ops_g])])
+    for g, (j, size) in sorted(largest_act.items()):
         s = int(groups.seg[g])
-        size = float(act_bytes[j])
         sp = float(spill_rows.get(g, 0.0))
         rows.append({"segment": s, "segment_label": seg_labels[s], "group": groups.label[g],
                      "item": f"activations of {groups.label[g]}", "kind": "activation", "bytes": size,

@@ -176,7 +176,10 @@ def simulate(graph: OpGraph, hw: AcceleratorSpec | str | Path, policy: Precision
     finally:
         if gc_was_enabled:
             gc.enable()
-    prep = prepare_ops(table, hw, policy, config)
+    # The compression table sizes every parameter under the policy: the cost model reads the same.
+    comp = compression(config, policy) if config is not None else None
+    sizes = dict(zip(comp.tensors["name"], comp.tensors["bytes"].astype(int))) if comp is not None else None
+    prep = prepare_ops(table, hw, policy, config, weight_sizes=sizes)
     table = prep.table
     n = len(table)
 
@@ -320,7 +323,6 @@ def simulate(graph: OpGraph, hw: AcceleratorSpec | str | Path, policy: Precision
         "weight_bytes": None, "fp32_weight_bytes": None, "compression_x": None,
     }
     if config is not None:
-        comp = compression(config, policy)
         summary.update(weight_bytes=comp.weight_bytes, fp32_weight_bytes=comp.fp32_weight_bytes,
                        compression_x=comp.compression_x)
     if per_op_e is not None:
