@@ -9,8 +9,18 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-PHASE_ORDER = ("encoder", "prediction", "joint", "lm_ext", "lm_src", "search")
-PHASE_COLORS = dict(zip(PHASE_ORDER, ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860")))
+from hwsim.timeline import PHASE_COLOURS as PHASE_COLORS  # noqa: E402  (one colour per phase everywhere)
+from workloads.graph import PHASES as PHASE_ORDER  # noqa: E402
+
+
+def save_figure(fig, path: str | Path, dpi: int = 120) -> Path:
+    """Lay out ``fig``, write it to ``path`` (creating its folder) and close it; returns the path."""
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return path
 
 
 def phase_breakdown(data, path: Path, precisions: tuple[str, ...] = ("fp16", "int4")) -> Path:

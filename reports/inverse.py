@@ -283,11 +283,9 @@ def inverse_figure(result: InverseResult, path: str | Path) -> Path:
     paper's point with its tolerance box, and the preset. Right (when two or more parameters vary):
     over the plane of the two parameters with the most values, the smallest distance to the paper
     among the configurations at each cell (the other parameters free), consistent cells outlined."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
+
+    from reports.figures import plt, save_figure     # the Agg backend
 
     p, t = result.paired, result.tol
     rtf = f"rtf_{HIGH}"
@@ -323,12 +321,7 @@ def inverse_figure(result: InverseResult, path: str | Path) -> Path:
     ax.legend(fontsize=8, loc="best")
     if plane:
         _plane_panel(axes[0, 1], result, plane)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=110)
 
 
 def _plane_panel(ax, result: InverseResult, plane: list[str]) -> None:

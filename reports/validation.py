@@ -210,10 +210,7 @@ def machine_text(machine) -> str:
 
 def measured_figure(df: pd.DataFrame, path: str | Path) -> Path:
     """Log-log predicted vs measured time, one marker per precision, the y = x line."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from reports.figures import plt, save_figure     # the Agg backend
 
     markers = ["o", "s", "^", "D", "v", "P", "X", "*"]
     fig, ax = plt.subplots(figsize=(5.5, 5))
@@ -237,12 +234,7 @@ def measured_figure(df: pd.DataFrame, path: str | Path) -> Path:
     ax.set_ylabel("predicted (s)")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def _goal_sentence(df: pd.DataFrame) -> str:
