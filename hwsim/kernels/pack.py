@@ -54,7 +54,7 @@ def pack_int4(x: np.ndarray, name: str = "x") -> np.ndarray:
     x = as_int8(x, name, INT4_MIN, INT4_MAX)
     if x.ndim == 0:
         raise ValueError(f"{name}: expected at least one axis")
-    return pack_bits(x, 4)
+    return pack_bits(x, 4, check=False)      # as_int8 checked the range
 
 
 def unpack_int4(packed: np.ndarray, k: int) -> np.ndarray:

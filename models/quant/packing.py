@@ -22,12 +22,13 @@ def _check_bits(bits: int) -> int:
     return 8 // bits
 
 
-def pack_bits(codes: np.ndarray, bits: int) -> np.ndarray:
+def pack_bits(codes: np.ndarray, bits: int, check: bool = True) -> np.ndarray:
     """Pack signed ``bits``-wide codes (2 or 4) along the last axis, low bits first.
 
     Args:
         codes: integer array (..., K) with values in -2**(bits-1)..2**(bits-1)-1.
         bits: 2 or 4.
+        check: check the range (a caller that has checked it already passes False).
 
     Returns:
         uint8 array (..., ceil(K * bits / 8)).
@@ -40,11 +41,13 @@ def pack_bits(codes: np.ndarray, bits: int) -> np.ndarray:
     if codes.ndim == 0:
         raise ValueError("pack_bits: expected at least one axis")
     lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
-    if codes.size and (codes.min() < lo or codes.max() > hi):
+    if check and codes.size and (codes.min() < lo or codes.max() > hi):
         raise ValueError(f"pack_bits: codes outside {lo}..{hi}")
     k = codes.shape[-1]
     pad = (-k) % per
-    u = (codes.astype(np.int16) & ((1 << bits) - 1)).astype(np.uint8)
+    mask = (1 << bits) - 1
+    # two's complement: the low bits of an int8 are those of its uint8 view
+    u = codes.view(np.uint8) & mask if codes.dtype == np.int8 else (codes.astype(np.int16) & mask).astype(np.uint8)
     if pad:
         u = np.concatenate([u, np.zeros(u.shape[:-1] + (pad,), np.uint8)], axis=-1)
     out = np.zeros(u.shape[:-1] + (u.shape[-1] // per,), np.uint8)
