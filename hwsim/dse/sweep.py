@@ -33,7 +33,6 @@ does not hash their contents: after editing a preset, write results to a new dir
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import itertools
 import json
@@ -44,7 +43,7 @@ from functools import lru_cache
 from typing import Any, Literal
 
 from hwsim.dse.constraints import Constraint
-from models.yamlio import ConfigError, from_dict, to_dict
+from models.yamlio import ConfigError, to_dict
 
 #: Fields of every design point, in column order.
 POINT_FIELDS = ("model", "hw", "audio_s", "precision", "beam", "lm_fusion", "method")

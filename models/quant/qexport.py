@@ -53,7 +53,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from models.quant.exportfile import FORMAT, read_export
+from models.quant.exportfile import FORMAT, read_export, read_manifest  # noqa: F401 (public here too)
 from models.quant.packing import pack_bits, unpack_bits
 from models.quant.policy import BITS, PrecisionPolicy
 from models.quant.qsystem import WEIGHT_SLOTS, quant_slots, quantize
@@ -217,10 +217,6 @@ def _activation_entries(qsys, prefix: str) -> list[dict]:
         out.append(e)
     return out
 
-
-def read_manifest(path: str | Path) -> dict:
-    """The JSON manifest of an export (checked by ``models.quant.exportfile.read_export``)."""
-    return read_export(path).manifest
 
 
 def load(path: str | Path, build_fn=None):
