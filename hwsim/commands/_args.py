@@ -43,8 +43,9 @@ def positive_float(text: str) -> float:
 
 
 def seed(text: str) -> int:
-    """argparse type: a random seed, a 64-bit signed integer (what ``torch.manual_seed`` takes)."""
-    return _number(text, int, -(2**63), strict=False, maximum=2**63 - 1)
+    """argparse type: a random seed, 0 .. 2**63 - 1 (numpy's generators take no negative seed;
+    ``torch.manual_seed`` takes any 64-bit value)."""
+    return _number(text, int, 0, strict=False, maximum=2**63 - 1)
 
 
 def audio_seconds(text: str) -> float:

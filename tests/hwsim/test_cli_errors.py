@@ -525,3 +525,11 @@ def test_the_readme_states_the_limits_the_code_applies():
     m = re.search(r"at most (\d+) s of audio, beams up to (\d+); models up to 10\^(\d+) parameters", text)
     assert m, "README: the sentence stating the input limits"
     assert (float(m[1]), int(m[2]), 10 ** int(m[3])) == (MAX_AUDIO_S, MAX_BEAM, MAX_PARAMETERS)
+
+
+def test_negative_seed_is_bad_input_not_a_crash(capsys, tmp_path):
+    # numpy's generators reject negative seeds: the CLI says so instead of failing inside
+    code, err = run_cli(["quantize", "--model", "tiny", "--precision", "int4", "--synthetic",
+                         "--seed", "-1", "--out", tmp_path / "q.npz"], capsys)
+    assert code == 2 and len(err) == 1 and "--seed" in err[0] and ">= 0" in err[0]
+    assert not (tmp_path / "q.npz").exists()
