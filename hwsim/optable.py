@@ -1,14 +1,12 @@
-"""The op graph as flat arrays for the cost model: one pass over the ``Op`` records.
+"""The op graph as flat arrays for the cost model, from its templates (no per-op Python).
 
-``op_table`` gives the fields the cost model needs as a DataFrame (string fields as categoricals,
-since few distinct values repeat over ~1e5 ops); ``edge_arrays`` the producers of every op in
-CSR form, for the scheduler. ``hwsim.simulate`` caches both per graph (``OpGraph.memo``).
+``op_table`` gives the fields the cost model needs as a DataFrame: the graph's distinct records
+(``OpGraph.templates``, a few hundred) made into columns once and indexed by every op's template
+code, string fields as categoricals. ``hwsim.simulate`` caches it per graph (``OpGraph.memo``);
+the producers in CSR form come from ``OpGraph.edge_arrays``.
 """
 
 from __future__ import annotations
-
-import itertools
-import operator
 
 import numpy as np
 import pandas as pd
@@ -28,31 +26,21 @@ def categorical(values) -> pd.Categorical:
 
 
 def op_table(graph: OpGraph) -> pd.DataFrame:
-    """The graph's ops as a DataFrame of the fields the cost model needs (one pass, no to_frame).
-
-    String columns (op, kind, phase, module, weight) are categoricals: few distinct values.
-    """
-    get = operator.attrgetter(*_FIELDS)
-    rows = list(map(get, graph.ops))
-    if not rows:
-        return pd.DataFrame({f: pd.Categorical([]) if f in _STR_FIELDS else np.zeros(0, np.int64)
-                             for f in _FIELDS})
-    cols = list(zip(*rows))
+    """The graph's ops as a DataFrame of the fields the cost model needs, plus ``template``
+    (the op's template code). String columns are categoricals."""
+    code = graph.code
+    templates = graph.templates
     data = {}
-    for i, f in enumerate(_FIELDS):
-        data[f] = categorical(cols[i]) if f in _STR_FIELDS else np.asarray(cols[i], dtype=np.int64)
+    for f in _FIELDS:
+        if f == "step":
+            data[f] = graph.step.astype(np.int64)
+        elif f in _STR_FIELDS:
+            per_t = categorical([getattr(t, f) for t in templates])
+            data[f] = pd.Categorical.from_codes(per_t.codes[code], categories=per_t.categories)
+        else:
+            data[f] = np.asarray([getattr(t, f) for t in templates], dtype=np.int64)[code] \
+                if templates else np.zeros(0, np.int64)
+    data["template"] = code
     frame = pd.DataFrame(data)
     frame.index.name = "id"
     return frame
-
-
-def edge_arrays(graph: OpGraph) -> tuple[np.ndarray, np.ndarray]:
-    """Producers of each op in CSR form: ``deps[ptr[i]:ptr[i+1]]`` are the producers of op i."""
-    n = len(graph)
-    pred = graph.graph._pred  # networkx adjacency {node: {producer: attrs}}, read only
-    lists = [list(pred[i]) for i in range(n)]
-    counts = np.fromiter(map(len, lists), dtype=np.int64, count=n)
-    ptr = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(counts, out=ptr[1:])
-    deps = np.fromiter(itertools.chain.from_iterable(lists), dtype=np.int64, count=int(ptr[-1]))
-    return ptr, deps

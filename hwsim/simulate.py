@@ -9,7 +9,6 @@ for the model config.
 
 from __future__ import annotations
 
-import gc
 import json
 import logging
 from dataclasses import dataclass, field
@@ -28,7 +27,7 @@ from hwsim import energy as energy_model
 from hwsim import plan
 from hwsim.compression import compression
 from hwsim.cost import BOUND_CODE, BOUNDS, PHASE_CODE, UNITS, op_times, prepare_ops
-from hwsim.optable import categorical, edge_arrays, op_table
+from hwsim.optable import categorical, op_table
 from hwsim.precision import PREC_NAMES
 from hwsim.schedule import list_schedule, phase_latency
 from hwsim.spec import AcceleratorSpec, load_spec
@@ -167,15 +166,8 @@ def simulate(graph: OpGraph, hw: AcceleratorSpec | str | Path, policy: Precision
     if not audio_s > 0:
         raise ValueError(f"audio_s must be > 0, got {audio_s}")
     hw, policy, config = _resolve(graph, hw, policy, config)
-    # Extraction builds ~1e5 small tuples; the cyclic GC would rescan the graph's dicts each time.
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        table = graph.memo("hwsim.op_table", op_table)
-        ptr, deps = graph.memo("hwsim.edge_arrays", edge_arrays)
-    finally:
-        if gc_was_enabled:
-            gc.enable()
+    table = graph.memo("hwsim.op_table", op_table)
+    ptr, deps = graph.edge_arrays()
     # The compression table sizes every parameter under the policy: the cost model reads the same.
     comp = compression(config, policy) if config is not None else None
     sizes = dict(zip(comp.tensors["name"], comp.tensors["bytes"].astype(int))) if comp is not None else None

@@ -2,9 +2,21 @@
 
 An ``OpGraph`` is produced by the tracer (``workloads.trace``) from a real decode, or by the
 analytic builder (``workloads.rnnt_graph``) from a config and search statistics; the simulator
-(``hwsim``) costs and schedules it. Ops are nodes of a networkx DiGraph; edges are tensor dataflow
-(producer -> consumer). Node ids are 0..n-1 in program order, so every edge goes from a smaller id
-to a larger one and program order is a topological order.
+(``hwsim``) costs and schedules it, and ``save``/``load`` write it as one Parquet file. Node ids are
+0..n-1 in program order and every edge (tensor dataflow, producer -> consumer) goes from a smaller
+id to a larger one, so program order is a topological order.
+
+Representation (one for the tracer, the builder, the simulator and the file): a decode repeats
+a few hundred distinct operators (an LSTM cell's sigmoid at every frame), so the graph stores
+
+- ``templates``: the distinct ``Op`` records, each with ``step = -1``;
+- per op, ``code`` (int32, index into ``templates``) and ``step`` (int32);
+- the producers of every op in CSR form, ``ptr`` (int64, n + 1) and ``dep_ids`` (int32): the
+  producers of op i are ``dep_ids[ptr[i]:ptr[i + 1]]``, sorted and distinct.
+
+That is about 22 bytes per op instead of a Python object and a networkx node (about 1 KiB). The
+``Op`` of one node (``graph[i]``, ``graph.ops``) and a networkx ``DiGraph`` (``graph.graph``) are
+built on demand for users who ask for them; nothing on the simulator's path does.
 
 Byte counts are at the dtype the graph was produced with (float32 for a traced FP32 decode);
 the simulator re-prices them at the precision policy's widths from shapes and element counts.
@@ -12,12 +24,14 @@ the simulator re-prices them at the precision policy's widths from shapes and el
 
 from __future__ import annotations
 
+import itertools
 import json
+import operator
+from array import array
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
-import networkx as nx
 import numpy as np
 import pandas as pd
 
@@ -80,32 +94,65 @@ OP_FIELDS = tuple(f.name for f in fields(Op))
 _SHAPE_FIELDS = ("in_shapes", "out_shapes")
 _STR_TUPLE_FIELDS = ("in_dtypes", "out_dtypes")
 _INT_FIELDS = ("step", "macs", "flops", "bytes_read", "bytes_written", "weight_bytes", "m", "k", "n", "elems")
+_TEMPLATE_KEY = operator.attrgetter(*(f for f in OP_FIELDS if f != "step"))
+
+
+def _template(op: Op) -> Op:
+    return op if op.step == -1 else replace(op, step=-1)
+
+
+def csr(deps: Sequence[Iterable[int]]) -> tuple[np.ndarray, np.ndarray]:
+    """Producer lists as CSR (``ptr``, ``dep_ids``), each op's producers sorted and distinct."""
+    lists = [sorted(set(ds)) for ds in deps]
+    counts = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))
+    ptr = np.zeros(len(lists) + 1, dtype=np.int64)
+    np.cumsum(counts, out=ptr[1:])
+    flat = np.fromiter(itertools.chain.from_iterable(lists), dtype=np.int64, count=int(ptr[-1]))
+    return ptr, flat
 
 
 class OpGraph:
-    """A dataflow graph of ``Op`` records (networkx DiGraph; node id = program order).
+    """A dataflow graph of ``Op`` records in columnar form (see the module docstring).
 
     Attributes:
-        graph: the networkx DiGraph; node attribute ``op`` holds the record.
         meta: free-form provenance (model, beam, fusion, frames, ...), saved with the graph.
     """
 
     def __init__(self, meta: dict | None = None) -> None:
-        self.graph = nx.DiGraph()
         self.meta: dict = dict(meta or {})
-        self._ops: list[Op] = []
+        self._templates: list[Op] = []
+        self._index: dict[tuple, int] = {}
+        self._code = array("i")
+        self._step = array("i")
+        self._ptr = array("q", [0])
+        self._deps = array("i")
         self._memo: dict = {}
+        self._frozen: tuple[np.ndarray, ...] | None = None
+
+    # ----------------------------------------------------------------------------------------
+    # Construction
+
+    def intern(self, op: Op) -> int:
+        """The template code of ``op`` (its record without the step), added if new."""
+        key = _TEMPLATE_KEY(op)
+        code = self._index.get(key)
+        if code is None:
+            code = self._index[key] = len(self._templates)
+            self._templates.append(_template(op))
+        return code
 
     def add(self, op: Op, deps: Iterable[int] = ()) -> int:
         """Append ``op`` after its producers ``deps`` (ids of earlier ops); returns its id."""
-        node = len(self._ops)
-        self._memo.clear()
-        self._ops.append(op)
-        self.graph.add_node(node, op=op)
-        for d in deps:
+        self._thaw()
+        node = len(self._code)
+        ds = sorted(set(deps))
+        for d in ds:
             if not 0 <= d < node:
                 raise ValueError(f"op {node} ({op.op}): dependency {d} is not an earlier op")
-            self.graph.add_edge(d, node)
+        self._code.append(self.intern(op))
+        self._step.append(op.step)
+        self._deps.extend(ds)
+        self._ptr.append(len(self._deps))
         return node
 
     @classmethod
@@ -117,61 +164,167 @@ class OpGraph:
         if len(deps) != len(ops):
             raise ValueError(f"{len(ops)} ops but {len(deps)} dependency lists")
         g = cls(meta)
-        g._ops = list(ops)
-        g.graph.add_nodes_from((i, {"op": o}) for i, o in enumerate(g._ops))
-        edges = []
-        for node, ds in enumerate(deps):
-            for d in ds:
-                if not 0 <= d < node:
-                    raise ValueError(f"op {node} ({g._ops[node].op}): dependency {d} is not an earlier op")
-                edges.append((d, node))
-        g.graph.add_edges_from(edges)
+        by_id: dict[int, int] = {}  # records repeat: intern each distinct object once
+        codes = np.empty(len(ops), dtype=np.int32)
+        for i, o in enumerate(ops):
+            c = by_id.get(id(o))
+            if c is None:
+                c = by_id[id(o)] = g.intern(o)
+            codes[i] = c
+        steps = np.fromiter((o.step for o in ops), dtype=np.int32, count=len(ops))
+        ptr, flat = csr(deps)
+        return cls.from_arrays(g._templates, codes, steps, ptr, flat, meta)
+
+    @classmethod
+    def from_arrays(cls, templates: Sequence[Op], code, step, ptr, dep_ids, meta: dict | None = None) -> OpGraph:
+        """The graph of columns (see the module docstring); ``templates`` must be distinct.
+
+        Producers of each op are sorted and made distinct here if they are not already.
+
+        Raises:
+            ValueError: lengths disagree, a code names no template, or a dependency is not an
+                earlier op.
+        """
+        code = np.ascontiguousarray(code, dtype=np.int32)
+        step = np.ascontiguousarray(step, dtype=np.int32)
+        ptr = np.ascontiguousarray(ptr, dtype=np.int64)
+        dep_ids = np.ascontiguousarray(dep_ids, dtype=np.int32)
+        n = len(code)
+        if len(step) != n or len(ptr) != n + 1 or ptr[0] != 0 or int(ptr[-1]) != len(dep_ids) \
+                or np.any(np.diff(ptr) < 0):
+            raise ValueError(f"graph columns disagree: {n} codes, {len(step)} steps, {len(ptr)} row "
+                             f"pointers (need n + 1, from 0, non-decreasing) for {len(dep_ids)} deps")
+        if n and (code.min() < 0 or code.max() >= len(templates)):
+            raise ValueError(f"op codes must be in 0..{len(templates) - 1}")
+        dst = np.repeat(np.arange(n, dtype=np.int64), np.diff(ptr))
+        bad = np.flatnonzero((dep_ids < 0) | (dep_ids >= dst))
+        if len(bad):
+            node, d = int(dst[bad[0]]), int(dep_ids[bad[0]])
+            raise ValueError(f"op {node} ({templates[code[node]].op}): dependency {d} is not an earlier op")
+        if len(dep_ids) > 1:
+            ordered = (dep_ids[1:] > dep_ids[:-1]) | (dst[1:] != dst[:-1])
+            if not ordered.all():  # sort each op's producers and drop repeats
+                keep = np.unique(dst * max(n, 1) + dep_ids)
+                dst, dep_ids = keep // max(n, 1), (keep % max(n, 1)).astype(np.int32)
+                ptr = np.zeros(n + 1, dtype=np.int64)
+                np.cumsum(np.bincount(dst, minlength=n), out=ptr[1:])
+        g = cls(meta)
+        for t in templates:
+            g.intern(t)
+        if len(g._templates) != len(templates):
+            raise ValueError("templates must be distinct records (ignoring the step)")
+        g._frozen = (code, step, ptr, dep_ids)
         return g
 
+    def _thaw(self) -> None:
+        """Back to appendable arrays (``add`` after a bulk construction)."""
+        self._memo.clear()
+        if self._frozen is not None:
+            code, step, ptr, deps = self._frozen
+            self._code, self._step = array("i", code.tobytes()), array("i", step.tobytes())
+            self._ptr, self._deps = array("q", ptr.tobytes()), array("i", deps.tobytes())
+            self._frozen = None
+
+    def _columns(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        if self._frozen is None:
+            self._frozen = (np.frombuffer(self._code, dtype=np.int32).copy(),
+                            np.frombuffer(self._step, dtype=np.int32).copy(),
+                            np.frombuffer(self._ptr, dtype=np.int64).copy(),
+                            np.frombuffer(self._deps, dtype=np.int32).copy())
+            self._code, self._step, self._ptr, self._deps = array("i"), array("i"), array("q", [0]), array("i")
+        return self._frozen
+
+    # ----------------------------------------------------------------------------------------
+    # Access
+
     def __len__(self) -> int:
-        return len(self._ops)
+        return len(self._frozen[0]) if self._frozen is not None else len(self._code)
+
+    @property
+    def templates(self) -> tuple[Op, ...]:
+        """The distinct records (``step`` = -1); ``code[i]`` indexes them."""
+        return tuple(self._templates)
+
+    @property
+    def code(self) -> np.ndarray:
+        """Template index of every op (int32, read only)."""
+        return self._columns()[0]
+
+    @property
+    def step(self) -> np.ndarray:
+        """Step of every op (int32, read only)."""
+        return self._columns()[1]
+
+    def edge_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """Producers in CSR form: ``dep_ids[ptr[i]:ptr[i + 1]]`` are those of op i (sorted)."""
+        _, _, ptr, deps = self._columns()
+        return ptr, deps
 
     def memo(self, key: str, compute):
         """``compute(self)``, cached under ``key`` until an op is added.
 
         For tables derived from the graph that consumers rebuild for every use (the simulator's
-        op table and dependency arrays: a sweep simulates one graph on many accelerators).
-        Change the graph only through ``add``; editing ``graph`` directly bypasses the cache.
+        op table: a sweep simulates one graph on many accelerators).
         """
+        self._columns()
         if key not in self._memo:
             self._memo[key] = compute(self)
         return self._memo[key]
 
     def __getitem__(self, node: int) -> Op:
-        return self._ops[node]
+        code, step, _, _ = self._columns()
+        t = self._templates[int(code[node])]
+        s = int(step[node])
+        return t if s == -1 else replace(t, step=s)
 
     @property
     def ops(self) -> Sequence[Op]:
-        """All ops in program (= topological) order."""
-        return self._ops
+        """All ops in program (= topological) order, as ``Op`` records (built on first use)."""
+        return self.memo("graph.ops", lambda g: [g[i] for i in range(len(g))])
 
     def deps(self, node: int) -> list[int]:
-        """Producers of ``node``."""
-        return sorted(self.graph.predecessors(node))
+        """Producers of ``node``, sorted."""
+        _, _, ptr, deps = self._columns()
+        return deps[ptr[node]:ptr[node + 1]].tolist()
+
+    @property
+    def graph(self):
+        """The graph as a networkx ``DiGraph`` (node attribute ``op``), built on first use."""
+        def build(g: OpGraph):
+            import networkx as nx
+
+            dg = nx.DiGraph()
+            dg.add_nodes_from((i, {"op": o}) for i, o in enumerate(g.ops))
+            dg.add_edges_from(g.edges_frame().itertuples(index=False, name=None))
+            return dg
+
+        return self.memo("graph.networkx", build)
 
     # ----------------------------------------------------------------------------------------
     # Tables
 
-    def to_frame(self) -> pd.DataFrame:
-        """One row per op, the ``Op`` fields as columns, indexed by op id."""
-        if not self._ops:
-            return pd.DataFrame(columns=list(OP_FIELDS)).rename_axis("id")
-        cols = {name: [getattr(o, name) for o in self._ops] for name in OP_FIELDS}
-        frame = pd.DataFrame(cols)
+    def templates_frame(self) -> pd.DataFrame:
+        """One row per template, the ``Op`` fields as columns (``step`` = -1)."""
+        cols = {name: [getattr(o, name) for o in self._templates] for name in OP_FIELDS}
+        frame = pd.DataFrame(cols, columns=list(OP_FIELDS))
         for name in _INT_FIELDS:
             frame[name] = frame[name].astype(np.int64)
+        return frame
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per op, the ``Op`` fields as columns, indexed by op id."""
+        code, step, _, _ = self._columns()
+        frame = self.templates_frame().take(code).reset_index(drop=True)
+        frame["step"] = step.astype(np.int64)
         frame.index.name = "id"
         return frame
 
     def edges_frame(self) -> pd.DataFrame:
-        """One row per dataflow edge: ``src`` (producer id), ``dst`` (consumer id)."""
-        edges = sorted(self.graph.edges())
-        return pd.DataFrame(edges, columns=["src", "dst"], dtype=np.int64)
+        """One row per dataflow edge: ``src`` (producer id), ``dst`` (consumer id), sorted."""
+        _, _, ptr, deps = self._columns()
+        dst = np.repeat(np.arange(len(self), dtype=np.int64), np.diff(ptr))
+        order = np.lexsort((dst, deps))
+        return pd.DataFrame({"src": deps[order].astype(np.int64), "dst": dst[order]})
 
     @classmethod
     def from_frames(cls, ops: pd.DataFrame, edges: pd.DataFrame, meta: dict | None = None) -> OpGraph:
@@ -185,81 +338,113 @@ class OpGraph:
         by_dst: dict[int, list[int]] = {}
         for s, d in zip(edges["src"].to_numpy(), edges["dst"].to_numpy()):
             by_dst.setdefault(int(d), []).append(int(s))
-        g = cls(meta)
-        records = ops[list(OP_FIELDS)].to_dict("records")
-        for i, rec in enumerate(records):
-            for name in _SHAPE_FIELDS:
-                rec[name] = tuple(tuple(int(x) for x in s) for s in rec[name])
-            for name in _STR_TUPLE_FIELDS:
-                rec[name] = tuple(str(x) for x in rec[name])
-            for name in _INT_FIELDS:
-                rec[name] = int(rec[name])
-            g.add(Op(**rec), by_dst.get(i, ()))
-        return g
+        records = [_record(rec) for rec in ops[list(OP_FIELDS)].to_dict("records")]
+        return cls.from_records(records, [by_dst.get(i, ()) for i in range(len(records))], meta)
 
     # ----------------------------------------------------------------------------------------
-    # Files: one Parquet table, one row per op, with a ``deps`` column (producer ids) and the
-    # graph's ``meta`` as JSON in the file's key-value metadata.
+    # Files: one Parquet table, one row per op: the ``Op`` fields, ``id``, ``deps`` (producer
+    # ids) and ``template`` (the op's template code, so that loading reads each distinct record
+    # once), with the graph's ``meta`` as JSON in the file's key-value metadata.
 
     def save(self, path: str | Path) -> Path:
-        """Write the graph as one Parquet file (columns: ``Op`` fields + ``deps``)."""
+        """Write the graph as one Parquet file (columns: ``Op`` fields, ``id``, ``deps``, ``template``)."""
         import pyarrow as pa
         import pyarrow.parquet as pq
 
         path = Path(path)
-        frame = self.to_frame().reset_index()
+        code, step, ptr, deps = self._columns()
+        tf = self.templates_frame()
         for name in _SHAPE_FIELDS:
-            frame[name] = [[list(s) for s in shapes] for shapes in frame[name]]
+            tf[name] = [[list(s) for s in shapes] for shapes in tf[name]]
         for name in _STR_TUPLE_FIELDS:
-            frame[name] = [list(v) for v in frame[name]]
-        frame["deps"] = [self.deps(i) for i in range(len(self))]
-        table = pa.Table.from_pandas(frame, preserve_index=False)
-        table = table.replace_schema_metadata(
-            {**(table.schema.metadata or {}), b"hwsim.meta": json.dumps(self.meta, default=str).encode()}
-        )
+            tf[name] = [list(v) for v in tf[name]]
+        templates = pa.Table.from_pandas(tf, preserve_index=False)
+        table = templates.take(pa.array(code))
+        table = table.set_column(table.schema.get_field_index("step"), "step", pa.array(step.astype(np.int64)))
+        table = table.add_column(0, "id", pa.array(np.arange(len(code), dtype=np.int64)))
+        table = table.append_column("deps", pa.ListArray.from_arrays(pa.array(ptr.astype(np.int32)),
+                                                                     pa.array(deps.astype(np.int64))))
+        table = table.append_column("template", pa.array(code))
+        table = table.replace_schema_metadata({b"hwsim.meta": json.dumps(self.meta, default=str).encode()})
         path.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(table, path)
         return path
 
     @classmethod
     def load(cls, path: str | Path) -> OpGraph:
-        """Read a graph written by ``save``."""
+        """Read a graph written by ``save`` (also files without the ``template`` column)."""
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
         table = pq.read_table(path)
-        raw = (table.schema.metadata or {}).get(b"hwsim.meta", b"{}")
-        frame = table.to_pandas().set_index("id")
-        edges = [(int(s), int(d)) for d, ss in zip(frame.index, frame["deps"]) for s in ss]
-        return cls.from_frames(frame, pd.DataFrame(edges, columns=["src", "dst"]), json.loads(raw))
+        meta = json.loads((table.schema.metadata or {}).get(b"hwsim.meta", b"{}"))
+        names = table.column_names
+        if "id" in names:
+            ids = table.column("id").to_numpy()
+            if not np.array_equal(ids, np.arange(len(ids))):
+                table = table.take(pa.array(np.argsort(ids, kind="stable")))
+        deps_col = table.column("deps").combine_chunks()
+        ptr = deps_col.offsets.to_numpy().astype(np.int64)
+        dep_ids = deps_col.flatten().to_numpy()
+        step = table.column("step").to_numpy()
+        if "template" in names:
+            code = table.column("template").to_numpy()
+            uniq, first = np.unique(code, return_index=True)
+            if not np.array_equal(uniq, np.arange(len(uniq))):
+                raise ValueError(f"{path}: template codes are not 0..k-1")
+            rows = table.select(list(OP_FIELDS)).take(pa.array(first)).to_pylist()
+        else:  # a file without template codes: factorize the rows
+            rows_all = table.select([f for f in OP_FIELDS if f != "step"]).to_pylist()
+            keys = [json.dumps(r, sort_keys=True) for r in rows_all]
+            code, uniq_keys = pd.factorize(pd.Index(keys))
+            first = np.unique(code, return_index=True)[1]
+            rows = [dict(rows_all[i], step=-1) for i in first]
+        templates = [_template(_record(r)) for r in rows]
+        return cls.from_arrays(templates, code, step, ptr, dep_ids, meta)
 
     # ----------------------------------------------------------------------------------------
     # Summaries
 
+    def _per_template(self, name: str) -> np.ndarray:
+        return np.asarray([getattr(t, name) for t in self._templates], dtype=np.int64)
+
+    def _counts(self) -> np.ndarray:
+        return np.bincount(self.code, minlength=len(self._templates)).astype(np.int64)
+
     def phase_summary(self) -> pd.DataFrame:
         """Per phase: ``ops``, ``macs``, ``flops``, ``bytes_read``, ``bytes_written``, ``unknown_ops``."""
-        frame = self.to_frame()
-        frame["unknown_ops"] = (frame["kind"] == "unknown").astype(np.int64)
-        out = frame.groupby("phase").agg(
-            ops=("op", "size"), macs=("macs", "sum"), flops=("flops", "sum"),
-            bytes_read=("bytes_read", "sum"), bytes_written=("bytes_written", "sum"),
-            unknown_ops=("unknown_ops", "sum"),
-        )
+        counts = self._counts()
+        frame = pd.DataFrame({"phase": [t.phase for t in self._templates], "ops": counts})
+        for name in ("macs", "flops", "bytes_read", "bytes_written"):
+            frame[name] = self._per_template(name) * counts
+        frame["unknown_ops"] = np.asarray([t.kind == "unknown" for t in self._templates], dtype=np.int64) * counts
+        out = frame[counts > 0].groupby("phase").sum()
         return out.reindex([p for p in PHASES if p in out.index])
 
     def unknown_ops(self) -> dict[str, int]:
         """Names of ops without a cost formula, with their counts."""
-        counts: dict[str, int] = {}
-        for o in self._ops:
-            if o.kind == "unknown":
-                counts[o.op] = counts.get(o.op, 0) + 1
-        return counts
+        out: dict[str, int] = {}
+        for t, c in zip(self._templates, self._counts()):
+            if t.kind == "unknown" and c:
+                out[t.op] = out.get(t.op, 0) + int(c)
+        return out
 
     def totals(self) -> dict[str, int]:
         """Whole-graph ``ops``, ``macs``, ``flops``, ``bytes_read``, ``bytes_written``."""
-        return {
-            "ops": len(self._ops),
-            "macs": sum(o.macs for o in self._ops),
-            "flops": sum(o.flops for o in self._ops),
-            "bytes_read": sum(o.bytes_read for o in self._ops),
-            "bytes_written": sum(o.bytes_written for o in self._ops),
-        }
+        counts = self._counts()
+        out = {"ops": len(self)}
+        for name in ("macs", "flops", "bytes_read", "bytes_written"):
+            out[name] = int(self._per_template(name) @ counts)
+        return out
+
+
+def _record(rec: dict) -> Op:
+    """An ``Op`` from a table row (lists back to tuples, numpy ints to ints)."""
+    rec = dict(rec)
+    for name in _SHAPE_FIELDS:
+        rec[name] = tuple(tuple(int(x) for x in s) for s in rec[name])
+    for name in _STR_TUPLE_FIELDS:
+        rec[name] = tuple(str(x) for x in rec[name])
+    for name in _INT_FIELDS:
+        rec[name] = int(rec[name])
+    return Op(**rec)

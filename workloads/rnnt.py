@@ -18,6 +18,7 @@ Assumptions shared with the decode being mirrored: batch 1 (one utterance; the e
 from __future__ import annotations
 
 import gc
+from array import array
 from collections.abc import Sequence
 
 from models.config import ModelConfig, reduced_frames, stacked_frames
@@ -31,7 +32,8 @@ BOOL = "bool"
 
 
 class GraphBuilder:
-    """Appends ``Op`` records in program order; costs come from ``workloads.costs`` (cached).
+    """Appends ops in program order as ``OpGraph`` columns (template code, step, producers);
+    costs come from ``workloads.costs``, once per distinct record.
 
     Args:
         config: the model, for parameter names and sizes (``models.params.parameter_table``).
@@ -40,9 +42,12 @@ class GraphBuilder:
     def __init__(self, config: ModelConfig) -> None:
         self.config = config
         self.param_bytes = {p.name: 4 * p.numel for p in parameter_table(config)}
-        self.ops: list[Op] = []
-        self.deps: list[tuple[int, ...]] = []
-        self._ops: dict[tuple, Op] = {}
+        self.templates: list[Op] = []
+        self.code = array("i")
+        self.step = array("i")
+        self.ptr = array("q", [0])
+        self.dep_ids = array("i")
+        self._codes: dict[tuple, int] = {}
 
     def add(self, name: str, phase: str, module: str, step: int, ins: tuple[Shape, ...],
             outs: tuple[Shape, ...], deps: Sequence[int | None] = (), weight: str = "",
@@ -50,20 +55,24 @@ class GraphBuilder:
         """Append one op; ``deps`` may hold ``None`` (an input with no recorded producer)."""
         in_dtypes = in_dtypes or (F32,) * len(ins)
         out_dtypes = out_dtypes or (F32,) * len(outs)
-        key = (name, ins, outs, in_dtypes, out_dtypes, phase, module, step, weight)
-        op = self._ops.get(key)
-        if op is None:  # identical ops (same step) share one immutable record
+        key = (name, ins, outs, in_dtypes, out_dtypes, phase, module, weight)
+        code = self._codes.get(key)
+        if code is None:  # ops that differ only in the step share one template
             c = op_cost(name, ins, in_dtypes, outs, out_dtypes)
             wb = self.param_bytes[weight] if weight else 0
-            op = self._ops[key] = Op(name, c.kind, phase, step, module, ins, outs, in_dtypes,
-                                     out_dtypes, c.macs, c.flops, c.bytes_read, c.bytes_written,
-                                     weight, wb, c.m, c.k, c.n, c.elems)
-        self.ops.append(op)
-        self.deps.append(tuple(d for d in deps if d is not None))
-        return len(self.ops) - 1
+            code = self._codes[key] = len(self.templates)
+            self.templates.append(Op(name, c.kind, phase, -1, module, ins, outs, in_dtypes, out_dtypes,
+                                     c.macs, c.flops, c.bytes_read, c.bytes_written, weight, wb,
+                                     c.m, c.k, c.n, c.elems))
+        node = len(self.code)
+        self.code.append(code)
+        self.step.append(step)
+        self.dep_ids.extend(sorted({d for d in deps if d is not None}))
+        self.ptr.append(len(self.dep_ids))
+        return node
 
     def graph(self, meta: dict | None = None) -> OpGraph:
-        return OpGraph.from_records(self.ops, self.deps, meta)
+        return OpGraph.from_arrays(self.templates, self.code, self.step, self.ptr, self.dep_ids, meta)
 
     # ------------------------------------------------------------------------------------------
     # LSTM building blocks (``models.lstm.LSTMLayer``)

@@ -21,11 +21,12 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import numpy as np
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from workloads.costs import SOURCE_OPS, VIEW_OPS, op_cost
-from workloads.graph import Op, OpGraph
+from workloads.graph import Op, OpGraph, csr
 
 log = logging.getLogger(__name__)
 
@@ -177,32 +178,37 @@ class OpRecorder(TorchDispatchMode):
     def to_graph(self, meta: dict | None = None) -> OpGraph:
         """Build the ``OpGraph`` of the recorded ops (costs from ``workloads.costs``)."""
         cache: dict[tuple, tuple] = {}
-        # Ops are immutable: identical ones (the three same-shaped sigmoids of an LSTM cell at one
-        # step, say) share one record, which saves a good part of the construction time.
-        op_cache: dict[tuple, Op] = {}
-        ops: list[Op] = []
+        # Ops that differ only in the step share one template (the three same-shaped sigmoids
+        # of an LSTM cell at every frame, say): costed once, stored once.
+        codes: dict[tuple, int] = {}
+        templates: list[Op] = []
+        code = np.empty(len(self.records), dtype=np.int32)
+        step = np.empty(len(self.records), dtype=np.int32)
         deps_all: list[Iterable[int]] = []
-        for name, module, phase, step, ish, idt, osh, odt, deps, weight, wbytes in self.records:
+        for i, (name, module, phase, s, ish, idt, osh, odt, deps, weight, wbytes) in enumerate(self.records):
             key = (name, ish, idt, osh, odt)
-            okey = (key, module, phase, step, weight)
-            op = op_cache.get(okey)
-            if op is None:
+            okey = (key, module, phase, weight)
+            c = codes.get(okey)
+            if c is None:
                 sig = cache.get(key)
                 if sig is None:
-                    in_shapes = tuple(tuple(s) for s in ish)
-                    out_shapes = tuple(tuple(s) for s in osh)
+                    in_shapes = tuple(tuple(x) for x in ish)
+                    out_shapes = tuple(tuple(x) for x in osh)
                     in_dtypes = tuple(_dtype_name(d) for d in idt)
                     out_dtypes = tuple(_dtype_name(d) for d in odt)
                     sig = cache[key] = (in_shapes, out_shapes, in_dtypes, out_dtypes,
                                         op_cost(name, in_shapes, in_dtypes, out_shapes, out_dtypes))
-                in_shapes, out_shapes, in_dtypes, out_dtypes, c = sig
-                op = op_cache[okey] = Op(
-                    name, c.kind, phase, step, module, in_shapes, out_shapes, in_dtypes, out_dtypes,
-                    c.macs, c.flops, c.bytes_read, c.bytes_written, weight, wbytes, c.m, c.k, c.n,
-                    c.elems)
-            ops.append(op)
+                in_shapes, out_shapes, in_dtypes, out_dtypes, cost = sig
+                c = codes[okey] = len(templates)
+                templates.append(Op(
+                    name, cost.kind, phase, -1, module, in_shapes, out_shapes, in_dtypes, out_dtypes,
+                    cost.macs, cost.flops, cost.bytes_read, cost.bytes_written, weight, wbytes,
+                    cost.m, cost.k, cost.n, cost.elems))
+            code[i] = c
+            step[i] = s
             deps_all.append(deps)
-        return OpGraph.from_records(ops, deps_all, meta)
+        ptr, dep_ids = csr(deps_all)
+        return OpGraph.from_arrays(templates, code, step, ptr, dep_ids, meta)
 
 
 def parameter_map(module: torch.nn.Module) -> dict[int, tuple[str, int]]:

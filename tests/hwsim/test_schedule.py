@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 from hwsim import load_spec, simulate
-from hwsim.optable import edge_arrays
 from hwsim.schedule import _dram_fill, phase_latency
 from models.config import load_config
 from workloads.graph import OpGraph
@@ -20,7 +19,7 @@ def check_schedule(result, graph, cores):
     """Ops never start before their producers end; no unit runs two ops at once."""
     ops = result.ops
     start, end = ops["start_s"].to_numpy(), ops["end_s"].to_numpy()
-    ptr, deps = edge_arrays(graph)
+    ptr, deps = graph.edge_arrays()
     eps = 1e-15
     for i in range(len(graph)):
         for p in deps[ptr[i]:ptr[i + 1]]:
