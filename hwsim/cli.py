@@ -19,6 +19,7 @@ import logging
 import pkgutil
 import sys
 import traceback
+from pathlib import Path
 
 import hwsim.commands
 from models.yamlio import UserError
@@ -47,11 +48,72 @@ class ArgumentParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)\n")
 
 
+def version_string() -> str:
+    """``hwsim VERSION`` from the installed package's metadata, plus ``(git COMMIT)`` when this
+    code runs from a git checkout (an editable install): read from ``.git`` directly, no ``git``
+    process, so it costs a few file reads. Uncommitted changes are not detected."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        text = f"hwsim {version('hwsim')}"
+    except PackageNotFoundError:
+        text = "hwsim (version unknown: the package is not installed)"
+    commit = git_commit(Path(__file__).resolve().parents[1])
+    return f"{text} (git {commit[:12]})" if commit else text
+
+
+def git_commit(root: Path) -> str | None:
+    """The commit checked out in the git work tree at ``root`` (40 hex digits), or None when
+    ``root`` is not one or its HEAD cannot be read (a ``.git`` folder, or a ``gitdir:`` file as
+    worktrees and submodules have; loose refs, then ``packed-refs``)."""
+    try:
+        git = root / ".git"
+        if git.is_file():
+            gitdir = git.read_text().strip().removeprefix("gitdir:").strip()
+            git = (root / gitdir).resolve()
+        head = (git / "HEAD").read_text().strip()
+        if not head.startswith("ref:"):
+            return head if _is_sha(head) else None
+        ref = head.removeprefix("ref:").strip()
+        common = git / "commondir"  # a worktree's refs live in the main repository
+        dirs = [git] + ([(git / common.read_text().strip()).resolve()] if common.is_file() else [])
+        for d in dirs:
+            if (d / ref).is_file():
+                sha = (d / ref).read_text().strip()
+                return sha if _is_sha(sha) else None
+        for d in dirs:
+            if (d / "packed-refs").is_file():
+                for line in (d / "packed-refs").read_text().splitlines():
+                    sha, _, name = line.partition(" ")
+                    if name == ref and _is_sha(sha):
+                        return sha
+    except (OSError, UnicodeDecodeError):
+        pass
+    return None
+
+
+def _is_sha(text: str) -> bool:
+    return len(text) in (40, 64) and all(c in "0123456789abcdef" for c in text)
+
+
+class _VersionAction(argparse.Action):
+    """``--version``: computed when asked for (reading the metadata costs every other call nothing)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(version_string())
+        parser.exit(0)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(
         prog="hwsim",
         description="Cost RNN-T speech recognition with LM fusion on parametric accelerators.",
     )
+    parser.add_argument("--version", action=_VersionAction,
+                        help="print the version (and the git commit of a checkout) and exit")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for info in sorted(pkgutil.iter_modules(hwsim.commands.__path__), key=lambda m: m.name):

@@ -18,7 +18,8 @@ Tensor roles (``ROLES``):
 
 Module names for overrides are the dotted names of ``models.params`` (e.g. ``rnnt.joint.out``,
 ``lm_ext.layers.0``, ``rnnt.encoder.layers.0.fwd``); patterns use ``fnmatch`` syntax and later
-overrides win.
+overrides win. A pattern that matches no module of the model is an error wherever a policy meets
+a model config (:func:`check_overrides`).
 """
 
 from __future__ import annotations
@@ -29,8 +30,9 @@ from math import ceil
 from pathlib import Path
 from typing import Iterable
 
-from models.params import ParamSpec
-from models.yamlio import load_preset, preset_names, require
+from models.config import ModelConfig
+from models.params import ParamSpec, parameter_table
+from models.yamlio import ConfigError, load_preset, preset_names, require
 
 POLICY_DIR = Path(__file__).parent / "policies"
 
@@ -141,14 +143,19 @@ class PrecisionPolicy:
         """The spec of ``role`` inside module ``module`` (dotted name), overrides applied."""
         if role not in ROLES:
             raise KeyError(f"unknown tensor role {role!r}; roles: {', '.join(ROLES)}")
-        found = self.roles[role]
-        for ov in self.overrides:
-            if role in ov.roles and fnmatch.fnmatchcase(module, ov.pattern):
-                found = ov.roles[role]
-        return found
+        ov = self.deciding_override(module, role)
+        return self.roles[role] if ov is None else ov.roles[role]
 
     def param_spec(self, param: ParamSpec) -> QuantSpec:
         return self.spec(param.module, param.role)
+
+    def deciding_override(self, module: str, role: str) -> Override | None:
+        """The override that decides ``role`` in ``module`` (the last match), None for the default."""
+        found = None
+        for ov in self.overrides:
+            if role in ov.roles and fnmatch.fnmatchcase(module, ov.pattern):
+                found = ov
+        return found
 
 
 def _check_roles(roles: dict[str, QuantSpec], complete: bool) -> None:
@@ -157,6 +164,51 @@ def _check_roles(roles: dict[str, QuantSpec], complete: bool) -> None:
     if complete:
         missing = [r for r in ROLES if r not in roles]
         require(not missing, f"roles missing: {missing} (every role needs a spec)")
+
+
+# --------------------------------------------------------------------------------------------
+# A policy against a model
+
+
+def model_modules(params: Iterable[ParamSpec]) -> list[str]:
+    """The names overrides are matched against: the dotted name of every module that holds a
+    parameter (``rnnt.encoder.layers.0.fwd``, ``rnnt.joint.out``, ``lm_ext.embedding``), in
+    parameter-table order. These are the modules with quantization slots (``models.quant.roles``),
+    the only ones whose tensors both the fake-quantized model and the cost model take from the
+    policy; containers (``rnnt.encoder``, ``rnnt.encoder.layers.0``) hold no tensor of their own."""
+    return list(dict.fromkeys(p.module for p in params))
+
+
+def unmatched_overrides(policy: PrecisionPolicy, modules: Iterable[str]) -> list[str]:
+    """Override patterns of ``policy`` that match none of ``modules`` (dotted names), in order."""
+    modules = list(modules)
+    return [ov.pattern for ov in policy.overrides
+            if not any(fnmatch.fnmatchcase(m, ov.pattern) for m in modules)]
+
+
+def check_overrides(policy: PrecisionPolicy, config: ModelConfig) -> None:
+    """Refuse a policy with an override pattern that matches no module of ``config``'s system.
+
+    Such an override changes nothing (a typo such as ``rnnt.encoder.layer.*``, a container name
+    such as ``rnnt.encoder.layers.0`` whose tensors live in ``.fwd`` / ``.bwd``, or a pattern
+    written for another model), so the run would silently use the defaults. Call it where a
+    policy meets a model config, before any work. Modules: :func:`model_modules`.
+
+    Raises:
+        ConfigError: naming the first such pattern (and how many more), the policy and the model.
+    """
+    if not policy.overrides:
+        return
+    modules = model_modules(parameter_table(config))
+    unmatched = unmatched_overrides(policy, modules)
+    if unmatched:
+        rest = unmatched[1:]
+        more = f" (nor {'does' if len(rest) == 1 else 'do'} {', '.join(map(repr, rest))})" if rest else ""
+        raise ConfigError(
+            f"precision policy {policy.name!r}: override pattern {unmatched[0]!r} matches no module of "
+            f"model {config.name!r}{more}; patterns match the names of modules holding parameters, "
+            f"e.g. {modules[0]} or {modules[-1]} (`hwsim presets show POLICY --model {config.name}` "
+            "lists them)")
 
 
 # --------------------------------------------------------------------------------------------
