@@ -47,6 +47,11 @@ class Compression:
     by_submodel: dict[str, dict[str, float]]
     tensors: pd.DataFrame
 
+    @property
+    def sizes(self) -> dict[str, int]:
+        """Bytes of every parameter under the policy, by name."""
+        return dict(zip(self.tensors["name"], self.tensors["bytes"].astype(int)))
+
 def tensor_table(config: ModelConfig, policy: PrecisionPolicy) -> pd.DataFrame:
     """Per-parameter storage under ``policy`` (see ``Compression.tensors``)."""
     rows = []
@@ -83,3 +88,20 @@ def compression(config: ModelConfig | str, policy: PrecisionPolicy | str) -> Com
     wb, fb = int(frame["bytes"].sum()), int(frame["fp32_bytes"].sum())
     return Compression(weight_bytes=wb, fp32_weight_bytes=fb, compression_x=fb / wb,
                        by_submodel=by_sub, tensors=frame)
+
+
+_CACHE: list[tuple[ModelConfig, PrecisionPolicy, Compression]] = []
+_CACHE_SIZE = 8
+
+
+def cached_compression(config: ModelConfig, policy: PrecisionPolicy) -> Compression:
+    """``compression`` of a resolved config and policy, remembered for the last few pairs (found
+    by equality: a sweep costs many accelerators under the same model and policy). The result
+    is shared: do not modify its table."""
+    for c, p, comp in _CACHE:
+        if c is config and p is policy or (c == config and p == policy):
+            return comp
+    comp = compression(config, policy)
+    _CACHE.insert(0, (config, policy, comp))
+    del _CACHE[_CACHE_SIZE:]
+    return comp

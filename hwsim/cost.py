@@ -201,25 +201,39 @@ class PreparedOps:
     weight_names: np.ndarray
     fallbacks: dict[str, int]
 
+    def take(self, idx: np.ndarray) -> PreparedOps:
+        """The rows ``idx`` (e.g. the template of every cost row); ``table`` is not taken."""
+        arrays = {f: getattr(self, f)[idx] for f in _PER_ROW}
+        return PreparedOps(table=self.table, kind_names=self.kind_names, weight_names=self.weight_names,
+                           fallbacks=self.fallbacks, **arrays)
 
-def _check_kinds(table: pd.DataFrame) -> None:
+
+_PER_ROW = ("kinds", "kind_code", "is_gemm", "m", "k", "n", "work", "macs", "req", "eff", "in_bits",
+            "out_bits", "act_bytes", "out_bytes", "in_bytes", "w_bytes", "weight")
+
+
+def _check_kinds(table: pd.DataFrame, counts: np.ndarray) -> None:
     kind_cat = table["kind"].cat
     kind_names = np.asarray(kind_cat.categories, dtype=object)
     missing = sorted(set(kind_names[np.unique(kind_cat.codes.to_numpy())]) - set(COST_FUNCTIONS))
     if missing:
-        bad = table[table["kind"].isin(missing)]
-        counts = bad.groupby(["kind", "op"], observed=True).size().sort_values(ascending=False)
-        listed = ", ".join(f"{op} ({kind}) x{c}" for (kind, op), c in counts.items())
-        raise CostError(f"{len(bad)} op(s) have no cost function for their kind: {listed}; "
+        sel = table["kind"].isin(missing).to_numpy()
+        bad = table[sel].assign(ops=counts[sel])
+        per = bad.groupby(["kind", "op"], observed=True)["ops"].sum().sort_values(ascending=False, kind="stable")
+        listed = ", ".join(f"{op} ({kind}) x{c}" for (kind, op), c in per.items())
+        raise CostError(f"{int(counts[sel].sum())} op(s) have no cost function for their kind: {listed}; "
                         f"cost functions exist for: {', '.join(sorted(COST_FUNCTIONS))}")
 
 
 def prepare_ops(table: pd.DataFrame, hw: AcceleratorSpec, policy: PrecisionPolicy,
-                config: ModelConfig | None = None, weight_sizes: dict[str, int] | None = None) -> PreparedOps:
-    """Precisions and bytes of every op of an op table (``op_table(graph)``).
+                config: ModelConfig | None = None, weight_sizes: dict[str, int] | None = None,
+                counts: np.ndarray | None = None) -> PreparedOps:
+    """Precisions and bytes of every row of an op table (``op_table(graph)``, or the graph's
+    templates, ``template_table``).
 
     ``weight_sizes``: bytes of each parameter under the policy, when the caller has them already
     (``hwsim.simulate`` takes them from the compression table); default ``weight_storage``.
+    ``counts``: ops per row (default 1 each), for the fallback counts and error messages.
 
     Raises:
         CostError: ops whose kind has no cost function (names and counts); a GEMM weight that
@@ -229,7 +243,8 @@ def prepare_ops(table: pd.DataFrame, hw: AcceleratorSpec, policy: PrecisionPolic
     for col in ("op", "kind", "phase", "module", "weight"):
         if not isinstance(table[col].dtype, pd.CategoricalDtype):
             table = table.assign(**{col: categorical(table[col])})
-    _check_kinds(table)
+    counts = np.ones(n, dtype=np.int64) if counts is None else np.asarray(counts, dtype=np.int64)
+    _check_kinds(table, counts)
     kind_cat = table["kind"].cat
     kind_names = np.asarray(kind_cat.categories, dtype=object)
     kind_code = kind_cat.codes.to_numpy().astype(np.int64)
@@ -305,9 +320,10 @@ def prepare_ops(table: pd.DataFrame, hw: AcceleratorSpec, policy: PrecisionPolic
     diff = req != eff
     if diff.any():
         unit = _unit_of(kinds[diff], hw)
-        keys_fb = pd.Series([f"{u}:{PREC_NAMES[a]}->{PREC_NAMES[b]}"
-                             for u, a, b in zip(unit, req[diff], eff[diff])])
-        fallbacks = {k_: int(v) for k_, v in keys_fb.value_counts().sort_index().items()}
+        for u, a, b, c in zip(unit, req[diff], eff[diff], counts[diff]):
+            key_fb = f"{u}:{PREC_NAMES[a]}->{PREC_NAMES[b]}"
+            fallbacks[key_fb] = fallbacks.get(key_fb, 0) + int(c)
+        fallbacks = {k_: v for k_, v in sorted(fallbacks.items()) if v}
     return PreparedOps(table, kinds, kind_code, kind_names, is_gemm, m, k, nn, work, table["macs"].to_numpy().astype(np.float64),
                        req, eff, in_bits, out_bits, act_bytes, out_bytes, in_bytes, w_bytes, weight,
                        weight_names, fallbacks)

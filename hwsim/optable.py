@@ -25,22 +25,36 @@ def categorical(values) -> pd.Categorical:
     return pd.Categorical.from_codes(codes, categories=pd.Index(uniques, dtype=object))
 
 
-def op_table(graph: OpGraph) -> pd.DataFrame:
-    """The graph's ops as a DataFrame of the fields the cost model needs, plus ``template``
-    (the op's template code). String columns are categoricals."""
-    code = graph.code
+def template_table(graph: OpGraph) -> pd.DataFrame:
+    """The graph's templates (``OpGraph.templates``) as a DataFrame of the fields the cost model
+    needs, one row per template (``step`` -1); string columns are categoricals."""
     templates = graph.templates
     data = {}
     for f in _FIELDS:
-        if f == "step":
-            data[f] = graph.step.astype(np.int64)
-        elif f in _STR_FIELDS:
-            per_t = categorical([getattr(t, f) for t in templates])
-            data[f] = pd.Categorical.from_codes(per_t.codes[code], categories=per_t.categories)
+        if f in _STR_FIELDS:
+            data[f] = categorical([getattr(t, f) for t in templates])
         else:
-            data[f] = np.asarray([getattr(t, f) for t in templates], dtype=np.int64)[code] \
-                if templates else np.zeros(0, np.int64)
-    data["template"] = code
+            data[f] = np.asarray([getattr(t, f) for t in templates], dtype=np.int64)
+    return pd.DataFrame(data)
+
+
+def op_table(graph: OpGraph) -> pd.DataFrame:
+    """The graph's ops as a DataFrame of the fields the cost model needs, plus ``template``
+    (the op's template code)."""
+    return expand_templates(template_table(graph), graph.code, graph.step)
+
+
+def expand_templates(tt: pd.DataFrame, code: np.ndarray, step: np.ndarray) -> pd.DataFrame:
+    """``template_table`` rows indexed by every op's ``code``, with its ``step`` and ``template``."""
+    data = {}
+    for f in _FIELDS:
+        if f == "step":
+            data[f] = np.asarray(step, dtype=np.int64)
+        elif f in _STR_FIELDS:
+            data[f] = pd.Categorical.from_codes(tt[f].cat.codes.to_numpy()[code], categories=tt[f].cat.categories)
+        else:
+            data[f] = tt[f].to_numpy()[code]
+    data["template"] = np.asarray(code)
     frame = pd.DataFrame(data)
     frame.index.name = "id"
     return frame

@@ -54,9 +54,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import pandas as pd
+from numba import njit
 
 from hwsim.spec import AcceleratorSpec
 
@@ -93,72 +95,77 @@ def work_group(module: str) -> str:
     return parts[0]
 
 
-def _codes(table: pd.DataFrame, col: str) -> tuple[np.ndarray, np.ndarray]:
-    cat = table[col].cat
-    return cat.codes.to_numpy().astype(np.int64), np.asarray(cat.categories, dtype=object)
+@njit(cache=True, nogil=True)
+def _segments(key_of, code):
+    """Segment of every op from its class's segment key ``key_of[code[i]]`` (-1: none; such an
+    op stays with the segment before it, the first ones with the one after): the segment ids
+    (a new one at every change of key) and the key of each segment."""
+    n = len(code)
+    seg = np.zeros(n, dtype=np.int32)
+    keys = np.full(n + 1, -1, dtype=np.int64)
+    cur = -1
+    for i in range(n):
+        if key_of[code[i]] >= 0:
+            cur = key_of[code[i]]
+            break
+    s = 0
+    nk = 0
+    for i in range(n):
+        k = key_of[code[i]]
+        if k < 0:
+            k = cur
+        if i == 0:
+            keys[0] = k
+            nk = 1
+        elif k != cur:
+            s += 1
+            keys[nk] = k
+            nk += 1
+        cur = k
+        seg[i] = s
+    return seg, keys[:nk].copy()
+
+
+def segments_of(code: np.ndarray, phases: list[str], modules: list[str]) -> tuple[np.ndarray, list[str]]:
+    """Segment id of every op (contiguous runs in program order) and each segment's label, for
+    ops of classes ``code`` whose phase and module are ``phases[c]``, ``modules[c]``."""
+    n = len(code)
+    if n == 0:
+        return np.zeros(0, dtype=np.int32), []
+    labels: list[str] = []
+    key_of = np.full(len(phases), -1, dtype=np.int64)
+    for c, (phase, module) in enumerate(zip(phases, modules)):
+        key = segment_key(phase, module)
+        if key is not None:
+            if key not in labels:
+                labels.append(key)
+            key_of[c] = labels.index(key)
+    if (key_of[np.bincount(code, minlength=len(phases)) > 0] < 0).all():
+        return np.zeros(n, dtype=np.int32), ["program"]
+    seg, keys = _segments(key_of, np.ascontiguousarray(code))
+    return seg, [labels[int(k)] for k in keys]
 
 
 def segments(table: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
-    """Segment id of every op (contiguous runs in program order) and each segment's label."""
-    n = len(table)
-    if n == 0:
-        return np.zeros(0, dtype=np.int64), []
-    ph, ph_names = _codes(table, "phase")
-    mo, mo_names = _codes(table, "module")
-    combo = ph * max(len(mo_names), 1) + mo
+    """``segments_of`` for an op table (categorical ``phase`` and ``module`` columns)."""
+    ph, mo = table["phase"].cat, table["module"].cat
+    n_mo = max(len(mo.categories), 1)
+    combo = ph.codes.to_numpy().astype(np.int64) * n_mo + mo.codes.to_numpy()
     uniq, inv = np.unique(combo, return_inverse=True)
-    labels: list[str] = []
-    key_of = np.empty(len(uniq), dtype=np.int64)
-    for j, c in enumerate(uniq):
-        key = segment_key(ph_names[c // max(len(mo_names), 1)], mo_names[c % max(len(mo_names), 1)])
-        if key is None:
-            key_of[j] = -1
-        else:
-            if key not in labels:
-                labels.append(key)
-            key_of[j] = labels.index(key)
-    key = key_of[inv.reshape(-1)]
-    if (key < 0).all():
-        return np.zeros(n, dtype=np.int64), ["program"]
-    # Ops without a key stay with the segment before them (the first ones with the one after).
-    idx = np.where(key >= 0, np.arange(n), -1)
-    idx = np.maximum.accumulate(idx)
-    first = int(np.flatnonzero(key >= 0)[0])
-    idx[idx < 0] = first
-    key = key[idx]
-    change = np.concatenate([[0], (key[1:] != key[:-1]).astype(np.int64)])
-    seg = np.cumsum(change)
-    seg_labels = [labels[int(key[i])] for i in np.concatenate([[0], np.flatnonzero(change) ])]
-    return seg, seg_labels
+    phases = [str(ph.categories[u // n_mo]) for u in uniq]
+    modules = [str(mo.categories[u % n_mo]) for u in uniq]
+    return segments_of(inv.reshape(-1), phases, modules)
 
 
 @dataclass(frozen=True)
 class Groups:
-    """Work groups: per op ``group`` (index into the group arrays); per group its ``seg``,
-    ``label`` and whether it is ``floating`` (label '')."""
+    """Work groups: per group its ``seg``, ``label`` and whether it is ``floating`` (label ''
+    and no weight read); ``group``: the group of each cost row (``hwsim.program``)."""
 
     group: np.ndarray
     seg: np.ndarray
     label: list[str]
     floating: np.ndarray
-
-
-def work_groups(table: pd.DataFrame, seg: np.ndarray, weighted: np.ndarray) -> Groups:
-    """Work groups of every op. ``weighted``: ops that read a planned weight (GEMMs with one);
-    a group of ops outside modules that reads weights is not floating (it needs capacity)."""
-    mo, mo_names = _codes(table, "module")
-    lab_names = [work_group(m) for m in mo_names]
-    uniq_labels = sorted(set(lab_names))
-    lab_code = np.array([uniq_labels.index(x) for x in lab_names], dtype=np.int64)
-    lab = lab_code[mo] if len(mo) else np.zeros(0, dtype=np.int64)
-    key = seg * max(len(uniq_labels), 1) + lab
-    uniq, inv = np.unique(key, return_inverse=True)
-    gseg = uniq // max(len(uniq_labels), 1)
-    glab = [uniq_labels[int(u % max(len(uniq_labels), 1))] for u in uniq]
-    group = inv.reshape(-1).astype(np.int64)
-    has_w = np.bincount(group, weights=weighted.astype(np.float64), minlength=len(glab)) > 0
-    return Groups(group, gseg.astype(np.int64), glab,
-                  np.array([x == "" for x in glab], dtype=bool) & ~has_w)
 
 
 def allocate_cores(work: np.ndarray, floating: np.ndarray, cores: int,
@@ -220,28 +227,112 @@ def allocate_cores(work: np.ndarray, floating: np.ndarray, cores: int,
     return c0, nc, share
 
 
-@dataclass
-class MemoryPlan:
-    """Per-op bytes by source, and the residency table.
+@dataclass(frozen=True)
+class Pairs:
+    """The uses of each (segment, GEMM weight) pair, in (segment, weight code) order.
 
-    Per op (arrays of length n_ops): ``w_local``, ``w_shared``, ``w_remote`` weight bytes read
-    on chip (own scratchpads, shared SRAM, other cores' scratchpads over the ring);
-    ``dram_pre`` bytes loaded by prefetch (issued at the previous segment's start);
-    ``dram_demand`` bytes read from DRAM when the op runs (weight loads and streams, activation
-    spills); ``spill`` the activation-spill part of it; ``source`` codes of ``WEIGHT_SOURCES``;
-    ``resident`` whether (part of) the op's weight is resident in its segment.
-    ``residency``: one row per (segment, weight or activation buffer) (see ``plan_memory``).
+    ``seg``, ``weight`` (code into the weight names), ``uses`` (ops), ``first_op`` (id of the
+    first use), ``group`` (work group of the first use).
     """
 
-    w_local: np.ndarray
-    w_shared: np.ndarray
-    w_remote: np.ndarray
-    dram_pre: np.ndarray
-    dram_demand: np.ndarray
-    spill: np.ndarray
-    source: np.ndarray
-    resident: np.ndarray
-    residency: pd.DataFrame
+    seg: np.ndarray
+    weight: np.ndarray
+    uses: np.ndarray
+    first_op: np.ndarray
+    group: np.ndarray
+
+    @classmethod
+    def of(cls, seg: np.ndarray, weight: np.ndarray, group: np.ndarray, n_weights: int) -> Pairs:
+        """From per-op ``seg``, planned ``weight`` code (-1 = none) and ``group`` arrays."""
+        wops = np.flatnonzero(weight >= 0)
+        nW = max(n_weights, 1)
+        key = seg[wops].astype(np.int64) * nW + weight[wops]
+        uniq, first_pos, uses = np.unique(key, return_index=True, return_counts=True)
+        first = wops[first_pos]
+        return cls(uniq // nW, uniq % nW, uses, first, np.asarray(group)[first])
+
+    def index(self, seg: np.ndarray, weight: np.ndarray, n_weights: int) -> np.ndarray:
+        """Pair index of (segment, weight code) arguments that name a pair."""
+        nW = max(n_weights, 1)
+        return np.searchsorted(self.seg * nW + self.weight, np.asarray(seg, dtype=np.int64) * nW + weight)
+
+
+@dataclass
+class MemoryPlan:
+    """The plan per (segment, weight) pair and per work group; ``rows`` turns it into bytes.
+
+    Per pair (``Pairs`` order): ``local``, ``shared``, ``remote`` on-chip bytes (own scratchpads,
+    shared SRAM, other cores' scratchpads over the ring), ``carried`` (on chip already at the
+    end of the previous segment), ``prefetched`` (loaded by prefetch, issued at the previous
+    segment's start), ``size`` (the weight's bytes). Per group: ``spill_op`` (the op producing
+    its largest activation buffer, -1 = none), ``spilled`` (bytes of it that do not fit).
+    ``residency``: one row per (segment, weight or activation buffer) (see ``plan_memory``),
+    built on first use.
+    """
+
+    pairs: Pairs
+    size: np.ndarray
+    local: np.ndarray
+    shared: np.ndarray
+    remote: np.ndarray
+    carried: np.ndarray
+    prefetched: np.ndarray
+    act_op: np.ndarray
+    act_bytes: np.ndarray
+    spilled: np.ndarray
+    _residency: Callable[[], pd.DataFrame] | pd.DataFrame | None = None
+
+    @property
+    def onchip(self) -> np.ndarray:
+        return self.local + self.shared + self.remote
+
+    @property
+    def residency(self) -> pd.DataFrame:
+        if callable(self._residency):
+            self._residency = self._residency()
+        return self._residency
+
+    def bytes_of(self, pair: np.ndarray, first_use: np.ndarray, spill_op: np.ndarray) -> dict[str, np.ndarray]:
+        """Bytes by source of ops (or cost rows) given their ``pair`` (-1: no planned weight),
+        whether they are the ``first_use`` of it, and whether they are a group's ``spill_op``
+        (the activation buffer's write and read back, ``ACT_SAVING`` x its spilled bytes;
+        ``spill_op`` holds the group index, -1 = not one).
+
+        Returns arrays ``w_local``, ``w_shared``, ``w_remote`` (weight bytes read on chip),
+        ``dram_pre`` (prefetched), ``dram_demand`` (read from DRAM when the op runs: weight
+        loads and streams, activation spills), ``spill`` (that part of it), ``source`` (codes of
+        ``WEIGHT_SOURCES``), ``resident`` (part of the op's weight is resident in its segment).
+        """
+        n = len(pair)
+        has = pair >= 0
+        p = np.where(has, pair, 0)
+        zero = np.zeros(n)
+        loc = np.where(has, self.local[p] if len(self.local) else zero, 0.0)
+        sh = np.where(has, self.shared[p] if len(self.local) else zero, 0.0)
+        rem = np.where(has, self.remote[p] if len(self.local) else zero, 0.0)
+        size = np.where(has, self.size[p] if len(self.local) else zero, 0.0)
+        carried = np.where(has, self.carried[p] if len(self.local) else zero, 0.0)
+        pre = np.where(has & first_use, self.prefetched[p] if len(self.local) else zero, 0.0)
+        res = loc + sh + rem
+        streamed = np.maximum(size - res, 0.0)
+        frac = np.where(res > 0, carried / np.where(res > 0, res, 1.0), 0.0)
+        first = has & first_use
+        w_local = np.where(first, loc * frac, loc)
+        w_shared = np.where(first, sh * frac, sh)
+        w_remote = np.where(first, rem * frac, rem)
+        from_dram = np.where(first, size - carried, streamed)
+        demand = from_dram - pre
+        g = np.where(spill_op >= 0, spill_op, 0)
+        spill = np.where(spill_op >= 0, ACT_SAVING * (self.spilled[g] if len(self.spilled) else zero), 0.0)
+        source = np.where(~has, SOURCE_CODE[""],
+                          np.where(pre > 0, SOURCE_CODE["prefetched"],
+                                   np.where(from_dram <= 0, SOURCE_CODE["resident"],
+                                            np.where(res > 0, np.where(first, SOURCE_CODE["loaded"],
+                                                                       SOURCE_CODE["mixed"]),
+                                                     SOURCE_CODE["streamed"])))).astype(np.int64)
+        return {"w_local": w_local, "w_shared": w_shared, "w_remote": w_remote, "dram_pre": pre,
+                "dram_demand": demand + spill, "spill": spill, "source": source,
+                "resident": has & (res > 0)}
 
 
 def _place(items_of: dict, capacity: dict, shared_bytes: float) -> tuple[dict, dict, dict]:
@@ -290,90 +381,48 @@ def _place(items_of: dict, capacity: dict, shared_bytes: float) -> tuple[dict, d
     return local, shared, remote
 
 
-def _source(onchip: float, from_dram: float, prefetched: float, first_use: bool) -> int:
-    """``WEIGHT_SOURCES`` code of one use of a weight with ``onchip`` bytes resident in its segment
-    and ``from_dram`` bytes read from DRAM at this use (``prefetched`` of them ahead of it)."""
-    if prefetched > 0:
-        return SOURCE_CODE["prefetched"]
-    if from_dram <= 0:
-        return SOURCE_CODE["resident"]
-    if onchip > 0:
-        return SOURCE_CODE["loaded" if first_use else "mixed"]
-    return SOURCE_CODE["streamed"]
-
-
 RESIDENCY_COLUMNS = ("segment", "segment_label", "group", "item", "kind", "bytes", "uses",
                      "local_bytes", "shared_bytes", "remote_bytes", "streamed_bytes_per_use",
                      "carried_bytes", "prefetched_bytes", "loaded_bytes", "spilled_bytes",
                      "first_op", "evicted_after_segment")
 
 
-def plan_memory(*, seg: np.ndarray, seg_labels: list[str], groups: Groups, share: np.ndarray,
-                weight: np.ndarray, weight_names: np.ndarray, is_gemm: np.ndarray,
-                w_bytes: np.ndarray, act_bytes: np.ndarray, hw: AcceleratorSpec) -> MemoryPlan:
-    """The memory plan (module docstring) for ops with the given per-op data.
+def plan_memory(*, pairs: Pairs, size: np.ndarray, seg_labels: list[str], groups: Groups,
+                share: np.ndarray, weight_names: np.ndarray, act_op: np.ndarray, act_bytes: np.ndarray,
+                hw: AcceleratorSpec) -> MemoryPlan:
+    """The memory plan (module docstring).
 
     Args:
-        seg, seg_labels: ``segments``. groups: ``work_groups``. share: each group's share of the
-            scratchpads (``allocate_cores``).
-        weight: weight code per op (-1 = none), names in ``weight_names``. is_gemm: GEMM ops
-            (only GEMM weights are planned; embedding lookups read rows).
-        w_bytes: bytes of the op's weight under the policy. act_bytes: the op's activation bytes.
+        pairs: the (segment, weight) uses. size: each pair's weight bytes under the policy.
+        seg_labels: ``segments``. groups: ``work_groups``. share: each group's share of the
+            scratchpads (``allocate_cores``). weight_names: names of the weight codes.
+        act_op, act_bytes: per group, the op producing its largest activation buffer (-1 =
+            none) and that buffer's bytes.
     """
-    n = len(seg)
-    w_local = np.zeros(n)
-    w_shared = np.zeros(n)
-    w_remote = np.zeros(n)
-    dram_pre = np.zeros(n)
-    dram_demand = np.zeros(n)
-    spill = np.zeros(n)
-    source = np.zeros(n, dtype=np.int64)
-    resident = np.zeros(n, dtype=bool)
-    rows: list[dict] = []
+    n_pairs = len(pairs.seg)
+    local_b, shared_b, remote_b = np.zeros(n_pairs), np.zeros(n_pairs), np.zeros(n_pairs)
+    spilled = np.zeros(len(groups.label))
     plan_on = hw.mapping.residency == "plan"
     pad = float(hw.core.scratchpad_bytes)
     total_cap = hw.cores * pad + hw.shared_sram_bytes
-    wops = np.flatnonzero(is_gemm & (weight >= 0))
-    n_seg = int(seg.max()) + 1 if n else 0
-
-    # Uses and first use of each (segment, weight).
-    nW = max(len(weight_names), 1)
-    key = seg[wops] * nW + weight[wops]
-    uniq, first_pos, inv, uses = np.unique(key, return_index=True, return_inverse=True, return_counts=True)
-    first_op = wops[first_pos]
-    inv = inv.reshape(-1)
-    pair_seg = uniq // nW
-    pair_w = uniq % nW
-    pair_size = w_bytes[first_op]
-    pair_group = groups.group[first_op]
-
-    # Each non-floating group's largest activation buffer: (op, bytes).
-    largest_act: dict[int, tuple[int, float]] = {}
-    if n:
-        order = np.lexsort((-act_bytes, groups.group))           # by group, largest first
-        firsts = order[np.concatenate([[True], groups.group[order][1:] != groups.group[order][:-1]])]
-        for j in firsts:
-            g = int(groups.group[j])
-            if not groups.floating[g] and act_bytes[j] > 0:
-                largest_act[g] = (int(j), float(act_bytes[j]))
-
+    n_seg = len(seg_labels)
     prev_resident: dict[int, float] = {}     # weight code -> on-chip bytes at the end of a segment
     prev_used = 0.0                          # on-chip bytes used by the previous segment
-    pair_frac = {}                           # pair index -> (local, shared, remote) bytes
-    pair_pre = np.zeros(len(uniq))
-    pair_carried = np.zeros(len(uniq))
-    spill_rows = {}
+    pair_pre = np.zeros(n_pairs)
+    pair_carried = np.zeros(n_pairs)
+    pair_bounds = np.searchsorted(pairs.seg, np.arange(n_seg + 1))
+    group_bounds = np.searchsorted(groups.seg, np.arange(n_seg + 1))
     for s in range(n_seg):
-        pairs = np.flatnonzero(pair_seg == s)
-        gids = np.flatnonzero(groups.seg == s)
+        pr = np.arange(pair_bounds[s], pair_bounds[s + 1])
+        gids = np.arange(group_bounds[s], group_bounds[s + 1])
         items_of = {int(g): [] for g in gids}
-        act_item = {int(g): largest_act[int(g)] for g in gids if int(g) in largest_act} if plan_on else {}
-        for g, (_, size) in act_item.items():
-            items_of[g].append((ACT_SAVING, size, "~act", ("act", g)))
-        for p in pairs:
-            if uses[p] >= 2 and plan_on:
-                items_of[int(pair_group[p])].append((float(uses[p] - 1), float(pair_size[p]),
-                                                     str(weight_names[pair_w[p]]), ("w", int(p))))
+        act_item = {int(g): float(act_bytes[g]) for g in gids if act_op[g] >= 0} if plan_on else {}
+        for g, sz in act_item.items():
+            items_of[g].append((ACT_SAVING, sz, "~act", ("act", g)))
+        for p in pr:
+            if pairs.uses[p] >= 2 and plan_on:
+                items_of[int(pairs.group[p])].append((float(pairs.uses[p] - 1), float(size[p]),
+                                                      str(weight_names[pairs.weight[p]]), ("w", int(p))))
         local, shared, remote = _place(items_of, {int(g): (pad * share[g] if plan_on else 0.0)
                                                   for g in gids if not groups.floating[g]},
                                        float(hw.shared_sram_bytes) if plan_on else 0.0)
@@ -381,74 +430,56 @@ def plan_memory(*, seg: np.ndarray, seg_labels: list[str], groups: Groups, share
         # Loads, carried bytes, prefetch (into what the previous segment leaves free).
         free_prev = max(0.0, total_cap - prev_used) if (hw.mapping.prefetch and s > 0 and plan_on) else 0.0
         now_resident = {}
-        for p in pairs[np.argsort(first_op[pairs], kind="stable")]:
+        for p in pr[np.argsort(pairs.first_op[pr], kind="stable")]:
             kp = ("w", int(p))
-            on = (local.get(kp, 0.0), shared.get(kp, 0.0), remote.get(kp, 0.0))
-            pair_frac[int(p)] = on
-            res = sum(on)
-            carried = min(prev_resident.get(int(pair_w[p]), 0.0), res)
+            local_b[p], shared_b[p], remote_b[p] = local.get(kp, 0.0), shared.get(kp, 0.0), remote.get(kp, 0.0)
+            res = local_b[p] + shared_b[p] + remote_b[p]
+            w = int(pairs.weight[p])
+            carried = min(prev_resident.get(w, 0.0), res)
             pair_carried[p] = carried
-            now_resident[int(pair_w[p])] = res
+            now_resident[w] = res
             # prefetchable: the part that will stay (multi-use) or the whole weight (single use)
-            want = (res - carried) if uses[p] >= 2 else float(pair_size[p])
+            want = (res - carried) if pairs.uses[p] >= 2 else float(size[p])
             take = min(want, free_prev)
             pair_pre[p] = take
             free_prev -= take
-        for g, (j, size) in act_item.items():
-            on_chip = local.get(("act", g), 0.0)
-            spilled = size - on_chip
-            if spilled > 0:
-                spill[j] += ACT_SAVING * spilled
-                spill_rows[g] = spilled
+        for g, sz in act_item.items():
+            spilled[g] = max(sz - local.get(("act", g), 0.0), 0.0)
         prev_resident = now_resident
         prev_used = used
+    mem = MemoryPlan(pairs, np.asarray(size, dtype=np.float64), local_b, shared_b, remote_b, pair_carried,
+                     pair_pre, np.asarray(act_op), np.asarray(act_bytes, dtype=np.float64), spilled)
+    mem._residency = lambda: _residency_table(mem, seg_labels, groups, weight_names)
+    return mem
 
-    # Per-op bytes from the per-(segment, weight) plan; the uses of pair p, in program order, are
-    # wops[by_pair[bounds[p]:bounds[p + 1]]].
-    by_pair = np.argsort(inv, kind="stable")
-    bounds = np.searchsorted(inv[by_pair], np.arange(len(uniq) + 1))
-    for p in range(len(uniq)):
-        loc, sh, rem = pair_frac.get(p, (0.0, 0.0, 0.0))
-        size = float(pair_size[p])
+
+def _residency_table(mem: MemoryPlan, seg_labels: list[str], groups: Groups,
+                     weight_names: np.ndarray) -> pd.DataFrame:
+    """``MemoryPlan.residency``: one row per (segment, weight), then per activation buffer."""
+    pairs = mem.pairs
+    rows = []
+    for p in range(len(pairs.seg)):
+        loc, sh, rem = float(mem.local[p]), float(mem.shared[p]), float(mem.remote[p])
+        size = float(mem.size[p])
         res = loc + sh + rem
-        streamed = max(size - res, 0.0)
-        ops_p = wops[by_pair[bounds[p]:bounds[p + 1]]]
-        first = ops_p[0]
-        later = ops_p[1:]
-        # later uses: on-chip parts at their tiers, the rest streamed
-        w_local[later] = loc
-        w_shared[later] = sh
-        w_remote[later] = rem
-        dram_demand[later] += streamed
-        resident[ops_p] = res > 0
-        source[later] = _source(res, streamed, 0.0, first_use=False)
-        # first use: the carried part is on chip; everything else comes from DRAM
-        carried = pair_carried[p]
-        frac = carried / res if res > 0 else 0.0
-        w_local[first] = loc * frac
-        w_shared[first] = sh * frac
-        w_remote[first] = rem * frac
-        from_dram = size - carried
-        dram_pre[first] = pair_pre[p]
-        dram_demand[first] += from_dram - pair_pre[p]
-        source[first] = _source(res, from_dram, pair_pre[p], first_use=True)
-        s = int(pair_seg[p])
-        nxt_uses = (pair_seg == s + 1) & (pair_w == pair_w[p])
-        rows.append({"segment": s, "segment_label": seg_labels[s], "group": groups.label[pair_group[p]],
-                     "item": str(weight_names[pair_w[p]]), "kind": "weight", "bytes": size,
-                     "uses": int(uses[p]), "local_bytes": loc, "shared_bytes": sh, "remote_bytes": rem,
-                     "streamed_bytes_per_use": streamed, "carried_bytes": float(carried),
-                     "prefetched_bytes": float(pair_pre[p]), "loaded_bytes": float(res - carried - pair_pre[p])
-                     if uses[p] >= 2 else 0.0, "spilled_bytes": 0.0, "first_op": int(first),
+        s = int(pairs.seg[p])
+        nxt_uses = (pairs.seg == s + 1) & (pairs.weight == pairs.weight[p])
+        rows.append({"segment": s, "segment_label": seg_labels[s], "group": groups.label[pairs.group[p]],
+                     "item": str(weight_names[pairs.weight[p]]), "kind": "weight", "bytes": size,
+                     "uses": int(pairs.uses[p]), "local_bytes": loc, "shared_bytes": sh, "remote_bytes": rem,
+                     "streamed_bytes_per_use": max(size - res, 0.0), "carried_bytes": float(mem.carried[p]),
+                     "prefetched_bytes": float(mem.prefetched[p]),
+                     "loaded_bytes": float(res - mem.carried[p] - mem.prefetched[p]) if pairs.uses[p] >= 2 else 0.0,
+                     "spilled_bytes": 0.0, "first_op": int(pairs.first_op[p]),
                      "evicted_after_segment": -1 if nxt_uses.any() and res > 0 else (s if res > 0 else -1)})
-    for g, (j, size) in sorted(largest_act.items()):
+    for g in np.flatnonzero(mem.act_op >= 0):
         s = int(groups.seg[g])
-        sp = float(spill_rows.get(g, 0.0))
+        sp = float(mem.spilled[g])
+        size = float(mem.act_bytes[g])
         rows.append({"segment": s, "segment_label": seg_labels[s], "group": groups.label[g],
                      "item": f"activations of {groups.label[g]}", "kind": "activation", "bytes": size,
                      "uses": 1, "local_bytes": size - sp, "shared_bytes": 0.0, "remote_bytes": 0.0,
                      "streamed_bytes_per_use": 0.0, "carried_bytes": 0.0, "prefetched_bytes": 0.0,
-                     "loaded_bytes": 0.0, "spilled_bytes": sp, "first_op": j, "evicted_after_segment": s})
-    dram_demand += spill
-    table = pd.DataFrame(rows, columns=list(RESIDENCY_COLUMNS))
-    return MemoryPlan(w_local, w_shared, w_remote, dram_pre, dram_demand, spill, source, resident, table)
+                     "loaded_bytes": 0.0, "spilled_bytes": sp, "first_op": int(mem.act_op[g]),
+                     "evicted_after_segment": s})
+    return pd.DataFrame(rows, columns=list(RESIDENCY_COLUMNS))

@@ -104,34 +104,37 @@ def _dram_fill(bs, be, cnt, release, dur):
 
 
 @njit(cache=True, nogil=True)
-def _schedule(unit, lat, c0, nc, split, xfer, dram_pre, dram_dem, dram_lat, disp, seg, ptr, deps,
-              ncores, nseg):
-    n = len(lat)
+def _schedule(row, unit, lat, c0, nc, split, xfer, dram_pre, dram_dem, dram_lat, disp, seg, ptr, deps,
+              ncores, nseg, n_busy):
+    # Every per-op quantity is read through the op's row (``row[i]``): ops that cost the same
+    # share one row (hwsim.simulate), so the inputs grow with distinct rows, not with ops.
+    n = len(row)
     free = np.zeros((ncores, N_UNITS))
     start = np.zeros(n)
     end = np.zeros(n)
-    core = np.zeros(n, dtype=np.int64)
+    core = np.zeros(n, dtype=np.int32)
     waited = np.zeros(n, dtype=np.bool_)
     seg_start = np.full(nseg, np.inf)
-    bs = np.zeros(2 * n + 2)
-    be = np.zeros(2 * n + 2)
+    bs = np.zeros(n_busy)
+    be = np.zeros(n_busy)
     cnt = 0
     for i in range(n):
-        u = unit[i]
-        a = c0[i]
-        w = nc[i]
-        if split[i]:
+        r = row[i]
+        u = unit[r]
+        a = c0[r]
+        w = nc[r]
+        if split[r]:
             t = 0.0
             for c in range(a, a + w):
                 if free[c, u] > t:
                     t = free[c, u]
             for j in range(ptr[i], ptr[i + 1]):
                 p = deps[j]
-                r = end[p]
+                ready = end[p]
                 if core[p] < a or core[p] >= a + w:
-                    r += xfer[p]
-                if r > t:
-                    t = r
+                    ready += xfer[row[p]]
+                if ready > t:
+                    t = ready
             best_t = t
             best_c = a
         else:
@@ -147,34 +150,34 @@ def _schedule(unit, lat, c0, nc, split, xfer, dram_pre, dram_dem, dram_lat, disp
                 t = free[c, u]
                 for j in range(ptr[i], ptr[i + 1]):
                     p = deps[j]
-                    r = end[p]
+                    ready = end[p]
                     if core[p] != c:
-                        r += xfer[p]
-                    if r > t:
-                        t = r
+                        ready += xfer[row[p]]
+                    if ready > t:
+                        t = ready
                 if t < best_t:
                     best_t = t
                     best_c = c
-        s = seg[i]
-        if seg_start[s] == np.inf:
-            seg_start[s] = best_t
-        fin = best_t + lat[i]
-        if dram_pre[i] > 0.0:
+        sg = seg[r]
+        if seg_start[sg] == np.inf:
+            seg_start[sg] = best_t
+        fin = best_t + lat[r]
+        if dram_pre[r] > 0.0:
             rel = best_t
-            if s > 0 and seg_start[s - 1] < rel:
-                rel = seg_start[s - 1]
-            last, cnt = _dram_fill(bs, be, cnt, rel, dram_pre[i])
-            if last + dram_lat + disp[i] > fin:
-                fin = last + dram_lat + disp[i]
-        if dram_dem[i] > 0.0:
-            last, cnt = _dram_fill(bs, be, cnt, best_t, dram_dem[i])
-            if last + dram_lat + disp[i] > fin:
-                fin = last + dram_lat + disp[i]
-        waited[i] = fin > best_t + lat[i]
+            if sg > 0 and seg_start[sg - 1] < rel:
+                rel = seg_start[sg - 1]
+            last, cnt = _dram_fill(bs, be, cnt, rel, dram_pre[r])
+            if last + dram_lat + disp[r] > fin:
+                fin = last + dram_lat + disp[r]
+        if dram_dem[r] > 0.0:
+            last, cnt = _dram_fill(bs, be, cnt, best_t, dram_dem[r])
+            if last + dram_lat + disp[r] > fin:
+                fin = last + dram_lat + disp[r]
+        waited[i] = fin > best_t + lat[r]
         start[i] = best_t
         end[i] = fin
         core[i] = best_c
-        if split[i]:
+        if split[r]:
             for c in range(a, a + w):
                 free[c, u] = fin
         else:
@@ -182,67 +185,151 @@ def _schedule(unit, lat, c0, nc, split, xfer, dram_pre, dram_dem, dram_lat, disp
     return start, end, core, waited, bs[:cnt].copy(), be[:cnt].copy()
 
 
-def list_schedule(unit: np.ndarray, latency_s: np.ndarray, core0: np.ndarray, ncores: np.ndarray,
-                  split: np.ndarray, xfer_s: np.ndarray, dram_pre_s: np.ndarray, dram_demand_s: np.ndarray,
-                  dram_latency_s: float, dispatch_s: np.ndarray, seg: np.ndarray, ptr: np.ndarray,
-                  deps: np.ndarray, cores: int):
-    """Schedule ops (see the module docstring).
+def schedule_rows(row: np.ndarray, unit: np.ndarray, latency_s: np.ndarray, core0: np.ndarray,
+                  ncores: np.ndarray, split: np.ndarray, xfer_s: np.ndarray, dram_pre_s: np.ndarray,
+                  dram_demand_s: np.ndarray, dram_latency_s: float, dispatch_s: np.ndarray,
+                  seg: np.ndarray, ptr: np.ndarray, deps: np.ndarray, cores: int):
+    """Schedule ops (see the module docstring) whose costs are given per row.
 
     Args:
-        unit: unit index per op (0 matrix, 1 sfu, 2 vector, 3 select).
+        row: the row of every op (int32 or int64); every other per-op argument below is indexed
+            by row, not by op.
+        unit: unit index (0 matrix, 1 sfu, 2 vector, 3 select).
         latency_s: latency on its core(s), DRAM excluded.
-        core0, ncores: the op's core range ``core0 .. core0 + ncores - 1``.
+        core0, ncores: the core range ``core0 .. core0 + ncores - 1``.
         split: the op occupies every core of its range (a split GEMM).
         xfer_s: time to ship the op's output to another core.
         dram_pre_s, dram_demand_s: channel time of the op's prefetched and demand DRAM bytes.
         dram_latency_s: DRAM latency after a transfer's last byte.
         dispatch_s: the op's dispatch overhead (part of ``latency_s``).
-        seg: segment id per op (``hwsim.plan.segments``; non-decreasing).
-        ptr, deps: producers in CSR form (``deps[ptr[i]:ptr[i+1]]``).
+        seg: segment id (``hwsim.plan.segments``; non-decreasing in op order).
+        ptr, deps: producers in CSR form (``deps[ptr[i]:ptr[i+1]]``), per op.
         cores: number of cores.
 
     Returns:
         (start_s, end_s, core, waited_for_dram, dram_busy_start_s, dram_busy_end_s) arrays: per
-        op, then the DRAM channel's busy intervals (sorted, disjoint); a split op's core is its
-        first core.
+        op (core as int32), then the DRAM channel's busy intervals (sorted, disjoint); a split
+        op's core is its first core.
     """
     f64 = np.float64
-    args = (np.ascontiguousarray(unit, dtype=np.int64), np.ascontiguousarray(latency_s, dtype=f64),
-            np.ascontiguousarray(core0, dtype=np.int64), np.ascontiguousarray(ncores, dtype=np.int64),
-            np.ascontiguousarray(split, dtype=np.bool_), np.ascontiguousarray(xfer_s, dtype=f64),
-            np.ascontiguousarray(dram_pre_s, dtype=f64), np.ascontiguousarray(dram_demand_s, dtype=f64),
-            float(dram_latency_s), np.ascontiguousarray(dispatch_s, dtype=f64),
-            np.ascontiguousarray(seg, dtype=np.int64), np.ascontiguousarray(ptr, dtype=np.int64),
-            np.ascontiguousarray(deps, dtype=np.int64), int(cores),
-            int(seg.max()) + 1 if len(seg) else 1)
-    return _schedule(*args)
+    row = np.ascontiguousarray(row)
+    if row.dtype not in (np.int32, np.int64):
+        row = row.astype(np.int64)
+    deps = np.ascontiguousarray(deps)
+    if deps.dtype not in (np.int32, np.int64):
+        deps = deps.astype(np.int64)
+    dram_pre_s = np.ascontiguousarray(dram_pre_s, dtype=f64)
+    dram_demand_s = np.ascontiguousarray(dram_demand_s, dtype=f64)
+    # Each transfer adds at most one busy interval (a gap-filling one merges): bound the list
+    # by the ops that move DRAM bytes.
+    moving = (dram_pre_s > 0).astype(np.int64) + (dram_demand_s > 0)
+    n_busy = int(np.bincount(row, minlength=len(moving))[:len(moving)] @ moving) + 2 if len(row) else 2
+    seg = np.ascontiguousarray(seg, dtype=np.int64)
+    return _schedule(row, np.ascontiguousarray(unit, dtype=np.int64), np.ascontiguousarray(latency_s, dtype=f64),
+                     np.ascontiguousarray(core0, dtype=np.int64), np.ascontiguousarray(ncores, dtype=np.int64),
+                     np.ascontiguousarray(split, dtype=np.bool_), np.ascontiguousarray(xfer_s, dtype=f64),
+                     dram_pre_s, dram_demand_s, float(dram_latency_s), np.ascontiguousarray(dispatch_s, dtype=f64),
+                     seg, np.ascontiguousarray(ptr, dtype=np.int64), deps, int(cores),
+                     int(seg.max()) + 1 if len(seg) else 1, n_busy)
 
 
-def phase_latency(start: np.ndarray, end: np.ndarray, phase: np.ndarray, n_phases: int) -> np.ndarray:
-    """Seconds of the makespan attributed to each phase code (sums to ``end.max()``)."""
+def list_schedule(unit: np.ndarray, latency_s: np.ndarray, core0: np.ndarray, ncores: np.ndarray,
+                  split: np.ndarray, xfer_s: np.ndarray, dram_pre_s: np.ndarray, dram_demand_s: np.ndarray,
+                  dram_latency_s: float, dispatch_s: np.ndarray, seg: np.ndarray, ptr: np.ndarray,
+                  deps: np.ndarray, cores: int):
+    """``schedule_rows`` with one row per op (every argument per op)."""
+    return schedule_rows(np.arange(len(latency_s), dtype=np.int64), unit, latency_s, core0, ncores, split,
+                         xfer_s, dram_pre_s, dram_demand_s, dram_latency_s, dispatch_s, seg, ptr, deps, cores)
+
+
+@njit(cache=True, nogil=True)
+def remote_outputs(row, c0, nc, split, core, ptr, deps):
+    """Per op, how many of its consumers run on another core (its output crosses the ring):
+    a split consumer needs it on all its cores (remote unless made inside its range), any
+    other consumer on its own core. ``c0``, ``nc``, ``split`` per row; the rest per op."""
+    n = len(row)
+    out = np.zeros(n, dtype=np.int32)
+    for i in range(n):
+        r = row[i]
+        a = c0[r]
+        w = nc[r]
+        for j in range(ptr[i], ptr[i + 1]):
+            p = deps[j]
+            if split[r]:
+                remote = core[p] < a or core[p] >= a + w
+            else:
+                remote = core[p] != core[i]
+            if remote:
+                out[p] += 1
+    return out
+
+
+@njit(cache=True, nogil=True)
+def op_sums(row, start, end, waited, remote, phase, unit, cores, bound, out_bytes, n_phases, n_units,
+            n_bounds, dram_bound):
+    """One pass over the scheduled ops for the per-phase and per-unit totals (``phase``,
+    ``unit``, ``cores``, ``bound``, ``out_bytes`` per row; the rest per op): busy seconds per
+    phase, core-seconds per unit, ops per ``bound_by`` code (``dram_bound`` if the op waited for
+    DRAM), and bytes of outputs sent to consumers on other cores per phase."""
+    busy = np.zeros(n_phases)
+    unit_s = np.zeros(n_units)
+    bounds = np.zeros(n_bounds, dtype=np.int64)
+    ring = np.zeros(n_phases)
+    for i in range(len(row)):
+        r = row[i]
+        lat = end[i] - start[i]
+        busy[phase[r]] += lat
+        unit_s[unit[r]] += lat * cores[r]
+        bounds[dram_bound if waited[i] else bound[r]] += 1
+        if remote[i]:
+            ring[phase[r]] += remote[i] * out_bytes[r]
+    return busy, unit_s, bounds, ring
+
+
+@njit(cache=True, nogil=True)
+def _phase_latency(start, end, so, eo, phase, n_phases):
+    # so, eo: the ops in order of start and of end time
     n = len(start)
     out = np.zeros(n_phases)
     if n == 0:
         return out
-    times = np.concatenate([start, end])
-    delta = np.concatenate([np.ones(n), -np.ones(n)])
-    ph = np.concatenate([phase, phase])
-    order = np.lexsort((delta, times))   # at equal times, ends (-1) before starts (+1)
-    times, delta, ph = times[order], delta[order], ph[order]
-    # Slice j lies before event j; the ops running in it are those of events 0..j-1. A phase's
-    # share is sum_j span_j * running_p(j) / running(j); swapping the sums, event e adds
-    # delta_e times the sum of span_j / running(j) over the slices after it.
-    span = np.diff(np.concatenate([[0.0], times]))
-    running = np.concatenate([[0.0], np.cumsum(delta)[:-1]])
-    busy = running > 0.5
-    w = np.where(busy, span / np.where(busy, running, 1.0), 0.0)
-    after = np.concatenate([np.cumsum(w[::-1])[::-1][1:], [0.0]])
-    out += np.bincount(ph, weights=delta * after, minlength=n_phases)
-    # Idle slices: to the phase of the next op to start (the event closing the slice is a start
-    # when nothing runs before it; at t=0 the first slice has zero length).
-    idle = ~busy & (span > 0)
-    if idle.any():
-        start_pos = np.flatnonzero(delta > 0)
-        nxt = start_pos[np.searchsorted(start_pos, np.flatnonzero(idle))]
-        np.add.at(out, ph[nxt], span[idle])
+    running = np.zeros(n_phases)
+    total = 0.0
+    t = 0.0
+    i = 0
+    k = 0
+    while k < n:
+        # next event: an end at or before the next start goes first
+        if i < n and start[so[i]] < end[eo[k]]:
+            x = start[so[i]]
+            is_start = True
+        else:
+            x = end[eo[k]]
+            is_start = False
+        span = x - t
+        if span > 0.0:
+            if total > 0.5:
+                for p in range(n_phases):
+                    if running[p] > 0.0:
+                        out[p] += span * running[p] / total
+            else:  # idle: to the phase of the next op to start
+                out[phase[so[i]]] += span
+            t = x
+        if is_start:
+            running[phase[so[i]]] += 1.0
+            total += 1.0
+            i += 1
+        else:
+            running[phase[eo[k]]] -= 1.0
+            total -= 1.0
+            k += 1
     return out
+
+
+def phase_latency(start: np.ndarray, end: np.ndarray, phase: np.ndarray, n_phases: int) -> np.ndarray:
+    """Seconds of the makespan attributed to each phase code (sums to ``end.max()``)."""
+    start = np.ascontiguousarray(start, dtype=np.float64)
+    end = np.ascontiguousarray(end, dtype=np.float64)
+    # numpy's stable sort (timsort for floats) is fast on the nearly sorted times of a schedule
+    return _phase_latency(start, end, np.argsort(start, kind="stable"), np.argsort(end, kind="stable"),
+                          np.ascontiguousarray(phase), int(n_phases))

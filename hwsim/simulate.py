@@ -1,10 +1,16 @@
 """Simulate an op graph on an accelerator under a precision policy: ``simulate(...) -> SimResult``.
 
-Stages: op table (``hwsim.optable.op_table``) -> bytes and precisions (``hwsim.cost.prepare_ops``)
--> execution plan (``hwsim.plan``: segments, work groups on cores, what is on chip) -> per-op
-time (``hwsim.cost.op_times``) -> list schedule with the DRAM channel (``hwsim.schedule``) ->
-energy (``hwsim.energy``) -> tables and summary. Compression comes from ``hwsim.compression``
-for the model config.
+Stages: the graph lowered once (``hwsim.program``: segments, work groups, cost rows; cached on
+the graph) -> bytes and precisions of its templates (``hwsim.cost.prepare_ops``; cached per
+policy and precision support) -> execution plan (``hwsim.plan``: work groups on cores, what is
+on chip) -> time of every cost row (``hwsim.cost.op_times``) -> list schedule of every op with the
+DRAM channel (``hwsim.schedule``) -> energy (``hwsim.energy``) -> summary. Per-op and per-phase
+tables are built when first read. Compression comes from ``hwsim.compression`` for the model
+config.
+
+What a design point costs grows with the distinct rows (a few hundred) except for the schedule
+and its totals, which are one Numba pass over the ops each: about 4-5 ms for the 10 s
+paper-scale graph (65k ops; ``benchmarks/bench_dse.py``).
 """
 
 from __future__ import annotations
@@ -19,17 +25,18 @@ import numpy as np
 import pandas as pd
 
 from models.config import ModelConfig, load_config
-from models.quant.policy import PrecisionPolicy, load_policy
+from models.quant.policy import PrecisionPolicy, check_overrides, load_policy
 from models.yamlio import ConfigError, to_dict
 from workloads.graph import PHASES, OpGraph
 
 from hwsim import energy as energy_model
 from hwsim import plan
-from hwsim.compression import compression
-from hwsim.cost import BOUND_CODE, BOUNDS, PHASE_CODE, UNITS, op_times, prepare_ops
-from hwsim.optable import categorical, op_table
+from hwsim.compression import cached_compression
+from hwsim.cost import BOUND_CODE, BOUNDS, UNITS, PreparedOps, op_times, prepare_ops
+from hwsim.optable import categorical, expand_templates
+from hwsim.program import Program, lower
 from hwsim.precision import PREC_NAMES
-from hwsim.schedule import list_schedule, phase_latency
+from hwsim.schedule import op_sums, phase_latency, remote_outputs, schedule_rows
 from hwsim.spec import AcceleratorSpec, load_spec
 
 log = logging.getLogger(__name__)
@@ -65,26 +72,43 @@ class SimResult:
         dram_busy_s: the DRAM channel's busy intervals, (k, 2) array of [start, end) seconds.
         summary: scalars and small dicts (see ``simulate``).
         hw, policy, config: what was simulated.
+
+    The tables are built on first access: a sweep that reads only the summary skips them.
     """
 
-    phases: pd.DataFrame
     summary: dict
     hw: AcceleratorSpec
     policy: PrecisionPolicy
     config: ModelConfig | None = None
     graph_meta: dict = field(default_factory=dict)
-    memory: pd.DataFrame = field(default_factory=pd.DataFrame)
-    mapping: pd.DataFrame = field(default_factory=pd.DataFrame)
     dram_busy_s: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
-    _ops_factory: Callable[[], pd.DataFrame] | None = field(default=None, repr=False)
-    _ops: pd.DataFrame | None = field(default=None, repr=False)
+    _phases: Callable[[], pd.DataFrame] | None = field(default=None, repr=False)
+    _memory: Callable[[], pd.DataFrame] | None = field(default=None, repr=False)
+    _mapping: Callable[[], pd.DataFrame] | None = field(default=None, repr=False)
+    _ops: Callable[[], pd.DataFrame] | None = field(default=None, repr=False)
+    _built: dict = field(default_factory=dict, repr=False)
+
+    def _table(self, name: str) -> pd.DataFrame:
+        if name not in self._built:
+            factory = getattr(self, f"_{name}")
+            self._built[name] = factory() if factory is not None else pd.DataFrame()
+        return self._built[name]
 
     @property
     def ops(self) -> pd.DataFrame:
-        """The per-op table (built on first access: a sweep that reads only the summary skips it)."""
-        if self._ops is None:
-            self._ops = self._ops_factory() if self._ops_factory is not None else pd.DataFrame()
-        return self._ops
+        return self._table("ops")
+
+    @property
+    def phases(self) -> pd.DataFrame:
+        return self._table("phases")
+
+    @property
+    def memory(self) -> pd.DataFrame:
+        return self._table("memory")
+
+    @property
+    def mapping(self) -> pd.DataFrame:
+        return self._table("mapping")
 
     @property
     def latency_s(self) -> float:
@@ -130,6 +154,8 @@ def _resolve(graph: OpGraph, hw, policy, config):
         except ConfigError as exc:
             log.warning("graph meta names model %r but it cannot be loaded (%s); compression and "
                         "exact weight sizes unavailable", graph.meta["model"], exc)
+    if config is not None:
+        check_overrides(policy, config)
     return hw, policy, config
 
 
@@ -166,166 +192,233 @@ def simulate(graph: OpGraph, hw: AcceleratorSpec | str | Path, policy: Precision
     if not audio_s > 0:
         raise ValueError(f"audio_s must be > 0, got {audio_s}")
     hw, policy, config = _resolve(graph, hw, policy, config)
-    table = graph.memo("hwsim.op_table", op_table)
-    ptr, deps = graph.edge_arrays()
+    prog = lower(graph)
     # The compression table sizes every parameter under the policy: the cost model reads the same.
-    comp = compression(config, policy) if config is not None else None
-    sizes = dict(zip(comp.tensors["name"], comp.tensors["bytes"].astype(int))) if comp is not None else None
-    prep = prepare_ops(table, hw, policy, config, weight_sizes=sizes)
-    table = prep.table
-    n = len(table)
+    comp = cached_compression(config, policy) if config is not None else None
+    tprep = _prepared(prog, hw, policy, config, comp)
+    return _run(prog, tprep, hw, policy, config, comp, float(audio_s), dict(graph.meta))
 
-    # Execution plan: segments, work groups on cores (from single-core times with every weight
-    # on chip, so that the allocation does not move with memory sizes), memory.
-    seg, seg_labels = plan.segments(table)
-    groups = plan.work_groups(table, seg, prep.weight >= 0)
-    ones = np.ones(n)
-    zeros = np.zeros(n)
-    proxy = op_times(hw, prep, ones, prep.w_bytes, zeros, zeros).latency_s
-    work = np.bincount(groups.group, weights=proxy, minlength=len(groups.label)) if n else np.zeros(0)
-    g_c0 = np.zeros(len(groups.label), dtype=np.int64)
-    g_nc = np.ones(len(groups.label), dtype=np.int64)
-    g_share = np.zeros(len(groups.label))
+
+def _precision_support(hw: AcceleratorSpec) -> tuple:
+    """What of the spec ``prepare_ops`` reads (``hwsim.precision.op_precision``): which precisions
+    each unit supports and where select ops run."""
+    c = hw.core
+    return (tuple(c.matrix.macs_per_pe_per_cycle), tuple(c.sfu.elems_per_cycle),
+            tuple(c.vector.elems_per_cycle), c.select.unit)
+
+
+def _prepared(prog: Program, hw: AcceleratorSpec, policy: PrecisionPolicy, config: ModelConfig | None,
+              comp) -> PreparedOps:
+    """``prepare_ops`` of the program's templates, remembered per (policy, config, precision
+    support): the accelerators of a sweep mostly share it."""
+    key = _precision_support(hw)
+    cache = prog.cache.setdefault("prepared", [])
+    for k, p, c, prep in cache:
+        if k == key and (p is policy or p == policy) and (c is config or c == config):
+            return prep
+    prep = prepare_ops(prog.templates, hw, policy, config, weight_sizes=comp.sizes if comp else None,
+                       counts=prog.t_counts)
+    cache.insert(0, (key, policy, config, prep))
+    del cache[8:]
+    return prep
+
+
+def _run(prog: Program, tprep: PreparedOps, hw: AcceleratorSpec, policy: PrecisionPolicy,
+         config: ModelConfig | None, comp, audio_s: float, meta: dict) -> SimResult:
+    """One design point of a lowered graph (``hwsim.program``): everything per cost row, then
+    the schedule per op."""
+    n = prog.n_ops
+    groups = prog.groups
+    G = len(groups.label)
+    seg_labels = prog.seg_labels
+    rt, rg, rc = prog.row_template, prog.row_group, prog.row_count
+    R0 = len(rt)
+
+    # Execution plan: work groups on cores (from single-core times with every weight on chip,
+    # so that the allocation does not move with memory sizes), then memory.
+    base = tprep.take(rt)
+    ones, zeros = np.ones(R0), np.zeros(R0)
+    proxy = op_times(hw, base, ones, base.w_bytes, zeros, zeros).latency_s
+    work = np.bincount(rg, weights=proxy * rc, minlength=G) if R0 else np.zeros(G)
+    g_c0 = np.zeros(G, dtype=np.int64)
+    g_nc = np.ones(G, dtype=np.int64)
+    g_share = np.zeros(G)
+    bounds = np.searchsorted(groups.seg, np.arange(len(seg_labels) + 1))
     for s in range(len(seg_labels)):
-        gi = np.flatnonzero(groups.seg == s)
+        gi = np.arange(bounds[s], bounds[s + 1])
         c0, nc, share = plan.allocate_cores(work[gi], groups.floating[gi], hw.cores, hw.mapping.spatial)
         g_c0[gi], g_nc[gi], g_share[gi] = c0, nc, share
-    op_c0 = g_c0[groups.group]
-    op_nc = g_nc[groups.group]
-    split = prep.is_gemm & (op_nc > 1) & (prep.macs >= hw.mapping.split_min_macs) & ~groups.floating[groups.group]
-    g_op = np.where(split, op_nc, 1)
-    mem = plan.plan_memory(seg=seg, seg_labels=seg_labels, groups=groups, share=g_share,
-                           weight=prep.weight, weight_names=prep.weight_names, is_gemm=prep.is_gemm,
-                           w_bytes=prep.w_bytes, act_bytes=prep.act_bytes, hw=hw)
-    times = op_times(hw, prep, g_op, mem.w_local, mem.w_shared, mem.w_remote)
+    # Each non-floating group's largest activation buffer (ties: the earliest op).
+    act_op = np.full(G, -1, dtype=np.int64)
+    act_size = np.zeros(G)
+    if R0:
+        order = np.lexsort((prog.row_first_op, -base.act_bytes, rg))
+        firsts = order[np.concatenate([[True], rg[order][1:] != rg[order][:-1]])]
+        for r in firsts:
+            g = int(rg[r])
+            if not groups.floating[g] and base.act_bytes[r] > 0:
+                act_op[g], act_size[g] = prog.row_first_op[r], base.act_bytes[r]
+    pairs = prog.pairs
+    mem = plan.plan_memory(pairs=pairs, size=tprep.w_bytes[prog.templates_of(pairs.first_op)],
+                           seg_labels=seg_labels, groups=groups, share=g_share,
+                           weight_names=prog.weight_names, act_op=act_op, act_bytes=act_size, hw=hw)
+
+    # Cost rows: the base rows, then one per special op (first uses, spilling producers).
+    special = np.union1d(pairs.first_op, act_op[act_op >= 0]).astype(np.int64)
+    sp_base = prog.base_row[special].astype(np.int64)
+    row_t = np.concatenate([rt, rt[sp_base]])
+    row_g = np.concatenate([rg, rg[sp_base]])
+    count = np.concatenate([rc - np.bincount(sp_base, minlength=R0), np.ones(len(special), dtype=np.int64)])
+    op_row = prog.base_row.copy()
+    op_row[special] = R0 + np.arange(len(special), dtype=np.int32)
+    row_seg = groups.seg[row_g]
+    w_t = prog.weight[row_t]
+    pair = np.where(w_t >= 0, pairs.index(row_seg, np.maximum(w_t, 0), len(prog.weight_names)), -1) \
+        if len(pairs.seg) else np.full(len(row_t), -1)
+    first_use = np.concatenate([np.zeros(R0, dtype=bool), np.isin(special, pairs.first_op)])
+    spill_of = np.full(len(row_t), -1, dtype=np.int64)
+    for g in np.flatnonzero(act_op >= 0):
+        spill_of[R0 + np.searchsorted(special, act_op[g])] = g
+    mb = mem.bytes_of(pair, first_use, spill_of)
+
+    prep = tprep.take(row_t)
+    r_c0, r_nc = g_c0[row_g], g_nc[row_g]
+    split = prep.is_gemm & (r_nc > 1) & (prep.macs >= hw.mapping.split_min_macs) & ~groups.floating[row_g]
+    g_op = np.where(split, r_nc, 1)
+    times = op_times(hw, prep, g_op, mb["w_local"], mb["w_shared"], mb["w_remote"])
 
     bw = hw.dram_bw_bytes_per_s
-    start, end, core, waited, busy_start, busy_end = list_schedule(
-        times.unit, times.latency_s, op_c0, op_nc, split, times.xfer_s, mem.dram_pre / bw,
-        mem.dram_demand / bw, hw.dram_latency_s, times.dispatch_s, seg, ptr, deps, hw.cores)
+    start, end, core, waited, busy_start, busy_end = schedule_rows(
+        op_row, times.unit, times.latency_s, r_c0, r_nc, split, times.xfer_s, mb["dram_pre"] / bw,
+        mb["dram_demand"] / bw, hw.dram_latency_s, times.dispatch_s, row_seg, prog.ptr, prog.deps, hw.cores)
     latency = float(end.max()) if n else 0.0
 
-    # Outputs sent to a consumer on another core (after placement).
-    ring_bytes = times.ring_bytes.copy()
-    if len(deps):
-        dst = np.repeat(np.arange(n), np.diff(ptr))
-        src = deps
-        outside = (core[src] < op_c0[dst]) | (core[src] >= op_c0[dst] + op_nc[dst])
-        remote = np.where(split[dst], outside, core[src] != core[dst])
-        np.add.at(ring_bytes, src[remote], prep.out_bytes[src[remote]])
-
-    dram_bytes = mem.dram_pre + mem.dram_demand
-    bound = np.where(waited, BOUND_CODE["dram"], times.bound)
+    # Outputs sent to a consumer on another core (after placement): per op, on top of its row's.
+    remote = remote_outputs(op_row, r_c0, r_nc, split, core, prog.ptr, prog.deps)
+    row_phase = prog.t_phase[row_t]
+    busy_ph, unit_s, bound_counts, ring_ph = op_sums(
+        op_row, start, end, waited, remote, row_phase, times.unit, g_op.astype(np.float64), times.bound,
+        prep.out_bytes, len(PHASES), len(UNITS), len(BOUNDS), BOUND_CODE["dram"])
+    dram_bytes = mb["dram_pre"] + mb["dram_demand"]
     unit_names = np.asarray(UNITS, dtype=object)[times.unit]
-    per_op_e = energy_model.op_energy(
+    row_e = energy_model.op_energy(
         hw, macs=prep.macs, precision=np.asarray(PREC_NAMES, dtype=object)[prep.eff], is_gemm=prep.is_gemm,
-        sram_bytes=times.sram_bytes, dram_bytes=dram_bytes, shared_bytes=mem.w_shared,
-        ring_bytes=ring_bytes, unit=unit_names, work=prep.work)
-    op_energy = sum(per_op_e.values()) if per_op_e is not None else None
+        sram_bytes=times.sram_bytes, dram_bytes=dram_bytes, shared_bytes=mb["w_shared"],
+        ring_bytes=times.ring_bytes, unit=unit_names, work=prep.work)
 
-    def ops_frame() -> pd.DataFrame:
-        ops = table.copy()
-        group_names = np.array([f"{seg_labels[s]}/{lab or '*'}" for s, lab in zip(groups.seg, groups.label)],
-                               dtype=object)
-        cols = {
-            "segment": seg,
-            "group": categorical(group_names[groups.group]) if n else pd.Categorical([]),
-            "core": core, "cores": g_op,
-            "unit": pd.Categorical.from_codes(times.unit, categories=list(UNITS)),
-            "precision": pd.Categorical.from_codes(prep.eff, categories=list(PREC_NAMES)),
-            "precision_requested": pd.Categorical.from_codes(prep.req, categories=list(PREC_NAMES)),
-            "start_s": start, "end_s": end, "latency_s": end - start,
-            "bound_by": pd.Categorical.from_codes(bound, categories=list(BOUNDS)),
-            "act_bytes": prep.act_bytes, "weight_bytes": prep.w_bytes,
-            "weight_source": pd.Categorical.from_codes(mem.source, categories=list(plan.WEIGHT_SOURCES)),
-            "resident": mem.resident, "dram_bytes": dram_bytes, "prefetch_bytes": mem.dram_pre,
-            "spill_bytes": mem.spill, "sram_bytes": times.sram_bytes, "shared_bytes": mem.w_shared,
-            "ring_bytes": ring_bytes, "bytes": times.sram_bytes + mem.w_shared + mem.w_remote + dram_bytes,
-            "folded": times.folded, "compute_s": times.compute_s, "fill_drain_s": times.fill_drain_s,
-            "engine_s": times.engine_s, "sram_s": times.sram_s, "shared_s": times.shared_s,
-            "ring_s": times.ring_s, "dram_s": np.where(dram_bytes > 0, dram_bytes / bw + hw.dram_latency_s, 0.0),
-            "dispatch_s": times.dispatch_s,
-        }
-        if op_energy is not None:
-            cols["energy_j"] = op_energy
-        extra = pd.DataFrame(cols, index=table.index)
-        return pd.concat([ops[[c for c in OP_COLUMNS if c in ops.columns and c not in cols]], extra],
-                         axis=1)[list(OP_COLUMNS) + (["energy_j"] if op_energy is not None else [])]
+    def per_phase_rows(values) -> np.ndarray:
+        return np.bincount(row_phase, weights=values * count, minlength=len(PHASES))
 
-    phase_codes = table["phase"].map(PHASE_CODE).to_numpy(dtype=np.int64) if n else np.zeros(0, dtype=np.int64)
-    share = phase_latency(start, end, phase_codes, len(PHASES))
-    lat_op = end - start
-
-    def per_phase(values) -> list[float]:
-        return list(np.bincount(phase_codes, weights=values, minlength=len(PHASES)).astype(float)) \
-            if n else [0.0] * len(PHASES)
-
-    phases = pd.DataFrame({
+    share = phase_latency(start, end, row_phase[op_row], len(PHASES))
+    phase_data = {
         "phase": list(PHASES),
         "latency_s": share,
-        "busy_s": per_phase(lat_op),
-        "macs": [int(v) for v in per_phase(prep.macs)],
-        "ops": [int(v) for v in per_phase(ones)],
-        "dram_bytes": per_phase(dram_bytes),
-    })
-    if op_energy is not None:
-        phases["energy_j"] = per_phase(op_energy)
-
-    macs = int(prep.macs.sum())
-    busy = {}
-    lat_cores = lat_op * g_op
-    for u, name in enumerate(UNITS):
-        sel = times.unit == u
-        busy[name] = float(lat_cores[sel].sum() / (latency * hw.cores)) if latency > 0 else 0.0
-    gemm_prec = pd.Series(prep.macs[prep.is_gemm]).groupby(prep.eff[prep.is_gemm]).sum()
-    if len(gemm_prec) and latency > 0:
-        busy["mac"] = float(macs / (latency * hw.peak_macs_per_s(PREC_NAMES[int(gemm_prec.idxmax())])))
-    weights_mem = mem.residency[mem.residency["kind"] == "weight"] if len(mem.residency) else mem.residency
-    onchip = (weights_mem["local_bytes"] + weights_mem["shared_bytes"] + weights_mem["remote_bytes"]) \
-        if len(weights_mem) else pd.Series(dtype=float)
-    first_use = mem.source == plan.SOURCE_CODE["prefetched"]
-    by_source = {
-        "weight_load": float((mem.dram_demand - mem.spill)[(mem.source == plan.SOURCE_CODE["loaded"])
-                                                           | first_use].sum()),
-        "weight_prefetch": float(mem.dram_pre.sum()),
-        "weight_stream": 0.0,
-        "activation_spill": float(mem.spill.sum()),
+        "busy_s": busy_ph,
+        "macs": [int(v) for v in per_phase_rows(prep.macs)],
+        "ops": [int(v) for v in np.bincount(row_phase, weights=count, minlength=len(PHASES))],
+        "dram_bytes": per_phase_rows(dram_bytes),
     }
-    by_source["weight_stream"] = float(dram_bytes.sum() - sum(by_source.values()))
+    if row_e is not None:
+        row_total = sum(row_e.values())
+        phase_data["energy_j"] = per_phase_rows(row_total) + ring_ph * hw.energy.inter_core_byte_j
+
+    macs = int(prog.templates["macs"].to_numpy()[row_t] @ count)
+    busy = {name: float(unit_s[u] / (latency * hw.cores)) if latency > 0 else 0.0
+            for u, name in enumerate(UNITS)}
+    gemm_macs = np.bincount(prep.eff[prep.is_gemm], weights=(prep.macs * count)[prep.is_gemm],
+                            minlength=len(PREC_NAMES))
+    gemm_ops = np.bincount(prep.eff[prep.is_gemm], weights=count[prep.is_gemm], minlength=len(PREC_NAMES))
+    if gemm_ops.any() and latency > 0:
+        most = int(np.argmax(np.where(gemm_ops > 0, gemm_macs, -1.0)))
+        busy["mac"] = float(macs / (latency * hw.peak_macs_per_s(PREC_NAMES[most])))
+    onchip = mem.onchip
+    src = mb["source"]
+    loaded = (src == plan.SOURCE_CODE["loaded"]) | (src == plan.SOURCE_CODE["prefetched"])
+    by_source = {
+        "weight_load": float(((mb["dram_demand"] - mb["spill"]) * count)[loaded].sum()),
+        "weight_prefetch": float(mb["dram_pre"] @ count),
+        "weight_stream": 0.0,
+        "activation_spill": float(mb["spill"] @ count),
+    }
+    total_dram = float(dram_bytes @ count)
+    by_source["weight_stream"] = float(total_dram - sum(by_source.values()))
     summary = {
-        "model": config.name if config else graph.meta.get("model"),
+        "model": config.name if config else meta.get("model"),
         "hw": hw.name,
         "precision": policy.name,
-        "audio_s": float(audio_s),
+        "audio_s": audio_s,
         "latency_s": latency,
         "rtf": latency / audio_s,
         "macs": macs,
         "ops": int(n),
         "phases": {p: float(v) for p, v in zip(PHASES, share)},
-        "precision_fallbacks": prep.fallbacks,
-        "resident_weights": int(weights_mem.loc[onchip > 0, "item"].nunique()) if len(weights_mem) else 0,
+        "precision_fallbacks": tprep.fallbacks,
+        "resident_weights": int(len(np.unique(pairs.weight[onchip > 0]))),
         "resident_weight_bytes": float(onchip.sum()),
-        "dram_bytes": float(dram_bytes.sum()),
+        "dram_bytes": total_dram,
         "dram_bytes_by_source": by_source,
         "segments": len(seg_labels),
         "utilization": busy,
-        "split_ops": int(split.sum()),
-        "bound_by": {BOUNDS[int(c)]: int(k) for c, k in sorted(
-            zip(*np.unique(bound, return_counts=True)), key=lambda t: (-t[1], t[0]))},
+        "split_ops": int(split.astype(np.int64) @ count),
+        "bound_by": {BOUNDS[int(c)]: int(bound_counts[c]) for c in sorted(
+            np.flatnonzero(bound_counts), key=lambda c: (-bound_counts[c], c))},
         "weight_bytes": None, "fp32_weight_bytes": None, "compression_x": None,
     }
-    if config is not None:
+    if comp is not None:
         summary.update(weight_bytes=comp.weight_bytes, fp32_weight_bytes=comp.fp32_weight_bytes,
                        compression_x=comp.compression_x)
-    if per_op_e is not None:
-        parts = energy_model.breakdown(hw, per_op_e, latency)
+    if row_e is not None:
+        parts = {c: float(v @ count) for c, v in row_e.items()}
+        parts["inter_core"] += float(ring_ph.sum() * hw.energy.inter_core_byte_j)
+        parts = {c: parts[c] for c in energy_model.COMPONENTS if c != "static"}
+        parts["static"] = float(hw.energy.static_w * latency)
         summary["energy_breakdown_j"] = parts
         summary["energy_j"] = float(sum(parts.values()))
-    if prep.fallbacks:
-        log.info("precision fallbacks on %s: %s", hw.name, prep.fallbacks)
-    mapping = pd.DataFrame({
-        "segment": groups.seg, "segment_label": [seg_labels[s] for s in groups.seg],
-        "group": [lab or "*" for lab in groups.label], "first_core": g_c0, "cores": g_nc, "work_s": work,
-    }, columns=list(MAPPING_COLUMNS))
-    return SimResult(phases, summary, hw, policy, config, dict(graph.meta), mem.residency, mapping,
-                     np.stack([busy_start, busy_end], axis=1), _ops_factory=ops_frame)
+    if tprep.fallbacks:
+        log.info("precision fallbacks on %s: %s", hw.name, tprep.fallbacks)
+
+    def ops_frame() -> pd.DataFrame:
+        table = expand_templates(prog.templates, prog.code, prog.step)
+        group_names = np.array([f"{seg_labels[s]}/{lab or '*'}" for s, lab in zip(groups.seg, groups.label)],
+                               dtype=object)
+        take = op_row
+        r_dram = dram_bytes[take]
+        ring_out = remote * prep.out_bytes[take]
+        ring = times.ring_bytes[take] + ring_out
+        cols = {
+            "segment": row_seg[take],
+            "group": categorical(group_names[row_g[take]]) if n else pd.Categorical([]),
+            "core": core.astype(np.int64), "cores": g_op[take],
+            "unit": pd.Categorical.from_codes(times.unit[take], categories=list(UNITS)),
+            "precision": pd.Categorical.from_codes(prep.eff[take], categories=list(PREC_NAMES)),
+            "precision_requested": pd.Categorical.from_codes(prep.req[take], categories=list(PREC_NAMES)),
+            "start_s": start, "end_s": end, "latency_s": end - start,
+            "bound_by": pd.Categorical.from_codes(np.where(waited, BOUND_CODE["dram"], times.bound[take]),
+                                                  categories=list(BOUNDS)),
+            "act_bytes": prep.act_bytes[take], "weight_bytes": prep.w_bytes[take],
+            "weight_source": pd.Categorical.from_codes(src[take], categories=list(plan.WEIGHT_SOURCES)),
+            "resident": mb["resident"][take], "dram_bytes": r_dram, "prefetch_bytes": mb["dram_pre"][take],
+            "spill_bytes": mb["spill"][take], "sram_bytes": times.sram_bytes[take],
+            "shared_bytes": mb["w_shared"][take], "ring_bytes": ring,
+            "bytes": (times.sram_bytes + mb["w_shared"] + mb["w_remote"])[take] + r_dram,
+            "folded": times.folded[take], "compute_s": times.compute_s[take],
+            "fill_drain_s": times.fill_drain_s[take], "engine_s": times.engine_s[take],
+            "sram_s": times.sram_s[take], "shared_s": times.shared_s[take], "ring_s": times.ring_s[take],
+            "dram_s": np.where(r_dram > 0, r_dram / bw + hw.dram_latency_s, 0.0),
+            "dispatch_s": times.dispatch_s[take],
+        }
+        if row_e is not None:
+            cols["energy_j"] = row_total[take] + ring_out * hw.energy.inter_core_byte_j
+        extra = pd.DataFrame(cols, index=table.index)
+        return pd.concat([table[[c for c in OP_COLUMNS if c in table.columns and c not in cols]], extra],
+                         axis=1)[list(OP_COLUMNS) + (["energy_j"] if row_e is not None else [])]
+
+    def mapping_frame() -> pd.DataFrame:
+        return pd.DataFrame({
+            "segment": groups.seg, "segment_label": [seg_labels[s] for s in groups.seg],
+            "group": [lab or "*" for lab in groups.label], "first_core": g_c0, "cores": g_nc, "work_s": work,
+        }, columns=list(MAPPING_COLUMNS))
+
+    return SimResult(summary, hw, policy, config, meta, np.stack([busy_start, busy_end], axis=1),
+                     _phases=lambda: pd.DataFrame(phase_data), _memory=lambda: mem.residency,
+                     _mapping=mapping_frame, _ops=ops_frame)
