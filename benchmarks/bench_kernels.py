@@ -23,6 +23,12 @@ until it lasts at least ``--min-sample-s``. GOPS = 2 * M * N * K / s. Columns:
   chains per thread, re-measured next to each shape (the machine may be shared).
 * ``requant overhead %``: gemm_int8 with a per-channel Requant epilogue (int8 out, int32 bias)
   vs raw int32 output, as the median ratio of interleaved samples.
+
+Second table, raw vs prepacked INT4 weights, for RNN-T weight shapes (K, N) at M = 1, 16, 64:
+``gemm_w4a8`` / ``gemm_int4`` given the packed (N, ceil(K/2)) weights as stored (re-prepared
+every call) vs :func:`prepack_weights_int4` output. ``raw / prepacked`` is the median ratio of
+interleaved samples (its worst case per M is printed and stored too); ``convert ms`` is the
+per-call conversion alone (VNNI: nibble panels; portable: the int8 unpack).
 """
 
 from __future__ import annotations
@@ -36,10 +42,15 @@ from pathlib import Path
 import numba
 import numpy as np
 
-from hwsim.kernels import Requant, gemm_int4, gemm_int8, kernel_path, pack_int4, prepack_weights
-from hwsim.kernels import prepack_weights_int4, vnni
+from hwsim.kernels import Requant, gemm_int4, gemm_int8, gemm_w4a8, kernel_path, pack_int4
+from hwsim.kernels import prepack_weights, prepack_weights_int4, vnni
+from hwsim.kernels.pack import unpack_int4_weights
 
 SHAPES = [(1, 1280, 2560), (16, 1536, 4096), (64, 2048, 8192), (300, 640, 2560), (1024, 1024, 1024)]
+# (K, N, layer): encoder LSTM input (2 x 640 bidirectional) and recurrent weights, source LM
+RAW_INT4_SHAPES = [(1280, 2560, "encoder W_ih"), (640, 2560, "encoder W_hh"),
+                   (512, 2048, "source LM W_hh")]
+RAW_INT4_M = (1, 16, 64)
 NUMPY_MAX_OPS = 3e8  # above this, numpy is timed on a slice of W's rows and scaled
 
 
@@ -139,6 +150,30 @@ def bench_shape(m: int, k: int, n: int, torch, repeats: int, min_sample_s: float
     return row
 
 
+def bench_raw_int4(k: int, n: int, repeats: int, min_sample_s: float) -> tuple[float, list[dict]]:
+    """Conversion time (ms) and raw vs prepacked INT4 weight rows at each M of RAW_INT4_M."""
+    rng = np.random.default_rng(0)
+    wp = pack_int4(rng.integers(-8, 8, (n, k), dtype=np.int8))
+    pw = prepack_weights_int4(wp, k)
+    convert = (lambda: vnni.nibble_panels(wp, k)) if pw.panels is not None else (
+        lambda: unpack_int4_weights(wp, k))
+    convert_ms = 1e3 * median_time_s(convert, repeats, min_sample_s)
+    rows = []
+    for m in RAW_INT4_M:
+        a = rng.integers(-128, 128, (m, k), dtype=np.int8)
+        a4p = pack_int4(rng.integers(-8, 8, (m, k), dtype=np.int8))
+        for kernel, call in (("gemm_w4a8", lambda w: gemm_w4a8(a, w)),
+                             ("gemm_int4", lambda w: gemm_int4(a4p, w, k))):
+            assert np.array_equal(call(wp), call(pw)), f"{kernel}: raw and prepacked disagree"
+            rows.append({
+                "kernel": kernel, "M": m, "K": k, "N": n,
+                "prepacked ms": 1e3 * median_time_s(lambda: call(pw), repeats, min_sample_s),
+                "raw ms": 1e3 * median_time_s(lambda: call(wp), repeats, min_sample_s),
+                "raw / prepacked": paired_ratio(lambda: call(pw), lambda: call(wp), repeats,
+                                                min_sample_s)})
+    return convert_ms, rows
+
+
 def fmt(x, digits=1):
     if x is None:
         return "n/a"
@@ -148,6 +183,8 @@ def fmt(x, digits=1):
 COLUMNS = ["threads", "M", "K", "N", "int8 GOPS", "VNNI peak GOPS", "% VNNI peak", "int8 raw-w GOPS", "int4 GOPS",
            "portable GOPS", "numpy GOPS", "x numpy", "torch._int_mm GOPS", "x torch._int_mm",
            "torch fp32 GOPS", "requant overhead %"]
+RAW_COLUMNS = ["threads", "layer", "K", "N", "convert ms", "kernel", "M", "prepacked ms", "raw ms",
+               "raw / prepacked"]
 
 
 def main(argv=None) -> dict:
@@ -176,6 +213,13 @@ def main(argv=None) -> dict:
             tm = row["torch._int_mm GOPS"]
             row["x torch._int_mm"] = None if tm is None else row["int8 GOPS"] / tm
             rows.append(row)
+    raw_rows = []
+    for threads in args.threads:
+        numba.set_num_threads(threads)
+        for k, n, layer in RAW_INT4_SHAPES:
+            convert_ms, shape_rows = bench_raw_int4(k, n, args.repeats, args.min_sample_s)
+            raw_rows += [{"threads": threads, "layer": layer, "convert ms": convert_ms, **r}
+                         for r in shape_rows]
 
     print(f"kernel path: {kernel_path()}; CPU: {platform.processor() or platform.machine()}; "
           f"numba {numba.__version__}, numpy {np.__version__}, torch {torch.__version__}")
@@ -192,7 +236,16 @@ def main(argv=None) -> dict:
              for key in ("numpy note", "torch._int_mm note") if r.get(key)]
     if notes:
         print("\nnotes:\n" + "\n".join(notes))
+    print("\nraw (re-prepared every call) vs prepacked INT4 weights:\n")
+    print("| " + " | ".join(RAW_COLUMNS) + " |")
+    print("|" + "---|" * len(RAW_COLUMNS))
+    for row in raw_rows:
+        print("| " + " | ".join(fmt(row[c], 2 if c == "raw / prepacked" else 3)
+                                for c in RAW_COLUMNS) + " |")
+    worst = {m: max(r["raw / prepacked"] for r in raw_rows if r["M"] == m) for m in RAW_INT4_M}
+    print("\nworst raw / prepacked: " + ", ".join(f"M={m}: {x:.2f}" for m, x in worst.items()))
     result = {"kernel_path": kernel_path(), "vnni_peak_gops": peaks, "rows": rows,
+              "raw_int4_rows": raw_rows, "raw_int4_worst_ratio": worst,
               "numba": numba.__version__, "numpy": np.__version__, "torch": torch.__version__}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

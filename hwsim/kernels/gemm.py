@@ -3,11 +3,14 @@
 Two implementations compute the same bits: a portable Numba kernel (:mod:`.portable`) and an
 AVX512-VNNI kernel (:mod:`.vnni`). The path is chosen at run time: VNNI when the host CPU has it,
 unless the environment variable ``HWSIM_KERNELS=portable`` (or the ``path=`` argument) says
-otherwise. The VNNI path needs weights in a panel layout: pass :func:`prepack_weights` output
-for repeated calls; raw weights are repacked per call, except that in "auto" mode calls with
-fewer than ``SMALL_M`` rows run the portable kernel instead (repacking would dominate). Numba threads are used as configured (``numba.set_num_threads``); on few shared cores
-set ``OMP_WAIT_POLICY=passive`` (or ``NUMBA_THREADING_LAYER=workqueue``) so small parallel calls
-do not stall in OpenMP's spin wait.
+otherwise. The VNNI path needs weights in a panel layout: pass :func:`prepack_weights` /
+:func:`prepack_weights_int4` output for repeated calls. Raw weights are repacked per call: INT4
+ones straight from their packed bytes into nibble panels (one Numba pass,
+:func:`.vnni.nibble_panels`), int8 ones likewise except that in "auto" mode calls with fewer
+than ``SMALL_M`` rows run the portable kernel instead (repacking would dominate). Numba threads
+are used as configured (``numba.set_num_threads``); on few shared cores set
+``OMP_WAIT_POLICY=passive`` (or ``NUMBA_THREADING_LAYER=workqueue``) so small parallel calls do
+not stall in OpenMP's spin wait.
 
 Accumulator width: sums are computed exactly (int32, or int64 when ``K * max|a| * max|w|`` does
 not fit int32) and then checked against the ``acc_bits`` range. ``overflow_check="final"``
@@ -28,7 +31,7 @@ import numpy as np
 
 from hwsim.kernels import portable, vnni
 from hwsim.kernels.epilogue import Dequant, Requant, acc_range, apply_epilogue_ref, kernel_params
-from hwsim.kernels.pack import as_int8, unpack_int4
+from hwsim.kernels.pack import INT4_MIN, as_int8, unpack_int4, unpack_int4_weights
 from hwsim.kernels.reference import overflow_message
 
 _INT32_MAX = np.iinfo(np.int32).max
@@ -57,11 +60,11 @@ def kernel_path(path: str | None = None) -> str:
 
 PARALLEL_MIN_MACS = 1 << 22  # smaller VNNI calls run on one thread: waking a team costs more
 
-SMALL_M = 16  # below this, repacking raw weights per call costs more than the VNNI path saves
+SMALL_M = 16  # below this, repacking raw int8 weights per call costs more than VNNI saves
 
 
 def _pack_path(path: str | None, m: int) -> str | None:
-    """Path for weights passed raw: with few rows, skip the VNNI repacking (auto mode only)."""
+    """Path for int8 weights passed raw: with few rows, skip the VNNI repacking (auto mode only)."""
     auto = (path or os.environ.get("HWSIM_KERNELS", "auto")).lower() == "auto"
     return "portable" if auto and m < SMALL_M else path
 
@@ -75,22 +78,20 @@ class PackedWeights:
     """Weights prepared once for repeated GEMMs (what an inference engine keeps resident).
 
     Attributes:
-        w: int8 weights (N, K).
-        max_abs: max |w|, for the accumulator bound.
+        w: int8 weights (N, K) for the portable kernels; None only in the weights a GEMM prepares
+            for one VNNI call from raw INT4 weights (:func:`_raw_int4_weights`: panels only).
+        max_abs: max |w|, for the accumulator bound (8, the INT4 bound, where ``w`` is None).
         panels: VNNI panel layout (see :mod:`.vnni`), or None when the VNNI path is unavailable.
-        nibbles: ``panels`` hold INT4 values two per byte (:func:`.vnni.prepack_nibble_panels`,
-            half the bytes of the int8 layout), else int8 (:func:`.vnni.prepack_panels`).
+        nibbles: ``panels`` hold INT4 values two per byte (:func:`.vnni.nibble_panels`, half the
+            bytes of the int8 layout), else int8 (:func:`.vnni.prepack_panels`).
+        shape: (N, K).
     """
 
-    w: np.ndarray
+    w: np.ndarray | None
     max_abs: int
     panels: np.ndarray | None
-    nibbles: bool = False
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        """(N, K)."""
-        return self.w.shape
+    nibbles: bool
+    shape: tuple[int, int]
 
 
 def prepack_weights(w: np.ndarray, *, path: str | None = None) -> PackedWeights:
@@ -101,27 +102,45 @@ def prepack_weights(w: np.ndarray, *, path: str | None = None) -> PackedWeights:
     panels = None
     if kernel_path(path) == "vnni" and (w.shape[1] + 3) // 4 * 4 <= vnni.MAX_KP:
         panels = vnni.prepack_panels(w)
-    return PackedWeights(w, _max_abs(w), panels)
+    return PackedWeights(w, _max_abs(w), panels, False, w.shape)
 
 
 def prepack_weights_int4(w_packed: np.ndarray, k: int, *, path: str | None = None) -> PackedWeights:
     """Prepare packed INT4 weights (N, ceil(k/2)) uint8 for :func:`gemm_int4` / :func:`gemm_w4a8`.
 
     On the VNNI path the panels stay 4-bit (two values per byte, expanded in registers), so the
-    kernels move half the weight bytes of INT8.
+    kernels move half the weight bytes of INT8; they are built from the packed bytes directly.
     """
-    w = unpack_int4(w_packed, k)
-    panels = None
-    if kernel_path(path) == "vnni" and (k + 7) // 8 * 8 <= vnni.MAX_KP:
-        panels = vnni.prepack_nibble_panels(w)
-    return PackedWeights(w, _max_abs(w), panels, nibbles=True)
+    w, max_abs = unpack_int4_weights(w_packed, k)
+    panels = vnni.nibble_panels(w_packed, k) if _int4_panels(k, path) else None
+    return PackedWeights(w, max_abs, panels, True, w.shape)
+
+
+def _int4_panels(k: int, path: str | None) -> bool:
+    """Whether INT4 weights with K = k get VNNI nibble panels."""
+    return kernel_path(path) == "vnni" and (k + 7) // 8 * 8 <= vnni.MAX_KP
+
+
+def _raw_int4_weights(w_packed: np.ndarray, k: int, path: str | None,
+                      overflow_check: str) -> PackedWeights:
+    """Weights for one GEMM given raw packed INT4 weights (N, ceil(k/2)).
+
+    Where the VNNI kernel will run, only its nibble panels are built (one Numba pass over the
+    packed bytes, at any M); ``max_abs`` is then the INT4 bound 8, which selects int32
+    accumulation exactly as max |w| would for every K the panels allow. Else as
+    :func:`prepack_weights_int4` (the int8 weights the portable kernels read).
+    """
+    if overflow_check != "final" or not _int4_panels(k, path):
+        return prepack_weights_int4(w_packed, k, path="portable")
+    panels = vnni.nibble_panels(w_packed, k)
+    return PackedWeights(None, -INT4_MIN, panels, True, (len(w_packed), k))
 
 
 def _run(kernel: str, a: np.ndarray, pw: PackedWeights, *, acc_bits: int, on_overflow: str,
          overflow_check: str, requant: Requant | None, dequant: Dequant | None,
          path: str | None) -> np.ndarray:
-    if a.ndim != 2 or a.shape[1] != pw.w.shape[1]:
-        raise ValueError(f"{kernel}: a (M, K) and w (N, K) disagree: {a.shape} vs {pw.w.shape}")
+    if a.ndim != 2 or a.shape[1] != pw.shape[1]:
+        raise ValueError(f"{kernel}: a (M, K) and w (N, K) disagree: {a.shape} vs {pw.shape}")
     if on_overflow not in ("raise", "saturate"):
         raise ValueError(f"on_overflow: expected 'raise' or 'saturate', got {on_overflow!r}")
     if requant is not None and dequant is not None:
@@ -129,7 +148,7 @@ def _run(kernel: str, a: np.ndarray, pw: PackedWeights, *, acc_bits: int, on_ove
     epi = requant if requant is not None else dequant
     lo, hi = acc_range(acc_bits)
     sat = on_overflow == "saturate"
-    (m_, k_), n_ = a.shape, pw.w.shape[0]
+    (m_, k_), n_ = a.shape, pw.shape[0]
     mode, scale, ibias, fbias, zp, qmin, qmax = kernel_params(epi, n_)
     if overflow_check == "partial":
         acc = np.empty((m_, n_), np.int64)
@@ -234,7 +253,7 @@ def gemm_w4a8(a: np.ndarray, w_packed: np.ndarray | PackedWeights, *, acc_bits: 
     """
     a = as_int8(a, "a")
     pw = (w_packed if isinstance(w_packed, PackedWeights)
-          else prepack_weights_int4(w_packed, a.shape[-1], path=_pack_path(path, len(a))))
+          else _raw_int4_weights(w_packed, a.shape[-1], path, overflow_check))
     return _run("gemm_w4a8", a, pw, acc_bits=acc_bits, on_overflow=on_overflow,
                 overflow_check=overflow_check, requant=requant, dequant=dequant, path=path)
 
@@ -246,8 +265,8 @@ def gemm_int4(a_packed: np.ndarray, w_packed: np.ndarray | PackedWeights, k: int
               path: str | None = None) -> np.ndarray:
     """Packed INT4 x packed INT4 GEMM (the paper's W4A4).
 
-    Operands are unpacked to int8 (A per call, W once in :func:`prepack_weights_int4`) and
-    run through the INT8 kernels: the products and sums are the same integers.
+    A is unpacked to int8 per call and runs through the INT8-activation kernels with W (VNNI:
+    nibble panels; portable: int8): the products and sums are the same integers.
 
     Args:
         a_packed: uint8 (M, ceil(k/2)) from :func:`pack_int4`.
@@ -260,7 +279,7 @@ def gemm_int4(a_packed: np.ndarray, w_packed: np.ndarray | PackedWeights, k: int
     """
     a = unpack_int4(a_packed, k)
     pw = (w_packed if isinstance(w_packed, PackedWeights)
-          else prepack_weights_int4(w_packed, k, path=_pack_path(path, len(a))))
+          else _raw_int4_weights(w_packed, k, path, overflow_check))
     return _run("gemm_int4", a, pw, acc_bits=acc_bits,
                 on_overflow=on_overflow, overflow_check=overflow_check, requant=requant,
                 dequant=dequant, path=path)

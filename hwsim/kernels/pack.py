@@ -4,11 +4,14 @@ Layout (the one every kernel in this package reads, and the export file stores: 
 ``models.quant.packing``): element ``k`` of a row lives in byte ``k // 2``; even ``k`` in the low
 nibble (bits 0-3), odd ``k`` in the high nibble (bits 4-7). An odd ``K`` is padded with a zero
 nibble. Example: ``[1, -1, 7] -> [0xF1, 0x07]``. These wrappers add the kernels' argument checks.
+:func:`unpack_int4` is numpy (``models.quant.packing``, also what the references read);
+:func:`unpack_int4_weights` is the kernels' one-pass Numba reader for weight matrices.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
 from models.quant.packing import pack_bits, unpack_bits
 
@@ -71,3 +74,55 @@ def unpack_int4(packed: np.ndarray, k: int) -> np.ndarray:
     if packed.dtype != np.uint8:
         raise TypeError(f"packed: expected uint8, got {packed.dtype}")
     return unpack_bits(packed, k, 4)
+
+
+def check_packed_int4(packed: np.ndarray, k: int, name: str = "w_packed") -> np.ndarray:
+    """Check a packed INT4 matrix (N, ceil(k/2)) uint8 and return it as an array.
+
+    Raises:
+        TypeError: not uint8.
+        ValueError: not two axes, or the last is not ceil(k / 2) long (the messages name ``name``).
+    """
+    packed = np.asarray(packed)
+    if packed.dtype != np.uint8:
+        raise TypeError(f"{name}: expected uint8, got {packed.dtype}")
+    if k < 0 or packed.ndim != 2 or packed.shape[1] != (k + 1) // 2:
+        raise ValueError(f"{name}: expected shape (N, ceil(k / 2)) = (N, {(k + 1) // 2}) for "
+                         f"k = {k}, got {packed.shape}")
+    return packed
+
+
+def unpack_int4_weights(w_packed: np.ndarray, k: int) -> tuple[np.ndarray, int]:
+    """Unpack INT4 weights (N, ceil(k/2)) uint8 to int8 (N, k) and max |w|, in one Numba pass.
+
+    Same values as :func:`unpack_int4` (the pad nibble of an odd k is ignored).
+
+    Raises:
+        TypeError, ValueError: as :func:`check_packed_int4`.
+    """
+    w_packed = np.ascontiguousarray(check_packed_int4(w_packed, k))
+    w = np.empty((w_packed.shape[0], k), np.int8)
+    return w, int(_unpack_rows(w_packed, k, w))
+
+
+@njit(cache=True)
+def _unpack_rows(packed, k_, out):
+    """out[n, k] = nibble k of row n, sign-extended; returns max |out| (0 when empty)."""
+    lo = np.int8(0)
+    hi = np.int8(0)
+    for n in range(packed.shape[0]):
+        row, o = packed[n], out[n]
+        for j in range(k_ // 2):
+            b = np.int8(row[j])
+            even = np.int8(np.int8(b << 4) >> 4)  # b << 4 wraps to int8; >> 4 sign-extends
+            odd = np.int8(b >> 4)
+            o[2 * j] = even
+            o[2 * j + 1] = odd
+            lo = min(lo, min(even, odd))
+            hi = max(hi, max(even, odd))
+        if k_ % 2:
+            even = np.int8(np.int8(np.int8(row[k_ // 2]) << 4) >> 4)
+            o[k_ - 1] = even
+            lo = min(lo, even)
+            hi = max(hi, even)
+    return max(-np.int64(lo), np.int64(hi))

@@ -15,7 +15,7 @@ operand) and adds groups of four into int32 lanes. So:
   ``Kp * 255 * 128 < 2**31`` (Kp <= 65792); the dispatcher checks this.
 
 INT4 weights can instead be prepacked as nibbles (``w + 8``, two per byte, see
-:func:`prepack_nibble_panels`): the tile splits each loaded vector into its low and high
+:func:`nibble_panels`): the tile splits each loaded vector into its low and high
 nibbles in registers, so INT4 moves half the weight bytes; the row correction is then
 ``8 * sum_k a[m, k]``.
 
@@ -38,6 +38,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from hwsim.kernels.epilogue import dequant_one, requant_one
+from hwsim.kernels.pack import check_packed_int4
 from hwsim.kernels.portable import finish
 
 MR = 6
@@ -45,6 +46,7 @@ NRV = 4
 NR = 16 * NRV
 MAX_KP = 65792  # Kp * 255 * 128 < 2**31
 _VEC = ir.VectorType(ir.IntType(32), 16)
+_BYTES = ir.VectorType(ir.IntType(8), 64)
 _I64 = ir.IntType(64)
 _VPDPBUSD = "llvm.x86.avx512.vpdpbusd.512"
 
@@ -57,6 +59,16 @@ def vnni_available() -> bool:
     cpu_name = numba.config.CPU_NAME
     targets_host = cpu_name in (None, "", "host") or "+avx512vnni" in (numba.config.CPU_FEATURES or "")
     return bool(host_ok and targets_host)
+
+
+def _parallel_and_serial(fn):
+    """Numba dispatchers of ``fn`` with and without ``parallel=True`` (for calls too small to wake
+    a thread team). The serial one compiles a renamed copy: Numba's cache tells functions apart
+    by name and signature, not by options, so otherwise each would load the other's machine code.
+    """
+    serial = type(fn)(fn.__code__, fn.__globals__, fn.__name__ + "_serial", fn.__defaults__)
+    serial.__qualname__ = fn.__qualname__ + "_serial"
+    return njit(parallel=True, cache=True)(fn), njit(cache=True)(serial)
 
 
 def _vpdpbusd(builder):
@@ -167,21 +179,138 @@ def _transpose_groups(src, n_, dst):
                 d[g * NR + c] = (src[n, g] ^ flip) if n < n_ else flip
 
 
-def prepack_nibble_panels(w: np.ndarray) -> np.ndarray:
-    """INT4 panel layout of w (N, K) int8 with values -8..7: uint8 (ceil(N / NR), Kp8 * NR // 2).
+PARALLEL_MIN_PANEL_BYTES = 1 << 21  # smaller weights are converted on one thread
+_PAD_WORD = 0x88888888  # a group of eight zero weights (u = 8)
 
-    Kp8 = K rounded up to a multiple of 8. With ``u = w + 8`` (0..15, zero padding stored as 8):
+
+def nibble_panels(w_packed: np.ndarray, k: int) -> np.ndarray:
+    """INT4 panel layout of packed INT4 weights (N, ceil(k/2)) uint8 (``pack_int4`` layout).
+
+    Returns uint8 (ceil(N / NR), Kp8 * NR // 2), Kp8 = k rounded up to a multiple of 8. With
+    ``u = w + 8`` (0..15, zero padding stored as 8):
     ``panels[p, ((k // 8) * NR + c) * 4 + k % 4] = u[p * NR + c, k] | u[p * NR + c, k + 4] << 4``
     for ``k % 8 < 4``: one 256-byte step holds 8 values of k for NR columns, half the bytes of
-    the int8 layout.
+    the int8 layout. One Numba pass over the packed bytes (no int8 copy); the pad nibble of an
+    odd k is ignored.
+
+    Raises:
+        TypeError, ValueError: as :func:`hwsim.kernels.pack.check_packed_int4`.
     """
-    n_, k_ = w.shape
-    npan, kp = (n_ + NR - 1) // NR, (k_ + 7) // 8 * 8
-    u = np.full((npan * NR, kp), 8, np.uint8)
-    u[:n_, :k_] = w.view(np.uint8) + np.uint8(8)  # wraps to 0..15 for -8..7
-    u = u.reshape(npan, NR, kp // 8, 2, 4)
-    byte = u[:, :, :, 0, :] | (u[:, :, :, 1, :] << np.uint8(4))
-    return np.ascontiguousarray(byte.transpose(0, 2, 1, 3)).reshape(npan, kp * NR // 2)
+    w_packed = check_packed_int4(w_packed, k)
+    n_ = w_packed.shape[0]
+    npan, kp = (n_ + NR - 1) // NR, (k + 7) // 8 * 8
+    out = np.empty((npan, kp * NR // 2), np.uint8)
+    parallel = w_packed.size >= PARALLEL_MIN_PANEL_BYTES and numba.get_num_threads() > 1
+    kern = _nibble_panels if parallel else _nibble_panels_serial
+    kern(np.ascontiguousarray(w_packed), k, out.view(np.uint32))
+    return out
+
+
+def _splat(value: int):
+    return ir.Constant(_VEC, [value - (1 << 32) if value >> 31 else value] * 16)
+
+
+@njit(inline="always", cache=True)
+def _panel_word(x):
+    """The panel word of eight nibbles k..k+7 (nibble i of x = value k + i, two's complement).
+
+    Nibble i goes to nibble 2i (i < 4) or 2(i - 4) + 1: swap the middle bytes, then the middle
+    nibbles of each half; the xor is ``w + 8`` on every nibble.
+    """
+    x = ((x & np.uint32(0xFF0000FF)) | ((x >> np.uint32(8)) & np.uint32(0x0000FF00))
+         | ((x << np.uint32(8)) & np.uint32(0x00FF0000)))
+    x = ((x & np.uint32(0xF00FF00F)) | ((x >> np.uint32(4)) & np.uint32(0x00F000F0))
+         | ((x << np.uint32(4)) & np.uint32(0x0F000F00)))
+    return x ^ np.uint32(_PAD_WORD)
+
+
+@intrinsic
+def _nibble_block(typingctx, src, s_off, lds, dst, d_off):
+    """16 rows x 16 groups of eight nibbles -> 16 panel steps x 16 columns, in zmm registers.
+
+    Loads 16 rows of 64 bytes (``src`` from byte ``s_off``, row stride ``lds`` bytes),
+    transposes the 16 x 16 matrix of 32-bit groups (four rounds of two-input shuffles), applies
+    :func:`_panel_word` lane-wise (a byte shuffle, then masks and shifts) and stores step j at
+    byte ``d_off + j * NR * 4`` of ``dst``.
+    """
+    sig = types.void(src, s_off, lds, dst, d_off)
+
+    def codegen(context, builder, signature, args):
+        ty = signature.args
+        i8p = ir.IntType(8).as_pointer()
+        s_data = context.make_array(ty[0])(context, builder, args[0]).data
+        d_data = context.make_array(ty[3])(context, builder, args[3]).data
+        s_off_, lds_, d_off_ = (context.cast(builder, args[i], ty[i], types.int64)
+                                for i in (1, 2, 4))
+        sbase = builder.gep(builder.bitcast(s_data, i8p), [s_off_])
+        dbase = builder.gep(builder.bitcast(d_data, i8p), [d_off_])
+        rows = []
+        for i in range(16):
+            p = builder.gep(sbase, [builder.mul(lds_, ir.Constant(_I64, i))])
+            rows.append(builder.load(builder.bitcast(p, _VEC.as_pointer()), align=1))
+        for b in (1, 2, 4, 8):  # swap bit b of the row and the column index
+            lo = ir.Constant(_VEC, [j if not j & b else 16 + (j ^ b) for j in range(16)])
+            hi = ir.Constant(_VEC, [j ^ b if not j & b else 16 + j for j in range(16)])
+            for i in range(16):
+                if not i & b:
+                    x, y = rows[i], rows[i | b]
+                    rows[i], rows[i | b] = (builder.shuffle_vector(x, y, lo),
+                                            builder.shuffle_vector(x, y, hi))
+        swap = ir.Constant(ir.VectorType(ir.IntType(32), 64),
+                           [4 * (j // 4) + (0, 2, 1, 3)[j % 4] for j in range(64)])
+        for j, v in enumerate(rows):
+            v = builder.bitcast(v, _BYTES)
+            v = builder.bitcast(builder.shuffle_vector(v, ir.Constant(_BYTES, ir.Undefined), swap),
+                                _VEC)
+            v = builder.or_(builder.and_(v, _splat(0xF00FF00F)), builder.or_(
+                builder.and_(builder.lshr(v, _splat(4)), _splat(0x00F000F0)),
+                builder.and_(builder.shl(v, _splat(4)), _splat(0x0F000F00))))
+            v = builder.xor(v, _splat(_PAD_WORD))
+            p = builder.gep(dbase, [ir.Constant(_I64, j * NR * 4)])
+            builder.store(v, builder.bitcast(p, _VEC.as_pointer()), align=1)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+def _nibble_panels_impl(src, k_, dst):
+    """dst (npan, Kp8 // 8 * NR) uint32 = :func:`nibble_panels` of src (N, ceil(k_/2)) uint8.
+
+    Per panel: 16 x 16 blocks of (rows, groups of eight k) in registers (:func:`_nibble_block`),
+    the remaining full groups one word at a time, then the group with the k tail (pad nibbles
+    masked to zero weights) and the missing columns of the last panel.
+    """
+    n_, kb = src.shape
+    ng = dst.shape[1] // NR
+    full = k_ // 8
+    kblk = full // 16 * 16
+    for p in prange(dst.shape[0]):
+        n0 = p * NR
+        nc = min(NR, n_ - n0)
+        cblk = nc // 16 * 16
+        d = dst[p]
+        for c0 in range(0, cblk, 16):
+            for g0 in range(0, kblk, 16):
+                _nibble_block(src, (n0 + c0) * kb + 4 * g0, kb, dst,
+                              4 * (p * dst.shape[1] + g0 * NR + c0))
+        for c in range(nc):
+            row = src[n0 + c]
+            for g in range(kblk if c < cblk else 0, full):
+                x = (np.uint32(row[4 * g]) | (np.uint32(row[4 * g + 1]) << np.uint32(8))
+                     | (np.uint32(row[4 * g + 2]) << np.uint32(16))
+                     | (np.uint32(row[4 * g + 3]) << np.uint32(24)))
+                d[g * NR + c] = _panel_word(x)
+            if full < ng:
+                x = np.uint32(0)
+                for j in range(4 * full, kb):
+                    x |= np.uint32(row[j]) << np.uint32(8 * (j - 4 * full))
+                d[full * NR + c] = _panel_word(x & np.uint32((1 << (4 * (k_ - 8 * full))) - 1))
+        for g in range(ng):
+            for c in range(nc, NR):
+                d[g * NR + c] = np.uint32(_PAD_WORD)
+
+
+_nibble_panels, _nibble_panels_serial = _parallel_and_serial(_nibble_panels_impl)
 
 
 KC = 512  # K block: an int8 panel block (KC * NR bytes = 32 KiB) stays in L1 across row tiles
@@ -191,7 +320,7 @@ def _gemm_vnni(a, panels, nibbles, n_, lo, hi, sat, mode, scale, ibias, fbias, z
                out_acc, out_q, out_f, ovf):
     """out[m, n] = epilogue(sum_k a[m, k] * w[n, k]) from a (M, Kp) int8 and prepacked panels.
 
-    ``nibbles``: INT4 panels (:func:`prepack_nibble_panels`, Kp a multiple of 8), else int8
+    ``nibbles``: INT4 panels (:func:`nibble_panels`, Kp a multiple of 8), else int8
     panels (:func:`prepack_panels`). Loops: panel p (parallel) > K block > row tile, so the
     panel's K block is read from L1 by every row tile; partial sums wait in ``acc`` (M, NR).
     ``ovf`` has one row per panel (see ``finish``).
@@ -246,8 +375,7 @@ def _gemm_vnni(a, panels, nibbles, n_, lo, hi, sat, mode, scale, ibias, fbias, z
                         ibias, fbias, zp, qmin, qmax, out_acc, out_q, out_f, ovf, p)
 
 
-gemm_vnni = njit(parallel=True, cache=True)(_gemm_vnni)
-gemm_vnni_serial = njit(cache=True)(_gemm_vnni)  # no thread launch: for small calls
+gemm_vnni, gemm_vnni_serial = _parallel_and_serial(_gemm_vnni)
 
 
 @njit(inline="always", cache=True)
