@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from numba import njit
 
 KINDS = ("gemm", "eltwise", "nonlinear", "reduce", "select", "move", "unknown")
 PHASES = ("encoder", "prediction", "joint", "lm_ext", "lm_src", "search")
@@ -109,6 +110,36 @@ def csr(deps: Sequence[Iterable[int]]) -> tuple[np.ndarray, np.ndarray]:
     np.cumsum(counts, out=ptr[1:])
     flat = np.fromiter(itertools.chain.from_iterable(lists), dtype=np.int64, count=int(ptr[-1]))
     return ptr, flat
+
+
+@njit(cache=True, nogil=True)
+def _check_deps(ptr, deps):
+    """(first op with a producer that is not an earlier op, that producer) or (-1, -1), and
+    whether every op's producers are sorted and distinct."""
+    ordered = True
+    for i in range(len(ptr) - 1):
+        for j in range(ptr[i], ptr[i + 1]):
+            d = deps[j]
+            if d < 0 or d >= i:
+                return i, d, ordered
+            if j > ptr[i] and d <= deps[j - 1]:
+                ordered = False
+    return -1, -1, ordered
+
+
+@njit(cache=True, nogil=True)
+def _normalize_deps(ptr, deps):
+    out = np.empty(len(deps), dtype=np.int32)
+    new_ptr = np.zeros(len(ptr), dtype=np.int64)
+    e = 0
+    for i in range(len(ptr) - 1):
+        seg = np.sort(deps[ptr[i]:ptr[i + 1]])
+        for j in range(len(seg)):
+            if j == 0 or seg[j] != seg[j - 1]:
+                out[e] = seg[j]
+                e += 1
+        new_ptr[i + 1] = e
+    return new_ptr, out[:e].copy()
 
 
 class OpGraph:
@@ -196,18 +227,11 @@ class OpGraph:
                              f"pointers (need n + 1, from 0, non-decreasing) for {len(dep_ids)} deps")
         if n and (code.min() < 0 or code.max() >= len(templates)):
             raise ValueError(f"op codes must be in 0..{len(templates) - 1}")
-        dst = np.repeat(np.arange(n, dtype=np.int64), np.diff(ptr))
-        bad = np.flatnonzero((dep_ids < 0) | (dep_ids >= dst))
-        if len(bad):
-            node, d = int(dst[bad[0]]), int(dep_ids[bad[0]])
+        node, d, ordered = _check_deps(ptr, dep_ids)
+        if node >= 0:
             raise ValueError(f"op {node} ({templates[code[node]].op}): dependency {d} is not an earlier op")
-        if len(dep_ids) > 1:
-            ordered = (dep_ids[1:] > dep_ids[:-1]) | (dst[1:] != dst[:-1])
-            if not ordered.all():  # sort each op's producers and drop repeats
-                keep = np.unique(dst * max(n, 1) + dep_ids)
-                dst, dep_ids = keep // max(n, 1), (keep % max(n, 1)).astype(np.int32)
-                ptr = np.zeros(n + 1, dtype=np.int64)
-                np.cumsum(np.bincount(dst, minlength=n), out=ptr[1:])
+        if not ordered:  # sort each op's producers and drop repeats
+            ptr, dep_ids = _normalize_deps(ptr, dep_ids)
         g = cls(meta)
         for t in templates:
             g.intern(t)

@@ -19,11 +19,14 @@ from __future__ import annotations
 
 import gc
 from array import array
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+
+import numpy as np
 
 from models.config import ModelConfig, reduced_frames, stacked_frames
 from models.params import encoder_layer_input_dims, parameter_table
 from workloads.costs import Shape, op_cost
+from workloads.blocks import record, replay
 from workloads.graph import Op, OpGraph
 
 F32 = "float32"
@@ -43,11 +46,18 @@ class GraphBuilder:
         self.config = config
         self.param_bytes = {p.name: 4 * p.numel for p in parameter_table(config)}
         self.templates: list[Op] = []
+        # Ops added one by one go to these buffers (ptr relative to the buffer); blocks emitted
+        # in bulk, and the buffers before them, are kept as numpy chunks (code, step, producer
+        # counts, producer ids) and joined once by ``graph``.
         self.code = array("i")
         self.step = array("i")
         self.ptr = array("q", [0])
         self.dep_ids = array("i")
+        self.chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        self.flushed = 0                       # ops in chunks
         self._codes: dict[tuple, int] = {}
+        self.blocks: list = []                 # recorded blocks (workloads.blocks)
+        self.block_index: dict[tuple, int] = {}
 
     def add(self, name: str, phase: str, module: str, step: int, ins: tuple[Shape, ...],
             outs: tuple[Shape, ...], deps: Sequence[int | None] = (), weight: str = "",
@@ -64,15 +74,47 @@ class GraphBuilder:
             self.templates.append(Op(name, c.kind, phase, -1, module, ins, outs, in_dtypes, out_dtypes,
                                      c.macs, c.flops, c.bytes_read, c.bytes_written, weight, wb,
                                      c.m, c.k, c.n, c.elems))
-        node = len(self.code)
+        node = self.flushed + len(self.code)
         self.code.append(code)
         self.step.append(step)
         self.dep_ids.extend(sorted({d for d in deps if d is not None}))
         self.ptr.append(len(self.dep_ids))
         return node
 
+    def __len__(self) -> int:
+        return self.flushed + len(self.code)
+
+    def flush(self) -> None:
+        """Move the one-by-one buffers into the chunk list."""
+        if len(self.code):
+            ptr = np.frombuffer(self.ptr, dtype=np.int64)
+            self.chunks.append((np.frombuffer(self.code, dtype=np.int32).copy(),
+                                np.frombuffer(self.step, dtype=np.int32).copy(), np.diff(ptr),
+                                np.frombuffer(self.dep_ids, dtype=np.int32).copy()))
+            self.flushed += len(self.code)
+            self.code, self.step, self.ptr, self.dep_ids = array("i"), array("i"), array("q", [0]), array("i")
+
+    def emit(self, code: np.ndarray, step: np.ndarray, counts: np.ndarray, deps: np.ndarray) -> None:
+        """Append ops in bulk (template codes, steps, producer counts and ids)."""
+        self.flush()
+        self.chunks.append((code, step, counts, deps))
+        self.flushed += len(code)
+
     def graph(self, meta: dict | None = None) -> OpGraph:
-        return OpGraph.from_arrays(self.templates, self.code, self.step, self.ptr, self.dep_ids, meta)
+        self.flush()
+        parts = list(zip(*self.chunks)) if self.chunks else [[np.zeros(0, np.int32)], [np.zeros(0, np.int32)],
+                                                             [np.zeros(0, np.int64)], [np.zeros(0, np.int32)]]
+        code, step = np.concatenate(parts[0]), np.concatenate(parts[1])
+        ptr = np.zeros(len(code) + 1, dtype=np.int64)
+        np.cumsum(np.concatenate(parts[2]), out=ptr[1:])
+        deps = np.concatenate(parts[3]).astype(np.int32, copy=False)
+        self.chunks = []
+        return OpGraph.from_arrays(self.templates, code, step, ptr, deps, meta)
+
+    def run(self, tag: tuple, state: list[int | None]) -> BlockRun:
+        """A run of repeated blocks (``workloads.blocks``) starting from ``state``."""
+        return BlockRun(self, tag, state)
+
 
     # ------------------------------------------------------------------------------------------
     # LSTM building blocks (``models.lstm.LSTMLayer``)
@@ -110,15 +152,21 @@ class GraphBuilder:
         G = 4 * H
         xp = self.add("addmm", phase, module, -1, ((G,), (T * B, I), (I, G)), ((T * B, G),), x,
                       f"{module}.weight_ih")
-        h = c = None
-        hs: list[int] = [0] * T
         rec_in = ((B, G), (B, H), (H, G))
         rec_out = ((B, G),)
         w_hh = f"{module}.weight_hh"
-        for t in (range(T - 1, -1, -1) if reverse else range(T)):
-            gates = self.add("addmm", phase, module, t, rec_in, rec_out, (xp, h), w_hh)
-            h, c = self.lstm_cell(phase, module, t, gates, c, B, H)
-            hs[t] = h
+
+        def make():
+            def frame(t: int, state: list[int | None]):
+                gates = self.add("addmm", phase, module, t, rec_in, rec_out, (xp, state[0]), w_hh)
+                return list(self.lstm_cell(phase, module, t, gates, state[1], B, H)), None
+            return frame
+
+        # one frame: the recurrent GEMM and the cell, repeated (workloads.blocks); state (h, c)
+        run = self.run(("lstm_frame", phase, module, B, I, H, xp), [None, None])
+        run.repeat(None, range(T - 1, -1, -1) if reverse else range(T), make)
+        _, outs = run.finish()
+        hs = (outs[::-1, 0] if reverse else outs[:, 0]).tolist()   # h of frames 0..T-1
         return self.add("stack", phase, module, -1, ((B, H),) * T, ((T, B, H),), hs)
 
     def linear(self, phase: str, module: str, step: int, M: int, K: int, N: int, x: int | None,
@@ -178,9 +226,60 @@ class GraphBuilder:
         self.enc_proj = self.linear("joint", "rnnt.joint.enc_proj", -1, T, cfg.encoder.output_dim,
                                     cfg.joint.dim, enc)
         self.add("copy_", "search", "", -1, ((), ()), ((),))  # nonblank[blank] = 0.0
-        self.state: dict[str, list[int | None]] = {}
+        self.models = ("prediction", "lm_ext", "lm_src") if fusion else ("prediction",)
+        self.state: dict[str, list[int | None]] = {
+            m: [None] * (2 * (cfg.prediction if m == "prediction" else getattr(cfg, m)).layers)
+            for m in self.models}
         self.rows: dict[str, int | None] = {"prediction": None, "lm_ext": None, "lm_src": None}
         self.scores: list[int] = []
+        self.max_scores = 1
+        self._search: BlockRun | None = None
+
+    # The search's state between steps, as a ``workloads.blocks`` state: every network's LSTM
+    # states, its cached rows, then the hypothesis scores (``max_scores`` entries).
+
+    def _search_state(self) -> list[int | None]:
+        out: list[int | None] = []
+        for m in self.models:
+            out += self.state[m]
+        out += [self.rows[m] for m in self.models]
+        if len(self.scores) > self.max_scores:
+            raise ValueError(f"{len(self.scores)} hypothesis scores, max_scores is {self.max_scores}")
+        return out + self.scores + [None] * (self.max_scores - len(self.scores))
+
+    def _set_search_state(self, state: list[int | None]) -> None:
+        i = 0
+        for m in self.models:
+            k = len(self.state[m])
+            self.state[m] = list(state[i:i + k])
+            i += k
+        for m in self.models:
+            self.rows[m] = state[i]
+            i += 1
+        self.scores = [x for x in state[i:] if x is not None]
+
+    def search_step(self, s, beam: int, pool: str = "all", ended: int = 0, capped: int = 0) -> int:
+        """Queue one search step (``_search_step``) as a repeated block; ``finish_search`` emits
+        the queued steps. Returns the number of candidates selected (top-k size)."""
+        key = (s.hyps, s.pred_evals, s.lm_ext_evals, s.lm_src_evals, s.merges, beam, pool, ended, capped)
+
+        def make():
+            def fn(step: int, state: list[int | None]):
+                self._set_search_state(state)
+                k = self._search_step(step, s, beam, pool, ended, capped)
+                return self._search_state(), k
+            return fn
+
+        if self._search is None:
+            self._search = self.run(("search", self.models, self.max_scores), self._search_state())
+        return self._search.call(key, s.step, make)
+
+    def finish_search(self) -> None:
+        """Emit the queued search steps; the search state is then the last step's."""
+        if self._search is not None:
+            state, _ = self._search.finish()
+            self._set_search_state(state)
+            self._search = None
 
     def _prefix_call(self, model: str, step: int, M: int) -> None:
         """``PrefixCache.run`` of M new prefixes through ``model`` (prediction, lm_ext or lm_src)."""
@@ -208,10 +307,12 @@ class GraphBuilder:
             out = self.linear(phase, f"{prefix}.out", step, M, H, V, x)
             self.rows[model] = self.add("log_softmax", phase, prefix, step, ((M, V),), ((M, V),), (out,))
 
-    def search_step(self, s, beam: int, pool: str = "all", ended: int = 0, capped: int = 0) -> int:
-        """One search step from its ``StepStats`` ``s``: scoring, totals, top-k, merges.
+    def _search_step(self, step: int, s, beam: int, pool: str = "all", ended: int = 0,
+                     capped: int = 0) -> int:
+        """One search step (at ``step``) from its ``StepStats`` ``s``: scoring, totals, top-k, merges.
 
         Args:
+            step: the step index (the ops' ``step``).
             s: the step's statistics (``hyps``, ``pred_evals``, ``lm_ext_evals``, ``merges``).
             beam: beam width (top-k size before clipping to the pool).
             pool: ``all`` (``view(-1)`` of the N x V totals) or ``blank`` (``select(1, 0)``).
@@ -222,7 +323,7 @@ class GraphBuilder:
             the number of candidates selected (top-k size).
         """
         cfg = self.config
-        step, N, V, J = s.step, s.hyps, cfg.num_labels, cfg.joint.dim
+        N, V, J = s.hyps, cfg.num_labels, cfg.joint.dim
         if s.pred_evals:
             self._prefix_call("prediction", step, s.pred_evals)
         if self.fusion and s.lm_ext_evals:
@@ -269,6 +370,68 @@ class GraphBuilder:
         return K
 
 
+class BlockRun:
+    """Blocks queued in program order, recorded once per (tag, key, present state entries) and
+    emitted together by ``finish`` (``workloads.blocks.replay``). Nothing else may add ops to
+    the builder between the first ``call`` and ``finish``.
+    """
+
+    def __init__(self, builder: GraphBuilder, tag: tuple, state: list[int | None]) -> None:
+        self.builder, self.tag, self.state = builder, tag, list(state)
+        self.present = tuple(x is not None for x in state)
+        self.calls: list[int] = []
+        self.steps: list[int] = []
+
+    def _block(self, key, make: Callable[[], Callable]) -> int:
+        b = self.builder
+        k = (self.tag, key, self.present)
+        idx = b.block_index.get(k)
+        if idx is None:
+            idx = b.block_index[k] = len(b.blocks)
+            b.blocks.append(record(b, make(), self.present))
+        return idx
+
+    def call(self, key, step: int, make: Callable[[], Callable]):
+        """Queue the block ``make()`` of ``key`` at ``step``; returns its result.
+
+        ``make()`` returns ``fn(step, state) -> (state after, result)`` adding the block's ops.
+        """
+        idx = self._block(key, make)
+        block = self.builder.blocks[idx]
+        self.calls.append(idx)
+        self.steps.append(step)
+        self.present = block.present_after
+        return block.result
+
+    def repeat(self, key, steps: Sequence[int], make: Callable[[], Callable]) -> None:
+        """``call(key, t, make)`` for every ``t`` of ``steps``, without Python per call once the
+        state's present entries stop changing."""
+        steps = list(steps)
+        for i, t in enumerate(steps):
+            idx = self._block(key, make)
+            block = self.builder.blocks[idx]
+            if block.present_after == self.present:   # the same block for all the rest
+                self.calls += [idx] * (len(steps) - i)
+                self.steps += steps[i:]
+                return
+            self.calls.append(idx)
+            self.steps.append(t)
+            self.present = block.present_after
+
+    def finish(self) -> tuple[list[int | None], np.ndarray]:
+        """Emit the queued blocks; returns the state after the last one and the state after
+        each call (calls x entries, -1 = empty)."""
+        b = self.builder
+        used, calls = np.unique(np.asarray(self.calls, dtype=np.int64), return_inverse=True)
+        code, step, counts, deps, outs = replay([b.blocks[i] for i in used], calls.reshape(-1),
+                                                np.asarray(self.steps), self.state, len(b))
+        b.emit(code, step, counts, deps)
+        if len(outs):
+            self.state = [None if v < 0 else int(v) for v in outs[-1]]
+        self.calls, self.steps = [], []
+        return self.state, outs
+
+
 def rnnt_graph(config: ModelConfig, stats, frames: int, *, tsd_max_symbols_per_frame: int = 3,
                greedy_max_symbols_per_frame: int = 5) -> OpGraph:
     """The decode's op graph from a config and search statistics, without torch.
@@ -308,6 +471,7 @@ def _build(config: ModelConfig, stats, frames: int, tsd_max_symbols_per_frame: i
     method, beam, V = stats.method, stats.beam, config.num_labels
     b.scorer_init(T, enc, stats.lm_fusion == "dr")
     steps = stats.steps
+    b.max_scores = 1 + max((s.merges for s in steps), default=0)
     if method == "alsd":
         b.label_columns = b.add("ne", "search", "", -1, ((V,),), ((V,),), in_dtypes=(I64,),
                                 out_dtypes=(BOOL,))
@@ -336,6 +500,7 @@ def _build(config: ModelConfig, stats, frames: int, tsd_max_symbols_per_frame: i
         results = min(beam, kept)
     else:
         raise ValueError(f"unknown search method {method!r}")
+    b.finish_search()
     for _ in range(results):
         b.add("item", "search", "", -1, ((),), (), b.scores[:1])
     summary = stats.summary() if hasattr(stats, "summary") else {}
