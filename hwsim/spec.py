@@ -282,6 +282,62 @@ class EnergySpec:
 
 
 @dataclass(frozen=True)
+class AreaSpec:
+    """Silicon area coefficients at one technology node (``hwsim.area`` adds them up).
+
+    Logic is given in µm² per lane (one MAC, or one element per cycle), SRAM in mm² per MiB. Every
+    number in a preset names its source or says it is an assumption.
+
+    Attributes:
+        technology_nm: the node the coefficients are for. A label: ``hwsim.area`` does not rescale
+            the coefficients from it (logic and SRAM scale differently from node to node), so a
+            design at another node needs that node's coefficients.
+        mac_um2: µm² of one MAC lane per precision (multiplier, accumulate adder, operand
+            registers). A PE's datapath for precision p costs ``macs_per_pe_per_cycle[p] *
+            mac_um2[p]``; a PE pays for every precision it lists (no sharing between them). Every
+            precision the matrix engine lists needs an entry (a missing one is an error naming
+            ``area.mac_um2.<precision>``, not 0 mm²).
+        pe_overhead_um2: µm² per PE whatever its precisions (accumulator register, local control).
+        sfu_lane_um2, vector_lane_um2: µm² per element per cycle of the SFU and the vector unit,
+            per precision (every precision the unit lists needs an entry).
+        select_lane_um2: µm² per element per cycle of a ``dedicated`` select unit (a select unit
+            that shares the vector unit or the SFU adds no area). None: not given, an error only
+            for a spec whose select unit is dedicated.
+        sram_mm2_per_mib: mm² per MiB of SRAM macro (bit cells and periphery), for the
+            scratchpads and the shared SRAM.
+        ring_um2_per_link_bit: µm² per core per bit of inter-core link width (the link carries
+            ``inter_core_bw_bytes_per_s / frequency_hz`` bytes per cycle). None: not given, an
+            error only for a spec with more than one core.
+        logic_overhead_fraction: area added to all logic (matrix, SFU, vector, select, ring) for
+            what the lanes leave out: placement utilization, clock tree, wiring, control. Not
+            applied to SRAM, whose density includes its periphery.
+    """
+
+    technology_nm: float
+    mac_um2: dict[str, float]
+    sfu_lane_um2: dict[str, float]
+    vector_lane_um2: dict[str, float]
+    sram_mm2_per_mib: float
+    pe_overhead_um2: float = 0.0
+    select_lane_um2: float | None = None
+    ring_um2_per_link_bit: float | None = None
+    logic_overhead_fraction: float = 0.0
+
+    def __post_init__(self) -> None:
+        require(self.technology_nm > 0, f"technology_nm must be > 0, got {self.technology_nm}")
+        for name in ("mac_um2", "sfu_lane_um2", "vector_lane_um2"):
+            for p, a in getattr(self, name).items():
+                require(p in BITS, f"{name}: unsupported precision name {p!r}; known: {list(BITS)}")
+                require(a > 0, f"{name}.{p} must be > 0, got {a}")
+        require(self.sram_mm2_per_mib > 0, f"sram_mm2_per_mib must be > 0, got {self.sram_mm2_per_mib}")
+        for name in ("pe_overhead_um2", "logic_overhead_fraction"):
+            require(getattr(self, name) >= 0, f"{name} must be >= 0, got {getattr(self, name)}")
+        for name in ("select_lane_um2", "ring_um2_per_link_bit"):
+            v = getattr(self, name)
+            require(v is None or v > 0, f"{name} must be > 0 (or left out), got {v}")
+
+
+@dataclass(frozen=True)
 class AcceleratorSpec:
     """A whole accelerator.
 
@@ -298,6 +354,7 @@ class AcceleratorSpec:
         inter_core_latency_s: latency of one core-to-core transfer.
         mapping: scheduler knobs.
         energy: optional energy costs.
+        area: optional area coefficients (``hwsim.area``; None: the area is unknown).
         description: one line for tables.
     """
 
@@ -313,6 +370,7 @@ class AcceleratorSpec:
     inter_core_latency_s: float = 0.0
     mapping: MappingSpec = MappingSpec()
     energy: EnergySpec | None = None
+    area: AreaSpec | None = None
     description: str = ""
 
     def __post_init__(self) -> None:

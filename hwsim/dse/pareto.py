@@ -47,7 +47,9 @@ def pareto(df: pd.DataFrame, objectives: Mapping[str, str], only_ok: bool = True
     Args:
         df: design points (e.g. ``hwsim.dse.load(DIR)``).
         objectives: column -> ``"min"`` or ``"max"``, two or three of them, e.g.
-            ``{"rtf": "min", "onchip_bytes": "min"}``.
+            ``{"rtf": "min", "onchip_bytes": "min"}``, or with silicon area as the cost axis
+            ``{"rtf": "min", "area_mm2": "min"}`` (``hwsim.area``; empty for a spec without an
+            ``area`` section, so such points are left out).
         only_ok: consider only rows with ``status == "ok"`` (when the column exists).
 
     Returns:

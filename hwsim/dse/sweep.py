@@ -54,8 +54,10 @@ LM_FUSIONS = ("none", "dr")
 #: Search methods of the analytic graph builder: alignment-length synchronous (ALSD) and
 #: time-synchronous decoding, or greedy (beam ignored: width 1).
 METHODS = ("alsd", "tsd", "greedy")
-#: Names a constraint may use besides the point fields and ``hw.<path>``.
-DERIVED = ("onchip_bytes", "peak_macs_per_s", "peak_ops_per_s")
+#: Names a constraint may use besides the point fields and ``hw.<path>``. ``area_mm2`` is None for
+#: a spec without an ``area`` section: a constraint on it is then an error (no silent pass or
+#: filter), and the column is empty (NaN) for that point, which a Pareto front leaves out.
+DERIVED = ("onchip_bytes", "peak_macs_per_s", "peak_ops_per_s", "area_mm2")
 
 
 @dataclass(frozen=True)
@@ -303,11 +305,18 @@ def flatten_fields(data: Any, prefix: str, out: dict) -> dict:
     return out
 
 
-def spec_figures(spec, precision: str) -> dict[str, float]:
-    """Figures of the hardware that tables and constraints use (``DERIVED``)."""
+def spec_figures(spec, precision: str) -> dict[str, float | None]:
+    """Figures of the hardware that tables and constraints use (``DERIVED``): ``area_mm2`` is
+    ``hwsim.area.area_mm2`` (None without an ``area`` section).
+
+    Raises:
+        ConfigError: the spec's ``area`` section lacks a coefficient it needs (named).
+    """
+    from hwsim.area import area_mm2
+
     peak_macs = spec.peak_macs_per_s(engine_precision_name(precision))
     return {"onchip_bytes": spec.onchip_bytes, "peak_macs_per_s": peak_macs,
-            "peak_ops_per_s": 2.0 * peak_macs}
+            "peak_ops_per_s": 2.0 * peak_macs, "area_mm2": area_mm2(spec)}
 
 
 @lru_cache(maxsize=16)
