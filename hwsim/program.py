@@ -41,6 +41,38 @@ def _first_index(key, k):
     return out
 
 
+@njit(cache=True, nogil=True)
+def _rows(seg, code, t_lab, n_seg, L, T):
+    """Work groups (present (segment, label) pairs, numbered in sorted order: ``gid_of``) and
+    base rows (present (group, template) pairs: ``row_id``, ``count``)."""
+    gid_of = np.full(n_seg * L, -1, dtype=np.int64)
+    for i in range(len(code)):
+        gid_of[seg[i] * L + t_lab[code[i]]] = 0
+    g = 0
+    for j in range(len(gid_of)):
+        if gid_of[j] == 0:
+            gid_of[j] = g
+            g += 1
+    count = np.zeros(max(g, 1) * T, dtype=np.int64)
+    for i in range(len(code)):
+        count[gid_of[seg[i] * L + t_lab[code[i]]] * T + code[i]] += 1
+    row_id = np.full(len(count), -1, dtype=np.int64)
+    r = 0
+    for j in range(len(count)):
+        if count[j] > 0:
+            row_id[j] = r
+            r += 1
+    return gid_of, row_id, count
+
+
+@njit(cache=True, nogil=True)
+def _base_rows(seg, code, t_lab, gid_of, row_id, L, T):
+    out = np.empty(len(code), dtype=np.int32)
+    for i in range(len(code)):
+        out[i] = row_id[gid_of[seg[i] * L + t_lab[code[i]]] * T + code[i]]
+    return out
+
+
 @dataclass(frozen=True)
 class Program:
     """A graph lowered for the simulator (see the module docstring).
@@ -121,28 +153,17 @@ def _lower(graph: OpGraph) -> Program:
     uniq_labels = sorted(set(t_label)) or [""]
     L = len(uniq_labels)
     t_lab = np.array([uniq_labels.index(x) for x in t_label], dtype=np.int64)
-    combo = seg.astype(np.int64) * L + (t_lab[code] if n else 0)
-    present = np.bincount(combo, minlength=n_seg * L) > 0
-    gid_of = np.cumsum(present) - 1
-    gcombo = np.flatnonzero(present)
+    gid_of, row_id, row_count = _rows(seg, code, t_lab, n_seg, L, max(T, 1))
+    gcombo = np.flatnonzero(gid_of >= 0)
     g_seg = gcombo // L
     g_label = [uniq_labels[int(c % L)] for c in gcombo]
-    op_group = gid_of[combo]
-    del combo
     G = len(g_label)
-
-    # Base rows: (group, template) in sorted order.
-    rcombo = op_group * max(T, 1) + code
-    del op_group
-    present = np.bincount(rcombo, minlength=max(G * T, 1))
-    rows = np.flatnonzero(present)
-    row_id = np.full(len(present), -1, dtype=np.int64)
-    row_id[rows] = np.arange(len(rows))
-    base_row = row_id[rcombo].astype(np.int32)
-    del rcombo
+    rows = np.flatnonzero(row_id >= 0)
+    base_row = _base_rows(seg, code, t_lab, gid_of, row_id, L, max(T, 1))
+    del seg
     row_group = rows // max(T, 1)
     row_template = rows % max(T, 1)
-    row_count = present[rows].astype(np.int64)
+    row_count = row_count[rows]
     row_first_op = _first_index(base_row, len(rows))
     has_w = np.bincount(row_group, weights=(weight[row_template] >= 0).astype(np.float64), minlength=G) > 0
     groups = Groups(row_group, g_seg.astype(np.int64), g_label,

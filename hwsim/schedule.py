@@ -104,22 +104,27 @@ def _dram_fill(bs, be, cnt, release, dur):
 
 
 @njit(cache=True, nogil=True)
-def _schedule(row, unit, lat, c0, nc, split, xfer, dram_pre, dram_dem, dram_lat, disp, seg, ptr, deps,
-              ncores, nseg, n_busy):
-    # Every per-op quantity is read through the op's row (``row[i]``): ops that cost the same
-    # share one row (hwsim.simulate), so the inputs grow with distinct rows, not with ops.
-    n = len(row)
+def _schedule(base_row, sp_ops, sp_rows, unit, lat, c0, nc, split, xfer, dram_pre, dram_dem, dram_lat,
+              disp, seg, ptr, deps, ncores, nseg, n_busy):
+    # Every per-op quantity is read through the op's row: ``base_row[i]``, or ``sp_rows[k]`` for
+    # the special ops ``sp_ops`` (sorted). A special op has its base row's template and group,
+    # so what a consumer reads of its producer (xfer) is the same through either row.
+    n = len(base_row)
     free = np.zeros((ncores, N_UNITS))
     start = np.zeros(n)
     end = np.zeros(n)
-    core = np.zeros(n, dtype=np.int32)
-    waited = np.zeros(n, dtype=np.bool_)
+    core = np.zeros(n, dtype=np.int16)
+    waited = np.zeros(len(lat), dtype=np.int64)
     seg_start = np.full(nseg, np.inf)
     bs = np.zeros(n_busy)
     be = np.zeros(n_busy)
     cnt = 0
+    k = 0
     for i in range(n):
-        r = row[i]
+        r = base_row[i]
+        if k < len(sp_ops) and sp_ops[k] == i:
+            r = sp_rows[k]
+            k += 1
         u = unit[r]
         a = c0[r]
         w = nc[r]
@@ -132,7 +137,7 @@ def _schedule(row, unit, lat, c0, nc, split, xfer, dram_pre, dram_dem, dram_lat,
                 p = deps[j]
                 ready = end[p]
                 if core[p] < a or core[p] >= a + w:
-                    ready += xfer[row[p]]
+                    ready += xfer[base_row[p]]
                 if ready > t:
                     t = ready
             best_t = t
@@ -152,7 +157,7 @@ def _schedule(row, unit, lat, c0, nc, split, xfer, dram_pre, dram_dem, dram_lat,
                     p = deps[j]
                     ready = end[p]
                     if core[p] != c:
-                        ready += xfer[row[p]]
+                        ready += xfer[base_row[p]]
                     if ready > t:
                         t = ready
                 if t < best_t:
@@ -173,7 +178,8 @@ def _schedule(row, unit, lat, c0, nc, split, xfer, dram_pre, dram_dem, dram_lat,
             last, cnt = _dram_fill(bs, be, cnt, best_t, dram_dem[r])
             if last + dram_lat + disp[r] > fin:
                 fin = last + dram_lat + disp[r]
-        waited[i] = fin > best_t + lat[r]
+        if fin > best_t + lat[r]:
+            waited[r] += 1
         start[i] = best_t
         end[i] = fin
         core[i] = best_c
@@ -185,15 +191,17 @@ def _schedule(row, unit, lat, c0, nc, split, xfer, dram_pre, dram_dem, dram_lat,
     return start, end, core, waited, bs[:cnt].copy(), be[:cnt].copy()
 
 
-def schedule_rows(row: np.ndarray, unit: np.ndarray, latency_s: np.ndarray, core0: np.ndarray,
-                  ncores: np.ndarray, split: np.ndarray, xfer_s: np.ndarray, dram_pre_s: np.ndarray,
-                  dram_demand_s: np.ndarray, dram_latency_s: float, dispatch_s: np.ndarray,
-                  seg: np.ndarray, ptr: np.ndarray, deps: np.ndarray, cores: int):
+def schedule_rows(base_row: np.ndarray, special_ops: np.ndarray, special_rows: np.ndarray, unit: np.ndarray,
+                  latency_s: np.ndarray, core0: np.ndarray, ncores: np.ndarray, split: np.ndarray,
+                  xfer_s: np.ndarray, dram_pre_s: np.ndarray, dram_demand_s: np.ndarray,
+                  dram_latency_s: float, dispatch_s: np.ndarray, seg: np.ndarray, ptr: np.ndarray,
+                  deps: np.ndarray, cores: int, row_count: np.ndarray):
     """Schedule ops (see the module docstring) whose costs are given per row.
 
     Args:
-        row: the row of every op (int32 or int64); every other per-op argument below is indexed
-            by row, not by op.
+        base_row: the row of every op; ``special_ops`` (sorted op ids) use ``special_rows``
+            instead (rows of the same template and work group: ``hwsim.program``). Every other
+            per-op argument below is indexed by row.
         unit: unit index (0 matrix, 1 sfu, 2 vector, 3 select).
         latency_s: latency on its core(s), DRAM excluded.
         core0, ncores: the core range ``core0 .. core0 + ncores - 1``.
@@ -204,91 +212,201 @@ def schedule_rows(row: np.ndarray, unit: np.ndarray, latency_s: np.ndarray, core
         dispatch_s: the op's dispatch overhead (part of ``latency_s``).
         seg: segment id (``hwsim.plan.segments``; non-decreasing in op order).
         ptr, deps: producers in CSR form (``deps[ptr[i]:ptr[i+1]]``), per op.
-        cores: number of cores.
+        cores: number of cores. row_count: ops per row (to bound the DRAM interval list).
 
     Returns:
-        (start_s, end_s, core, waited_for_dram, dram_busy_start_s, dram_busy_end_s) arrays: per
-        op (core as int32), then the DRAM channel's busy intervals (sorted, disjoint); a split
-        op's core is its first core.
+        (start_s, end_s, core (int16), ops per row that waited for DRAM, dram_busy_start_s,
+        dram_busy_end_s): per op, per row, then the DRAM channel's busy intervals (sorted,
+        disjoint); a split op's core is its first core.
     """
     f64 = np.float64
-    row = np.ascontiguousarray(row)
-    if row.dtype not in (np.int32, np.int64):
-        row = row.astype(np.int64)
-    deps = np.ascontiguousarray(deps)
-    if deps.dtype not in (np.int32, np.int64):
-        deps = deps.astype(np.int64)
     dram_pre_s = np.ascontiguousarray(dram_pre_s, dtype=f64)
     dram_demand_s = np.ascontiguousarray(dram_demand_s, dtype=f64)
     # Each transfer adds at most one busy interval (a gap-filling one merges): bound the list
     # by the ops that move DRAM bytes.
     moving = (dram_pre_s > 0).astype(np.int64) + (dram_demand_s > 0)
-    n_busy = int(np.bincount(row, minlength=len(moving))[:len(moving)] @ moving) + 2 if len(row) else 2
+    n_busy = int(np.asarray(row_count, dtype=np.int64) @ moving) + 2
     seg = np.ascontiguousarray(seg, dtype=np.int64)
-    return _schedule(row, np.ascontiguousarray(unit, dtype=np.int64), np.ascontiguousarray(latency_s, dtype=f64),
+    return _schedule(np.ascontiguousarray(base_row), np.ascontiguousarray(special_ops, dtype=np.int64),
+                     np.ascontiguousarray(special_rows, dtype=np.int64),
+                     np.ascontiguousarray(unit, dtype=np.int64), np.ascontiguousarray(latency_s, dtype=f64),
                      np.ascontiguousarray(core0, dtype=np.int64), np.ascontiguousarray(ncores, dtype=np.int64),
                      np.ascontiguousarray(split, dtype=np.bool_), np.ascontiguousarray(xfer_s, dtype=f64),
                      dram_pre_s, dram_demand_s, float(dram_latency_s), np.ascontiguousarray(dispatch_s, dtype=f64),
-                     seg, np.ascontiguousarray(ptr, dtype=np.int64), deps, int(cores),
+                     seg, np.ascontiguousarray(ptr), np.ascontiguousarray(deps), int(cores),
                      int(seg.max()) + 1 if len(seg) else 1, n_busy)
 
 
-def list_schedule(unit: np.ndarray, latency_s: np.ndarray, core0: np.ndarray, ncores: np.ndarray,
-                  split: np.ndarray, xfer_s: np.ndarray, dram_pre_s: np.ndarray, dram_demand_s: np.ndarray,
-                  dram_latency_s: float, dispatch_s: np.ndarray, seg: np.ndarray, ptr: np.ndarray,
-                  deps: np.ndarray, cores: int):
-    """``schedule_rows`` with one row per op (every argument per op)."""
-    return schedule_rows(np.arange(len(latency_s), dtype=np.int64), unit, latency_s, core0, ncores, split,
-                         xfer_s, dram_pre_s, dram_demand_s, dram_latency_s, dispatch_s, seg, ptr, deps, cores)
+@njit(cache=True, nogil=True)
+def _op_row(base_row, sp_ops, sp_rows):
+    out = base_row.copy()
+    for k in range(len(sp_ops)):
+        out[sp_ops[k]] = sp_rows[k]
+    return out
+
+
+def op_rows(base_row: np.ndarray, special_ops: np.ndarray, special_rows: np.ndarray) -> np.ndarray:
+    """The row of every op (``schedule_rows``' convention) as one array."""
+    return _op_row(base_row, np.asarray(special_ops, dtype=np.int64), np.asarray(special_rows, dtype=base_row.dtype))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _remote(i, p, r, c0, nc, split, core):
+    if split[r]:
+        return core[p] < c0[r] or core[p] >= c0[r] + nc[r]
+    return core[p] != core[i]
 
 
 @njit(cache=True, nogil=True)
-def remote_outputs(row, c0, nc, split, core, ptr, deps):
+def remote_outputs(base_row, c0, nc, split, core, ptr, deps):
     """Per op, how many of its consumers run on another core (its output crosses the ring):
     a split consumer needs it on all its cores (remote unless made inside its range), any
-    other consumer on its own core. ``c0``, ``nc``, ``split`` per row; the rest per op."""
-    n = len(row)
+    other consumer on its own core. ``c0``, ``nc``, ``split`` per row (the consumer's base row
+    has its template and group); the rest per op."""
+    n = len(base_row)
     out = np.zeros(n, dtype=np.int32)
     for i in range(n):
-        r = row[i]
-        a = c0[r]
-        w = nc[r]
+        r = base_row[i]
         for j in range(ptr[i], ptr[i + 1]):
-            p = deps[j]
-            if split[r]:
-                remote = core[p] < a or core[p] >= a + w
-            else:
-                remote = core[p] != core[i]
-            if remote:
-                out[p] += 1
+            if _remote(i, deps[j], r, c0, nc, split, core):
+                out[deps[j]] += 1
     return out
 
 
 @njit(cache=True, nogil=True)
-def op_sums(row, start, end, waited, remote, phase, unit, cores, bound, out_bytes, n_phases, n_units,
-            n_bounds, dram_bound):
-    """One pass over the scheduled ops for the per-phase and per-unit totals (``phase``,
-    ``unit``, ``cores``, ``bound``, ``out_bytes`` per row; the rest per op): busy seconds per
-    phase, core-seconds per unit, ops per ``bound_by`` code (``dram_bound`` if the op waited for
-    DRAM), and bytes of outputs sent to consumers on other cores per phase."""
+def op_sums(base_row, start, end, core, c0, nc, split, ptr, deps, phase, unit, cores, out_bytes,
+            n_phases, n_units):
+    """One pass over the scheduled ops for the totals (``phase``, ``unit``, ``cores``,
+    ``out_bytes`` per row, read through the op's base row: same template and group): busy
+    seconds per phase, core-seconds per unit, and bytes of outputs sent to consumers on other
+    cores (``remote_outputs``) per phase of the producer."""
     busy = np.zeros(n_phases)
     unit_s = np.zeros(n_units)
-    bounds = np.zeros(n_bounds, dtype=np.int64)
     ring = np.zeros(n_phases)
-    for i in range(len(row)):
-        r = row[i]
+    for i in range(len(base_row)):
+        r = base_row[i]
         lat = end[i] - start[i]
         busy[phase[r]] += lat
         unit_s[unit[r]] += lat * cores[r]
-        bounds[dram_bound if waited[i] else bound[r]] += 1
-        if remote[i]:
-            ring[phase[r]] += remote[i] * out_bytes[r]
-    return busy, unit_s, bounds, ring
+        for j in range(ptr[i], ptr[i + 1]):
+            p = deps[j]
+            if _remote(i, p, r, c0, nc, split, core):
+                ring[phase[base_row[p]]] += out_bytes[base_row[p]]
+    return busy, unit_s, ring
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _next_start(start, order, bounds, pos, heads, nh):
+    """Pop the op with the earliest start among the chunk heads (a min-heap of chunk indices
+    ``heads[:nh]`` keyed by the start of each chunk's next op); returns (op, new nh)."""
+    c = heads[0]
+    op = order[pos[c]]
+    pos[c] += 1
+    if pos[c] == bounds[c + 1]:        # chunk done: the last head replaces the root
+        nh -= 1
+        c = heads[nh]
+    key = start[order[pos[c]]] if nh > 0 else 0.0
+    q = 0
+    while nh > 0:                      # sift c down from the root
+        k = 2 * q + 1
+        if k >= nh:
+            break
+        if k + 1 < nh and start[order[pos[heads[k + 1]]]] < start[order[pos[heads[k]]]]:
+            k += 1
+        if start[order[pos[heads[k]]]] >= key:
+            break
+        heads[q] = heads[k]
+        q = k
+    if nh > 0:
+        heads[q] = c
+    return op, nh
 
 
 @njit(cache=True, nogil=True)
-def _phase_latency(start, end, so, eo, phase, n_phases):
-    # so, eo: the ops in order of start and of end time
+def _phase_latency(start, end, order, bounds, base_row, phase, n_phases, cap):
+    # Events in time order: starts by merging the chunks of ``order`` (each chunk's ops sorted
+    # by start; ``bounds`` delimit the chunks), ends from a min-heap of the running ops' end
+    # times (at most ``cap`` run at once: one per unit of a core in a schedule). At equal
+    # times, ends go first. Phase per row, read through ``base_row``.
+    n = len(start)
+    out = np.zeros(n_phases)
+    if n == 0:
+        return out
+    n_chunks = len(bounds) - 1
+    pos = bounds[:-1].copy()
+    heads = np.empty(n_chunks, dtype=np.int64)
+    nh = 0
+    for c in range(n_chunks):              # heapify the chunk heads
+        if bounds[c + 1] > bounds[c]:
+            q = nh
+            nh += 1
+            key = start[order[pos[c]]]
+            while q > 0 and start[order[pos[heads[(q - 1) // 2]]]] > key:
+                heads[q] = heads[(q - 1) // 2]
+                q = (q - 1) // 2
+            heads[q] = c
+    heap_t = np.empty(cap)
+    heap_p = np.empty(cap, dtype=np.int64)
+    size = 0
+    running = np.zeros(n_phases)
+    total = 0.0
+    t = 0.0
+    while nh > 0 or size > 0:
+        nxt = start[order[pos[heads[0]]]] if nh > 0 else np.inf
+        is_start = nh > 0 and (size == 0 or nxt < heap_t[0])
+        x = nxt if is_start else heap_t[0]
+        span = x - t
+        if span > 0.0:
+            if total > 0.5:
+                for p in range(n_phases):
+                    if running[p] > 0.0:
+                        out[p] += span * running[p] / total
+            else:  # idle: to the phase of the next op to start
+                out[phase[base_row[order[pos[heads[0]]]]]] += span
+            t = x
+        if is_start:
+            op, nh = _next_start(start, order, bounds, pos, heads, nh)
+            ph = phase[base_row[op]]
+            running[ph] += 1.0
+            total += 1.0
+            if size == cap:
+                raise ValueError("more ops run at once than the phase sweep's capacity")
+            q = size                       # push (end, phase)
+            size += 1
+            while q > 0 and heap_t[(q - 1) // 2] > end[op]:
+                heap_t[q] = heap_t[(q - 1) // 2]
+                heap_p[q] = heap_p[(q - 1) // 2]
+                q = (q - 1) // 2
+            heap_t[q] = end[op]
+            heap_p[q] = ph
+        else:
+            running[heap_p[0]] -= 1.0
+            total -= 1.0
+            size -= 1                      # pop: sift the last entry down from the root
+            lt = heap_t[size]
+            lp = heap_p[size]
+            q = 0
+            while True:
+                c = 2 * q + 1
+                if c >= size:
+                    break
+                if c + 1 < size and heap_t[c + 1] < heap_t[c]:
+                    c += 1
+                if heap_t[c] >= lt:
+                    break
+                heap_t[q] = heap_t[c]
+                heap_p[q] = heap_p[c]
+                q = c
+            if size > 0:
+                heap_t[q] = lt
+                heap_p[q] = lp
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _phase_latency_sorted(start, end, so, eo, base_row, phase, n_phases):
+    # The same sweep as ``_phase_latency`` with every op sorted by start (``so``) and by end
+    # (``eo``): faster, with two orders of all ops in memory (graphs up to SORT_CHUNK ops).
     n = len(start)
     out = np.zeros(n_phases)
     if n == 0:
@@ -299,8 +417,7 @@ def _phase_latency(start, end, so, eo, phase, n_phases):
     i = 0
     k = 0
     while k < n:
-        # next event: an end at or before the next start goes first
-        if i < n and start[so[i]] < end[eo[k]]:
+        if i < n and start[so[i]] < end[eo[k]]:  # at equal times, ends go first
             x = start[so[i]]
             is_start = True
         else:
@@ -312,24 +429,46 @@ def _phase_latency(start, end, so, eo, phase, n_phases):
                 for p in range(n_phases):
                     if running[p] > 0.0:
                         out[p] += span * running[p] / total
-            else:  # idle: to the phase of the next op to start
-                out[phase[so[i]]] += span
+            else:
+                out[phase[base_row[so[i]]]] += span
             t = x
         if is_start:
-            running[phase[so[i]]] += 1.0
+            running[phase[base_row[so[i]]]] += 1.0
             total += 1.0
             i += 1
         else:
-            running[phase[eo[k]]] -= 1.0
+            running[phase[base_row[eo[k]]]] -= 1.0
             total -= 1.0
             k += 1
     return out
 
 
-def phase_latency(start: np.ndarray, end: np.ndarray, phase: np.ndarray, n_phases: int) -> np.ndarray:
-    """Seconds of the makespan attributed to each phase code (sums to ``end.max()``)."""
+#: Graphs above this many ops sort start times in chunks of it and sweep with heaps
+#: (``_phase_latency``): memory for one int32 order, not two int64 ones (an hour of audio).
+SORT_CHUNK = 1 << 20
+
+
+def phase_latency(start: np.ndarray, end: np.ndarray, phase: np.ndarray, n_phases: int,
+                  base_row: np.ndarray | None = None, concurrency: int | None = None) -> np.ndarray:
+    """Seconds of the makespan attributed to each phase code (sums to ``end.max()``): ``phase``
+    per op, or per row with ``base_row`` the row of every op. ``concurrency``: the most ops
+    that run at once (a schedule: cores x units), default any."""
     start = np.ascontiguousarray(start, dtype=np.float64)
     end = np.ascontiguousarray(end, dtype=np.float64)
-    # numpy's stable sort (timsort for floats) is fast on the nearly sorted times of a schedule
-    return _phase_latency(start, end, np.argsort(start, kind="stable"), np.argsort(end, kind="stable"),
-                          np.ascontiguousarray(phase), int(n_phases))
+    phase = np.ascontiguousarray(phase, dtype=np.int64)
+    n = len(start)
+    if base_row is None:
+        base_row = np.arange(n, dtype=np.int64)
+    base_row = np.ascontiguousarray(base_row)
+    # numpy's stable sort is fast on the nearly sorted times of a schedule
+    if n <= SORT_CHUNK:
+        return _phase_latency_sorted(start, end, np.argsort(start, kind="stable"),
+                                     np.argsort(end, kind="stable"), base_row, phase, int(n_phases))
+    # Start order per chunk of ops, merged on the fly by the sweep: int32 indices, no sort of
+    # all ops at once; ends from a heap of the running ops.
+    order = np.empty(n, dtype=np.int32 if n < 2**31 else np.int64)
+    bounds = np.unique(np.append(np.arange(0, n, SORT_CHUNK, dtype=np.int64), n))
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        order[a:b] = np.argsort(start[a:b], kind="stable") + a
+    cap = max(1, n if concurrency is None else min(int(concurrency), n))
+    return _phase_latency(start, end, order, bounds, base_row, phase, int(n_phases), cap)

@@ -36,7 +36,7 @@ from hwsim.cost import BOUND_CODE, BOUNDS, UNITS, PreparedOps, op_times, prepare
 from hwsim.optable import categorical, expand_templates
 from hwsim.program import Program, lower
 from hwsim.precision import PREC_NAMES
-from hwsim.schedule import op_sums, phase_latency, remote_outputs, schedule_rows
+from hwsim.schedule import N_UNITS, op_rows, op_sums, phase_latency, remote_outputs, schedule_rows
 from hwsim.spec import AcceleratorSpec, load_spec
 
 log = logging.getLogger(__name__)
@@ -269,8 +269,7 @@ def _run(prog: Program, tprep: PreparedOps, hw: AcceleratorSpec, policy: Precisi
     row_t = np.concatenate([rt, rt[sp_base]])
     row_g = np.concatenate([rg, rg[sp_base]])
     count = np.concatenate([rc - np.bincount(sp_base, minlength=R0), np.ones(len(special), dtype=np.int64)])
-    op_row = prog.base_row.copy()
-    op_row[special] = R0 + np.arange(len(special), dtype=np.int32)
+    special_rows = R0 + np.arange(len(special), dtype=np.int64)
     row_seg = groups.seg[row_g]
     w_t = prog.weight[row_t]
     pair = np.where(w_t >= 0, pairs.index(row_seg, np.maximum(w_t, 0), len(prog.weight_names)), -1) \
@@ -289,16 +288,19 @@ def _run(prog: Program, tprep: PreparedOps, hw: AcceleratorSpec, policy: Precisi
 
     bw = hw.dram_bw_bytes_per_s
     start, end, core, waited, busy_start, busy_end = schedule_rows(
-        op_row, times.unit, times.latency_s, r_c0, r_nc, split, times.xfer_s, mb["dram_pre"] / bw,
-        mb["dram_demand"] / bw, hw.dram_latency_s, times.dispatch_s, row_seg, prog.ptr, prog.deps, hw.cores)
+        prog.base_row, special, special_rows, times.unit, times.latency_s, r_c0, r_nc, split, times.xfer_s,
+        mb["dram_pre"] / bw, mb["dram_demand"] / bw, hw.dram_latency_s, times.dispatch_s, row_seg, prog.ptr,
+        prog.deps, hw.cores, count)
     latency = float(end.max()) if n else 0.0
 
-    # Outputs sent to a consumer on another core (after placement): per op, on top of its row's.
-    remote = remote_outputs(op_row, r_c0, r_nc, split, core, prog.ptr, prog.deps)
+    # Totals over the ops (outputs sent to a consumer on another core are per op, on top of
+    # the rows' ring bytes).
     row_phase = prog.t_phase[row_t]
-    busy_ph, unit_s, bound_counts, ring_ph = op_sums(
-        op_row, start, end, waited, remote, row_phase, times.unit, g_op.astype(np.float64), times.bound,
-        prep.out_bytes, len(PHASES), len(UNITS), len(BOUNDS), BOUND_CODE["dram"])
+    busy_ph, unit_s, ring_ph = op_sums(
+        prog.base_row, start, end, core, r_c0, r_nc, split, prog.ptr, prog.deps, row_phase, times.unit,
+        g_op.astype(np.float64), prep.out_bytes, len(PHASES), len(UNITS))
+    bound_counts = np.bincount(times.bound, weights=count - waited, minlength=len(BOUNDS)).astype(np.int64)
+    bound_counts[BOUND_CODE["dram"]] += int(waited.sum())
     dram_bytes = mb["dram_pre"] + mb["dram_demand"]
     unit_names = np.asarray(UNITS, dtype=object)[times.unit]
     row_e = energy_model.op_energy(
@@ -309,7 +311,8 @@ def _run(prog: Program, tprep: PreparedOps, hw: AcceleratorSpec, policy: Precisi
     def per_phase_rows(values) -> np.ndarray:
         return np.bincount(row_phase, weights=values * count, minlength=len(PHASES))
 
-    share = phase_latency(start, end, row_phase[op_row], len(PHASES))
+    share = phase_latency(start, end, row_phase, len(PHASES), base_row=prog.base_row,
+                          concurrency=hw.cores * N_UNITS)
     phase_data = {
         "phase": list(PHASES),
         "latency_s": share,
@@ -381,9 +384,11 @@ def _run(prog: Program, tprep: PreparedOps, hw: AcceleratorSpec, policy: Precisi
         table = expand_templates(prog.templates, prog.code, prog.step)
         group_names = np.array([f"{seg_labels[s]}/{lab or '*'}" for s, lab in zip(groups.seg, groups.label)],
                                dtype=object)
-        take = op_row
+        take = op_rows(prog.base_row, special, special_rows)
         r_dram = dram_bytes[take]
-        ring_out = remote * prep.out_bytes[take]
+        ring_out = remote_outputs(prog.base_row, r_c0, r_nc, split, core, prog.ptr, prog.deps) \
+            * prep.out_bytes[take]
+        waited_op = end > start + times.latency_s[take]
         ring = times.ring_bytes[take] + ring_out
         cols = {
             "segment": row_seg[take],
@@ -393,7 +398,7 @@ def _run(prog: Program, tprep: PreparedOps, hw: AcceleratorSpec, policy: Precisi
             "precision": pd.Categorical.from_codes(prep.eff[take], categories=list(PREC_NAMES)),
             "precision_requested": pd.Categorical.from_codes(prep.req[take], categories=list(PREC_NAMES)),
             "start_s": start, "end_s": end, "latency_s": end - start,
-            "bound_by": pd.Categorical.from_codes(np.where(waited, BOUND_CODE["dram"], times.bound[take]),
+            "bound_by": pd.Categorical.from_codes(np.where(waited_op, BOUND_CODE["dram"], times.bound[take]),
                                                   categories=list(BOUNDS)),
             "act_bytes": prep.act_bytes[take], "weight_bytes": prep.w_bytes[take],
             "weight_source": pd.Categorical.from_codes(src[take], categories=list(plan.WEIGHT_SOURCES)),
