@@ -105,7 +105,7 @@ def _replay(b_op0, b_code, b_step, b_rel, b_dptr, b_dkind, b_dval, b_okind, b_ov
     S = len(state)
     code = np.empty(n_ops, dtype=np.int32)
     step = np.empty(n_ops, dtype=np.int32)
-    counts = np.empty(n_ops, dtype=np.int64)
+    counts = np.empty(n_ops, dtype=np.int32)
     deps = np.empty(n_deps, dtype=np.int32)
     outs = np.empty((n_calls, S), dtype=np.int64)
     new = np.empty(S, dtype=np.int64)

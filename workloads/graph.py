@@ -11,10 +11,11 @@ a few hundred distinct operators (an LSTM cell's sigmoid at every frame), so the
 
 - ``templates``: the distinct ``Op`` records, each with ``step = -1``;
 - per op, ``code`` (int32, index into ``templates``) and ``step`` (int32);
-- the producers of every op in CSR form, ``ptr`` (int64, n + 1) and ``dep_ids`` (int32): the
-  producers of op i are ``dep_ids[ptr[i]:ptr[i + 1]]``, sorted and distinct.
+- the producers of every op in CSR form, ``ptr`` (n + 1; int32, or int64 from 2**31 edges on)
+  and ``dep_ids`` (int32): the producers of op i are ``dep_ids[ptr[i]:ptr[i + 1]]``, sorted and
+  distinct.
 
-That is about 22 bytes per op instead of a Python object and a networkx node (about 1 KiB). The
+That is about 19 bytes per op instead of a Python object and a networkx node (about 1 KiB). The
 ``Op`` of one node (``graph[i]``, ``graph.ops``) and a networkx ``DiGraph`` (``graph.graph``) are
 built on demand for users who ask for them; nothing on the simulator's path does.
 
@@ -232,6 +233,8 @@ class OpGraph:
             raise ValueError(f"op {node} ({templates[code[node]].op}): dependency {d} is not an earlier op")
         if not ordered:  # sort each op's producers and drop repeats
             ptr, dep_ids = _normalize_deps(ptr, dep_ids)
+        if len(dep_ids) < 2**31:
+            ptr = ptr.astype(np.int32)
         g = cls(meta)
         for t in templates:
             g.intern(t)
@@ -246,14 +249,15 @@ class OpGraph:
         if self._frozen is not None:
             code, step, ptr, deps = self._frozen
             self._code, self._step = array("i", code.tobytes()), array("i", step.tobytes())
-            self._ptr, self._deps = array("q", ptr.tobytes()), array("i", deps.tobytes())
+            self._ptr, self._deps = array("q", ptr.astype(np.int64).tobytes()), array("i", deps.tobytes())
             self._frozen = None
 
     def _columns(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         if self._frozen is None:
+            ptr = np.frombuffer(self._ptr, dtype=np.int64)
             self._frozen = (np.frombuffer(self._code, dtype=np.int32).copy(),
                             np.frombuffer(self._step, dtype=np.int32).copy(),
-                            np.frombuffer(self._ptr, dtype=np.int64).copy(),
+                            ptr.astype(np.int32) if ptr[-1] < 2**31 else ptr.copy(),
                             np.frombuffer(self._deps, dtype=np.int32).copy())
             self._code, self._step, self._ptr, self._deps = array("i"), array("i"), array("q", [0]), array("i")
         return self._frozen

@@ -89,7 +89,7 @@ class GraphBuilder:
         if len(self.code):
             ptr = np.frombuffer(self.ptr, dtype=np.int64)
             self.chunks.append((np.frombuffer(self.code, dtype=np.int32).copy(),
-                                np.frombuffer(self.step, dtype=np.int32).copy(), np.diff(ptr),
+                                np.frombuffer(self.step, dtype=np.int32).copy(), np.diff(ptr).astype(np.int32),
                                 np.frombuffer(self.dep_ids, dtype=np.int32).copy()))
             self.flushed += len(self.code)
             self.code, self.step, self.ptr, self.dep_ids = array("i"), array("i"), array("q", [0]), array("i")
@@ -102,14 +102,20 @@ class GraphBuilder:
 
     def graph(self, meta: dict | None = None) -> OpGraph:
         self.flush()
-        parts = list(zip(*self.chunks)) if self.chunks else [[np.zeros(0, np.int32)], [np.zeros(0, np.int32)],
-                                                             [np.zeros(0, np.int64)], [np.zeros(0, np.int32)]]
-        code, step = np.concatenate(parts[0]), np.concatenate(parts[1])
+        chunks, self.chunks = self.chunks, []
+        fields = [[c[f] for c in chunks] for f in range(4)]
+        del chunks
+
+        def join(f: int, dtype) -> np.ndarray:   # one field at a time, freeing its chunks
+            parts, fields[f] = fields[f], None
+            return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype)
+
+        code, step = join(0, np.int32), join(1, np.int32)
+        counts = join(2, np.int32)
         ptr = np.zeros(len(code) + 1, dtype=np.int64)
-        np.cumsum(np.concatenate(parts[2]), out=ptr[1:])
-        deps = np.concatenate(parts[3]).astype(np.int32, copy=False)
-        self.chunks = []
-        return OpGraph.from_arrays(self.templates, code, step, ptr, deps, meta)
+        np.cumsum(counts, out=ptr[1:])
+        del counts
+        return OpGraph.from_arrays(self.templates, code, step, ptr, join(3, np.int32), meta)
 
     def run(self, tag: tuple, state: list[int | None]) -> BlockRun:
         """A run of repeated blocks (``workloads.blocks``) starting from ``state``."""
