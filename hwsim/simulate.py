@@ -114,20 +114,38 @@ class SimResult:
     def latency_s(self) -> float:
         return self.summary["latency_s"]
 
-    def save(self, out_dir: str | Path, gantt_window: tuple[float, float] | None = None) -> Path:
+    def save(self, out_dir: str | Path, gantt_window: tuple[float, float] | None = None,
+             provenance: dict | None = None) -> Path:
         """Write the run folder: ``config.json`` (hw, policy, model, graph meta), ``hw.yaml``,
         ``ops.parquet`` + ``ops.csv``, ``phases.csv``, ``memory.csv``, ``mapping.csv``,
-        ``summary.json``, ``trace.json`` (Chrome trace event format) and ``gantt.png`` of
-        ``gantt_window`` (seconds; default ``hwsim.timeline.default_window``)."""
-        from hwsim.timeline import chrome_trace, gantt
+        ``summary.json``, ``trace.json`` (Chrome trace event format), ``gantt.png`` of
+        ``gantt_window`` (seconds; default ``hwsim.timeline.default_window``),
+        ``breakdown.csv`` + ``breakdown.json`` (``hwsim.breakdown``), ``roofline.csv`` +
+        ``roofline.png`` (``hwsim.roofline``) and ``provenance.json``.
+
+        Args:
+            provenance: what only the caller knows, written into ``provenance.json`` as given:
+                ``hwsim simulate`` passes ``argv`` (the process's command line), ``args`` (its
+                parsed arguments), ``version`` and ``git_commit``. ``argv``, ``version`` and
+                ``git_commit`` are null when not given. ``provenance.json`` adds ``inputs``
+                (model, hw and policy names, ``audio_s``, the graph's meta; their resolved
+                contents are ``config.json``), ``config_sha256`` (of ``config.json``) and
+                ``created_utc``.
+        """
+        import datetime
+        import hashlib
 
         import yaml
+
+        from hwsim import breakdown, roofline
+        from hwsim.timeline import chrome_trace, gantt
 
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         resolved = {"hw": to_dict(self.hw), "policy": to_dict(self.policy),
                     "model": to_dict(self.config) if self.config else None, "graph_meta": self.graph_meta}
-        (out / "config.json").write_text(json.dumps(resolved, indent=2, default=str))
+        config_text = json.dumps(resolved, indent=2, default=str)
+        (out / "config.json").write_text(config_text)
         (out / "hw.yaml").write_text(yaml.safe_dump(to_dict(self.hw), sort_keys=False))
         ops = self.ops.reset_index()
         ops.to_parquet(out / "ops.parquet", index=False)
@@ -139,6 +157,15 @@ class SimResult:
         (out / "trace.json").write_text(json.dumps(chrome_trace(self)))
         if len(self.ops):
             gantt(self, out / "gantt.png", gantt_window)
+        breakdown.write(self, out)
+        roofline.write(self, out)
+        record = {"argv": None, "version": None, "git_commit": None, **(provenance or {}),
+                  "inputs": {"model": self.config.name if self.config else self.summary.get("model"),
+                             "hw": self.hw.name, "precision": self.policy.name,
+                             "audio_s": self.summary.get("audio_s"), "graph_meta": self.graph_meta},
+                  "config_sha256": hashlib.sha256(config_text.encode()).hexdigest(),
+                  "created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+        (out / "provenance.json").write_text(json.dumps(record, indent=2, default=str))
         return out
 
 

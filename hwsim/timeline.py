@@ -25,6 +25,11 @@ from hwsim.cost import UNITS
 #: One colour per phase, used by every timeline figure.
 PHASE_COLOURS = {"encoder": "#4C72B0", "prediction": "#DD8452", "joint": "#55A868",
                  "lm_ext": "#C44E52", "lm_src": "#8172B3", "search": "#937860"}
+#: One colour per precision (``hwsim.precision.PREC_NAMES``), for every figure that colours by
+#: precision (``hwsim.roofline``; the reports'): defined here, the lowest layer that draws, as
+#: ``PHASE_COLOURS``. FP16 / INT8 / INT4 keep matplotlib's first three cycle colours.
+PRECISION_COLOURS = {"fp32": "#4D4D4D", "fp16": "#1F77B4", "bf16": "#17BECF", "fp8": "#9467BD",
+                     "int8": "#FF7F0E", "int4": "#2CA02C", "int2": "#D62728"}
 
 
 def chrome_trace(result) -> dict:

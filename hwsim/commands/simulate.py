@@ -1,35 +1,51 @@
-"""``hwsim simulate``: build the paper-scale (or traced) graph, simulate it, print a summary."""
+"""``hwsim simulate``: build the paper-scale (or traced) graph, or load one (``--graph``), simulate
+it, print a summary and where the time and energy go (``hwsim.breakdown``).
+
+With ``--graph G.parquet`` (written by ``hwsim trace``) the graph's own metadata gives the model
+(or ``--model``), the audio seconds, beam, LM fusion and search method; an option that
+contradicts the graph is an error. The result equals ``hwsim.simulate(OpGraph.load(G), HW,
+PRECISION, audio_s=meta["audio_s"])``.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import logging
+import math
+from pathlib import Path
 
 from hwsim.commands._args import add_search_args, audio_seconds, seed
 
 log = logging.getLogger(__name__)
 
+#: Defaults of the options a graph's metadata may also give (None in the parser: "not given").
+DEFAULTS = {"beam": 4, "lm_fusion": "none", "method": "alsd", "audio_s": 10.0}
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("simulate", help="simulate RNN-T decoding (+ LM fusion) on an accelerator",
                               description=__doc__)
-    p.add_argument("--model", required=True, help="model preset or YAML path")
+    p.add_argument("--model", help="model preset or YAML path (required unless --graph gives it)")
     p.add_argument("--hw", required=True, help="hardware preset or YAML path")
     p.add_argument("--precision", required=True, help="precision policy name or YAML path")
     add_search_args(p, methods=("alsd", "tsd"))
-    p.add_argument("--audio-s", type=audio_seconds, default=10.0,
-                   help="seconds of audio (default 10; at most hwsim.limits.MAX_AUDIO_S)")
-    p.add_argument("--trace", action="store_true",
-                   help="trace a real decode of random features instead of the analytic graph")
+    p.add_argument("--audio-s", type=audio_seconds,
+                   help="seconds of audio (default 10, or the graph's; at most hwsim.limits.MAX_AUDIO_S)")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--trace", action="store_true",
+                     help="trace a real decode of random features instead of the analytic graph")
+    src.add_argument("--graph", metavar="G.parquet",
+                     help="cost this graph (hwsim trace --out) instead of building one")
     p.add_argument("--seed", type=seed, default=0, help="seed of the random features for --trace")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--out", help="write the run folder (tables, summary, trace.json for Perfetto / "
-                                 "chrome://tracing, gantt.png) to this directory")
+    p.add_argument("--out", help="write the run folder (tables, summary, breakdown, roofline, provenance, "
+                                 "trace.json for Perfetto / chrome://tracing, gantt.png) to this directory")
     p.add_argument("--gantt-window", nargs=2, type=float, metavar=("START_S", "END_S"), default=None,
                    help="time window of gantt.png in seconds (default: the first 1%% of the run after "
                         "the search starts)")
-    p.set_defaults(func=run)
+    # "not given" must be told from the default: a graph's metadata fills what was not given
+    p.set_defaults(func=run, beam=None, lm_fusion=None, method=None, audio_s=None)
 
 
 def build_graph(args: argparse.Namespace, config):
@@ -38,8 +54,6 @@ def build_graph(args: argparse.Namespace, config):
     Raises:
         UserError: ``--audio-s`` too short to give the model one encoder frame.
     """
-    import math
-
     import workloads
     from workloads.stats import input_frames
 
@@ -59,34 +73,116 @@ def build_graph(args: argparse.Namespace, config):
     return graph
 
 
+def load_graph(path: str):
+    """``OpGraph.load(path)``, with a one-line ``UserError`` naming the file when it is not one."""
+    import pyarrow as pa
+
+    from models.yamlio import UserError
+    from workloads.graph import OpGraph
+
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"--graph {path}: " + ("is a directory" if p.is_dir() else "no such file")
+                        + "; expected a graph written by hwsim trace --out")
+    try:
+        return OpGraph.load(p)
+    except (OSError, ValueError, KeyError, TypeError, pa.lib.ArrowException) as exc:
+        reason = " ".join(str(exc).split())[:200]
+        raise UserError(f"--graph {path}: not an op graph written by hwsim trace "
+                        f"({type(exc).__name__}: {reason})") from None
+
+
+def resolve_graph_args(args: argparse.Namespace, meta: dict) -> None:
+    """Fill ``args`` (beam, lm_fusion, method, audio_s, model) from a loaded graph's ``meta``.
+
+    Raises:
+        UserError: an option contradicts the graph; the graph names no model (and no
+            ``--model``) or no audio length (and no ``--audio-s``), or an impossible one.
+    """
+    from models.yamlio import UserError
+
+    where = f"--graph {args.graph}"
+    for name in ("beam", "lm_fusion", "method"):
+        given, known = getattr(args, name), meta.get(name)
+        if given is not None and known is not None and given != known:
+            raise UserError(f"--{name.replace('_', '-')} {given}: {where} was made with {name} {known}; "
+                            f"drop the option or give the graph's value")
+        setattr(args, name, given if given is not None else known)
+    audio = meta.get("audio_s")
+    if audio is not None:
+        if not (isinstance(audio, (int, float)) and math.isfinite(audio) and audio > 0):
+            raise UserError(f"{where}: metadata audio_s {audio!r} is not a positive number of seconds")
+        if args.audio_s is not None and not math.isclose(args.audio_s, audio, rel_tol=1e-9):
+            raise UserError(f"--audio-s {args.audio_s:g}: {where} holds {audio:g} s of audio; drop the option")
+        args.audio_s = float(audio)
+    elif args.audio_s is None:
+        raise UserError(f"{where}: its metadata has no audio_s; give --audio-s")
+    if args.model is None:
+        if not meta.get("model"):
+            raise UserError(f"{where}: its metadata names no model; give --model")
+        args.model = meta["model"]
+
+
+def provenance(args: argparse.Namespace) -> dict:
+    """What ``SimResult.save`` records of this command: ``argv`` (``sys.argv`` when this process
+    is the command line, i.e. the sub-command is one of its words; null when called from Python),
+    ``args`` (the parsed options, defaults and the graph's values filled in), ``version`` and
+    ``git_commit`` (``hwsim --version``'s helpers)."""
+    import sys
+
+    import hwsim.cli as cli
+
+    argv = list(sys.argv) if getattr(args, "command", "simulate") in sys.argv[1:] else None
+    return {"argv": argv, "args": {k: v for k, v in vars(args).items() if k != "func"},
+            "version": cli.version_string(), "git_commit": cli.git_commit(Path(cli.__file__).resolve().parents[1])}
+
+
 def run(args: argparse.Namespace) -> int:
     from models.config import load_config
     from models.quant.policy import load_policy
+    from models.yamlio import UserError
 
+    from hwsim.breakdown import breakdown
     from hwsim.commands._output import atomic_dir, check_dir
     from hwsim.simulate import simulate
     from hwsim.spec import load_spec
 
     if args.out:
         check_dir(args.out)
+    graph = None
+    if args.graph:
+        graph = load_graph(args.graph)
+        resolve_graph_args(args, graph.meta)
+    else:
+        if args.model is None:
+            raise UserError("--model is required (unless --graph names the model)")
+        for name, value in DEFAULTS.items():
+            if getattr(args, name) is None:
+                setattr(args, name, value)
     config = load_config(args.model)
+    if graph is not None and graph.meta.get("model") not in (None, config.name):
+        raise UserError(f"--model {args.model}: {args.graph} was made from model {graph.meta['model']!r}, "
+                        f"not {config.name!r}")
     hw = load_spec(args.hw)
     policy = load_policy(args.precision)
-    graph = build_graph(args, config)
+    if graph is None:
+        graph = build_graph(args, config)
     result = simulate(graph, hw, policy, args.audio_s, config=config)
     if args.out:
         with atomic_dir(args.out) as tmp:
-            result.save(tmp, gantt_window=tuple(args.gantt_window) if args.gantt_window else None)
+            result.save(tmp, gantt_window=tuple(args.gantt_window) if args.gantt_window else None,
+                        provenance=provenance(args))
         log.info("wrote %s", args.out)
     s = result.summary
     record = {"model": config.name, "hw": hw.name, "precision": policy.name, "beam": args.beam,
               "lm_fusion": args.lm_fusion, "method": args.method, "trace": bool(args.trace),
+              **({"graph": args.graph} if args.graph else {}),
               **{k: v for k, v in s.items() if k not in ("model", "hw", "precision")}}
     if args.json:
         print(json.dumps(record, default=float))
         return 0
     print(f"{config.name} on {hw.name} at {policy.name}: beam {args.beam}, LM fusion {args.lm_fusion}, "
-          f"{args.audio_s:g} s audio")
+          f"{args.audio_s:g} s audio" + (f" (graph {args.graph})" if args.graph else ""))
     print(f"  latency_s        {s['latency_s']:.6g}")
     print(f"  rtf              {s['rtf']:.4g}")
     print(f"  macs             {s['macs']:,}")
@@ -117,4 +213,6 @@ def run(args: argparse.Namespace) -> int:
     for phase, lat in s["phases"].items():
         share = lat / s["latency_s"] if s["latency_s"] else 0.0
         print(f"  {phase:<12} {lat:10.4g}  {share:6.1%}")
+    for line in breakdown(result).lines():
+        print(line)
     return 0
