@@ -7,7 +7,7 @@ export OMP_WAIT_POLICY ?= passive
 export NUMBA_CACHE_DIR ?= $(CURDIR)/.cache/numba
 export MPLBACKEND ?= Agg
 
-.PHONY: install report test bench clean inverse
+.PHONY: install report test test-html chromium bench bench-save clean inverse
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -34,13 +34,42 @@ inverse: $(STAMP)
 	mkdir -p $(NUMBA_CACHE_DIR)
 	$(PY) -m reports.inverse --out reports/paper/inverse
 
-test: $(STAMP)
+test: $(STAMP) chromium
 	mkdir -p $(NUMBA_CACHE_DIR)
 	$(PY) -m pytest tests
 
+# The HTML report's headless-browser check alone (tests/reports/test_html.py; screenshots go to
+# artifacts/html/, or $HWSIM_ARTIFACTS/html).
+test-html: $(STAMP) chromium
+	mkdir -p $(NUMBA_CACHE_DIR)
+	$(PY) -m pytest tests/reports/test_html.py -rs
+
+# Debian's chromium for that check, installed when missing (about 30 s; as root, or through
+# passwordless sudo). Where it cannot be installed the check skips, except under CI=true, where
+# this fails.
+chromium:
+	@if ! command -v chromium >/dev/null; then \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo "sudo -n"); \
+		mkdir -p .cache; \
+		if $$SUDO true 2>/dev/null && { $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive \
+				$$SUDO apt-get install -y -q chromium; } >.cache/apt-chromium.log 2>&1; then \
+			echo "installed $$(chromium --version 2>/dev/null)"; \
+		else \
+			tail -5 .cache/apt-chromium.log 2>/dev/null; \
+			echo "chromium could not be installed (needs root or sudo): the HTML browser check will skip" >&2; \
+			[ "$$CI" != true ] || exit 1; \
+		fi; \
+	fi
+
+# Benchmarks write benchmarks/results/latest/ (not committed); bench-save runs them and updates
+# the committed benchmarks/results/*.json that the README and the report quote.
 bench: $(STAMP)
 	mkdir -p $(NUMBA_CACHE_DIR)
 	$(PY) benchmarks/run_all.py
+
+bench-save: $(STAMP)
+	mkdir -p $(NUMBA_CACHE_DIR)
+	$(PY) benchmarks/run_all.py --save
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache

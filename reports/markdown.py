@@ -14,16 +14,21 @@ MEASURED_STATS = Path(__file__).with_name("accuracy") / "search_stats.json"
 
 
 def md_table(frame: pd.DataFrame, formats: dict[str, str] | None = None) -> str:
-    """A GitHub Markdown table; ``formats`` maps column -> format spec (e.g. ``".3f"``)."""
+    """A GitHub Markdown table; ``formats`` maps column -> format spec (e.g. ``".3f"``). A ``|``
+    in a header or cell is escaped (``\\|``): unescaped, it would split the cell, and a header
+    with more cells than the delimiter row is no table at all."""
     formats = formats or {}
     cols = list(frame.columns)
+
+    def esc(text) -> str:
+        return re.sub(r"(?<!\\)\|", r"\\|", str(text))
 
     def cell(col, value):
         if col in formats and isinstance(value, (int, float)):
             return format(value, formats[col])
-        return str(value)
+        return esc(value)
 
-    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    lines = ["| " + " | ".join(map(esc, cols)) + " |", "|" + "|".join("---" for _ in cols) + "|"]
     lines += ["| " + " | ".join(cell(c, v) for c, v in zip(cols, row)) + " |" for row in frame.itertuples(index=False)]
     return "\n".join(lines)
 

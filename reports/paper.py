@@ -13,7 +13,10 @@ report's accelerator, and writes into ``out_dir``:
 - ``phase_breakdown.png``: per-phase latency, FP16 vs INT4, for each model at the largest beam with
   DR fusion;
 - ``rtf_vs_beam.png``: RTF vs beam per precision, with and without fusion;
-- ``README.md``: the report (tables, figures, paper comparison, assumptions).
+- ``README.md``: the report (tables, figures, paper comparison, assumptions);
+- ``report.html``: the same report as one self-contained page, figures embedded, with an
+  interactive Pareto plot when there is a design-space section (``reports.html``; generated, not
+  committed).
 
 The *paper point* is the paper's operating point: the first model of the grid, the largest beam,
 DR fusion, the grid's audio length.
@@ -310,9 +313,12 @@ def energy_table(data: ReportData) -> pd.DataFrame:
                          for c, e in d.energy_breakdown_j.items()])
 
 
-def build(out_dir: str | Path = "reports/paper", grid: ReportGrid | None = None, sweep_dir: str | Path | None = None) -> Path:
-    """Simulate the report grid and write the report into ``out_dir``; returns the Markdown path."""
-    from reports import figures, markdown
+def build(out_dir: str | Path = "reports/paper", grid: ReportGrid | None = None,
+          sweep_dir: str | Path | pd.DataFrame | None = None) -> Path:
+    """Simulate the report grid and write the report into ``out_dir``; returns the Markdown path
+    (``report.html`` is written beside it). ``sweep_dir``: a finished sweep folder, or its results
+    table (``hwsim.dse.load``), for the design-space section."""
+    from reports import figures, html, markdown
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -344,4 +350,5 @@ def build(out_dir: str | Path = "reports/paper", grid: ReportGrid | None = None,
     path = out / "README.md"
     path.write_text(text)
     log.info("wrote %s", path)
+    log.info("wrote %s", html.write_html(path))
     return path

@@ -23,12 +23,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Simulate every (model, precision, beam, fusion) point of the reference grid and write the
-    Markdown report, its tables (CSV, JSON) and figures (PNG) into --out."""
+    Markdown report, its tables (CSV, JSON) and figures (PNG) into --out, and the same report as
+    one self-contained HTML page (report.html: figures embedded, interactive Pareto plot)."""
     from dataclasses import replace
 
     from hwsim.commands._output import atomic_dir, check_dir
     from hwsim.dse.store import check_sweep_dir
     from hwsim.spec import load_spec
+    from reports.html import HTML_NAME
     from reports.paper import ReportGrid, build
 
     check_dir(args.out)
@@ -43,4 +45,5 @@ def run(args: argparse.Namespace) -> int:
     with atomic_dir(args.out) as tmp:
         name = build(tmp, grid, sweep_dir=args.sweep).name
     print(f"wrote {Path(args.out) / name}")
+    print(f"wrote {Path(args.out) / HTML_NAME}")
     return 0
