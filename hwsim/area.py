@@ -22,10 +22,14 @@ never 0 mm².
 
 from __future__ import annotations
 
+import logging
+
 from dataclasses import dataclass
 
 from hwsim.spec import AcceleratorSpec
 from models.yamlio import ConfigError
+
+log = logging.getLogger(__name__)
 
 #: Components of ``AreaBreakdown``, in the order of ``as_dict``; they sum to ``total_mm2``.
 COMPONENTS = ("matrix", "sfu", "vector", "select", "scratchpad", "shared_sram", "ring", "overhead")
@@ -133,9 +137,15 @@ def area_mm2(spec: AcceleratorSpec) -> float | None:
 
 
 def area_summary(spec: AcceleratorSpec) -> dict:
-    """Summary entries: ``area_mm2`` and ``area_breakdown_mm2`` {component: mm²}, or nothing
-    (an empty dict) when the spec has no ``area`` section, as for ``energy_j``."""
-    b = area(spec)
+    """Summary entries: ``area_mm2`` and ``area_breakdown_mm2`` {component: mm²}; nothing (an
+    empty dict) when the spec has no ``area`` section, as for ``energy_j``. A design whose area
+    the coefficients cannot give (a coefficient it needs is missing, an unbounded link) is still
+    costed: ``area_mm2`` is None and ``area_error`` says why."""
+    try:
+        b = area(spec)
+    except ConfigError as exc:
+        log.warning("%s", exc)
+        return {"area_mm2": None, "area_error": str(exc)}
     if b is None:
         return {}
     return {"area_mm2": b.total_mm2, "area_breakdown_mm2": b.as_dict()}

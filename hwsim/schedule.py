@@ -103,9 +103,16 @@ def _dram_fill(bs, be, cnt, release, dur):
     return finish, new_cnt
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _remote(i, p, r, c0, nc, split, core):
+    if split[r]:
+        return core[p] < c0[r] or core[p] >= c0[r] + nc[r]
+    return core[p] != core[i]
+
+
 @njit(cache=True, nogil=True)
 def _schedule(base_row, sp_ops, sp_rows, unit, lat, c0, nc, split, xfer, dram_pre, dram_dem, dram_lat,
-              disp, seg, ptr, deps, ncores, nseg, n_busy):
+              disp, seg, ptr, deps, ncores, nseg, n_busy, phase, width, out_bytes, n_phases):
     # Every per-op quantity is read through the op's row: ``base_row[i]``, or ``sp_rows[k]`` for
     # the special ops ``sp_ops`` (sorted). A special op has its base row's template and group,
     # so what a consumer reads of its producer (xfer) is the same through either row.
@@ -118,6 +125,9 @@ def _schedule(base_row, sp_ops, sp_rows, unit, lat, c0, nc, split, xfer, dram_pr
     seg_start = np.full(nseg, np.inf)
     bs = np.zeros(n_busy)
     be = np.zeros(n_busy)
+    busy = np.zeros(n_phases)
+    unit_s = np.zeros(N_UNITS)
+    ring = np.zeros(n_phases)
     cnt = 0
     k = 0
     for i in range(n):
@@ -188,15 +198,23 @@ def _schedule(base_row, sp_ops, sp_rows, unit, lat, c0, nc, split, xfer, dram_pr
                 free[c, u] = fin
         else:
             free[best_c, u] = fin
-    return start, end, core, waited, bs[:cnt].copy(), be[:cnt].copy()
+        # totals: busy time per phase and unit, producers' outputs that cross the ring
+        busy[phase[r]] += fin - best_t
+        unit_s[u] += (fin - best_t) * width[r]
+        for j in range(ptr[i], ptr[i + 1]):
+            p = deps[j]
+            if _remote(i, p, r, c0, nc, split, core):
+                ring[phase[base_row[p]]] += out_bytes[base_row[p]]
+    return start, end, core, waited, bs[:cnt].copy(), be[:cnt].copy(), busy, unit_s, ring
 
 
 def schedule_rows(base_row: np.ndarray, special_ops: np.ndarray, special_rows: np.ndarray, unit: np.ndarray,
                   latency_s: np.ndarray, core0: np.ndarray, ncores: np.ndarray, split: np.ndarray,
                   xfer_s: np.ndarray, dram_pre_s: np.ndarray, dram_demand_s: np.ndarray,
                   dram_latency_s: float, dispatch_s: np.ndarray, seg: np.ndarray, ptr: np.ndarray,
-                  deps: np.ndarray, cores: int, row_count: np.ndarray):
-    """Schedule ops (see the module docstring) whose costs are given per row.
+                  deps: np.ndarray, cores: int, row_count: np.ndarray, phase: np.ndarray, width: np.ndarray,
+                  out_bytes: np.ndarray, n_phases: int):
+    """Schedule ops (see the module docstring) whose costs are given per row, and total them.
 
     Args:
         base_row: the row of every op; ``special_ops`` (sorted op ids) use ``special_rows``
@@ -213,11 +231,16 @@ def schedule_rows(base_row: np.ndarray, special_ops: np.ndarray, special_rows: n
         seg: segment id (``hwsim.plan.segments``; non-decreasing in op order).
         ptr, deps: producers in CSR form (``deps[ptr[i]:ptr[i+1]]``), per op.
         cores: number of cores. row_count: ops per row (to bound the DRAM interval list).
+        phase, width, out_bytes: per row, its phase code (< ``n_phases``), cores it occupies
+            and output bytes, for the totals.
 
     Returns:
         (start_s, end_s, core (int16), ops per row that waited for DRAM, dram_busy_start_s,
-        dram_busy_end_s): per op, per row, then the DRAM channel's busy intervals (sorted,
-        disjoint); a split op's core is its first core.
+        dram_busy_end_s, busy_s per phase, core-seconds per unit, ring_bytes per phase): per op,
+        per row, the DRAM channel's busy intervals (sorted, disjoint), then the totals: busy
+        seconds of the ops of each phase, seconds x cores each unit is busy, and bytes of
+        outputs sent to consumers on other cores (``remote_outputs``), by the producer's phase.
+        A split op's core is its first core.
     """
     f64 = np.float64
     dram_pre_s = np.ascontiguousarray(dram_pre_s, dtype=f64)
@@ -234,7 +257,8 @@ def schedule_rows(base_row: np.ndarray, special_ops: np.ndarray, special_rows: n
                      np.ascontiguousarray(split, dtype=np.bool_), np.ascontiguousarray(xfer_s, dtype=f64),
                      dram_pre_s, dram_demand_s, float(dram_latency_s), np.ascontiguousarray(dispatch_s, dtype=f64),
                      seg, np.ascontiguousarray(ptr), np.ascontiguousarray(deps), int(cores),
-                     int(seg.max()) + 1 if len(seg) else 1, n_busy)
+                     int(seg.max()) + 1 if len(seg) else 1, n_busy, np.ascontiguousarray(phase, dtype=np.int64),
+                     np.ascontiguousarray(width, dtype=f64), np.ascontiguousarray(out_bytes, dtype=f64), int(n_phases))
 
 
 @njit(cache=True, nogil=True)
@@ -248,13 +272,6 @@ def _op_row(base_row, sp_ops, sp_rows):
 def op_rows(base_row: np.ndarray, special_ops: np.ndarray, special_rows: np.ndarray) -> np.ndarray:
     """The row of every op (``schedule_rows``' convention) as one array."""
     return _op_row(base_row, np.asarray(special_ops, dtype=np.int64), np.asarray(special_rows, dtype=base_row.dtype))
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _remote(i, p, r, c0, nc, split, core):
-    if split[r]:
-        return core[p] < c0[r] or core[p] >= c0[r] + nc[r]
-    return core[p] != core[i]
 
 
 @njit(cache=True, nogil=True)
@@ -271,28 +288,6 @@ def remote_outputs(base_row, c0, nc, split, core, ptr, deps):
             if _remote(i, deps[j], r, c0, nc, split, core):
                 out[deps[j]] += 1
     return out
-
-
-@njit(cache=True, nogil=True)
-def op_sums(base_row, start, end, core, c0, nc, split, ptr, deps, phase, unit, cores, out_bytes,
-            n_phases, n_units):
-    """One pass over the scheduled ops for the totals (``phase``, ``unit``, ``cores``,
-    ``out_bytes`` per row, read through the op's base row: same template and group): busy
-    seconds per phase, core-seconds per unit, and bytes of outputs sent to consumers on other
-    cores (``remote_outputs``) per phase of the producer."""
-    busy = np.zeros(n_phases)
-    unit_s = np.zeros(n_units)
-    ring = np.zeros(n_phases)
-    for i in range(len(base_row)):
-        r = base_row[i]
-        lat = end[i] - start[i]
-        busy[phase[r]] += lat
-        unit_s[unit[r]] += lat * cores[r]
-        for j in range(ptr[i], ptr[i + 1]):
-            p = deps[j]
-            if _remote(i, p, r, c0, nc, split, core):
-                ring[phase[base_row[p]]] += out_bytes[base_row[p]]
-    return busy, unit_s, ring
 
 
 @njit(cache=True, nogil=True, inline="always")

@@ -31,12 +31,13 @@ from workloads.graph import PHASES, OpGraph
 
 from hwsim import energy as energy_model
 from hwsim import plan
+from hwsim.area import area_summary
 from hwsim.compression import cached_compression
 from hwsim.cost import BOUND_CODE, BOUNDS, UNITS, PreparedOps, op_times, prepare_ops
 from hwsim.optable import categorical, expand_templates
 from hwsim.program import Program, lower
 from hwsim.precision import PREC_NAMES
-from hwsim.schedule import N_UNITS, op_rows, op_sums, phase_latency, remote_outputs, schedule_rows
+from hwsim.schedule import N_UNITS, op_rows, phase_latency, remote_outputs, schedule_rows
 from hwsim.spec import AcceleratorSpec, load_spec
 
 log = logging.getLogger(__name__)
@@ -209,7 +210,8 @@ def simulate(graph: OpGraph, hw: AcceleratorSpec | str | Path, policy: Precision
         ``utilization`` {matrix, sfu, vector, select: busy time / (latency * cores); mac: macs /
         (latency * peak MACs/s at the most used precision)}, ``split_ops``, ``bound_by``
         {label: ops}, ``energy_j`` and ``energy_breakdown_j`` {component: J} (when the spec has
-        energy costs; the components sum to ``energy_j``).
+        energy costs; the components sum to ``energy_j``), ``area_mm2`` and
+        ``area_breakdown_mm2`` {component: mm²} (when it has area coefficients: ``hwsim.area``).
 
     Raises:
         CostError: ops whose kind has no cost function (names and counts); missing energy or
@@ -314,18 +316,12 @@ def _run(prog: Program, tprep: PreparedOps, hw: AcceleratorSpec, policy: Precisi
     times = op_times(hw, prep, g_op, mb["w_local"], mb["w_shared"], mb["w_remote"])
 
     bw = hw.dram_bw_bytes_per_s
-    start, end, core, waited, busy_start, busy_end = schedule_rows(
+    row_phase = prog.t_phase[row_t]
+    start, end, core, waited, busy_start, busy_end, busy_ph, unit_s, ring_ph = schedule_rows(
         prog.base_row, special, special_rows, times.unit, times.latency_s, r_c0, r_nc, split, times.xfer_s,
         mb["dram_pre"] / bw, mb["dram_demand"] / bw, hw.dram_latency_s, times.dispatch_s, row_seg, prog.ptr,
-        prog.deps, hw.cores, count)
+        prog.deps, hw.cores, count, row_phase, g_op, prep.out_bytes, len(PHASES))
     latency = float(end.max()) if n else 0.0
-
-    # Totals over the ops (outputs sent to a consumer on another core are per op, on top of
-    # the rows' ring bytes).
-    row_phase = prog.t_phase[row_t]
-    busy_ph, unit_s, ring_ph = op_sums(
-        prog.base_row, start, end, core, r_c0, r_nc, split, prog.ptr, prog.deps, row_phase, times.unit,
-        g_op.astype(np.float64), prep.out_bytes, len(PHASES), len(UNITS))
     bound_counts = np.bincount(times.bound, weights=count - waited, minlength=len(BOUNDS)).astype(np.int64)
     bound_counts[BOUND_CODE["dram"]] += int(waited.sum())
     dram_bytes = mb["dram_pre"] + mb["dram_demand"]
@@ -404,6 +400,7 @@ def _run(prog: Program, tprep: PreparedOps, hw: AcceleratorSpec, policy: Precisi
         parts["static"] = float(hw.energy.static_w * latency)
         summary["energy_breakdown_j"] = parts
         summary["energy_j"] = float(sum(parts.values()))
+    summary.update(area_summary(hw))
     if tprep.fallbacks:
         log.info("precision fallbacks on %s: %s", hw.name, tprep.fallbacks)
 

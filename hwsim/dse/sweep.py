@@ -306,17 +306,19 @@ def flatten_fields(data: Any, prefix: str, out: dict) -> dict:
 
 
 def spec_figures(spec, precision: str) -> dict[str, float | None]:
-    """Figures of the hardware that tables and constraints use (``DERIVED``): ``area_mm2`` is
-    ``hwsim.area.area_mm2`` (None without an ``area`` section).
-
-    Raises:
-        ConfigError: the spec's ``area`` section lacks a coefficient it needs (named).
-    """
-    from hwsim.area import area_mm2
+    """Figures of the hardware that tables and constraints use (``DERIVED``): ``area_mm2`` as
+    ``hwsim.area.area_summary`` gives it (None without an ``area`` section, or when the
+    coefficients cannot give this design's area: then ``area_error`` says why, and a
+    constraint on ``area_mm2`` is an error)."""
+    from hwsim.area import area_summary
 
     peak_macs = spec.peak_macs_per_s(engine_precision_name(precision))
-    return {"onchip_bytes": spec.onchip_bytes, "peak_macs_per_s": peak_macs,
-            "peak_ops_per_s": 2.0 * peak_macs, "area_mm2": area_mm2(spec)}
+    area = area_summary(spec)
+    out = {"onchip_bytes": spec.onchip_bytes, "peak_macs_per_s": peak_macs,
+           "peak_ops_per_s": 2.0 * peak_macs, "area_mm2": area.get("area_mm2")}
+    if "area_error" in area:
+        out["area_error"] = area["area_error"]
+    return out
 
 
 @lru_cache(maxsize=16)

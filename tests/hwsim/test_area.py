@@ -136,6 +136,14 @@ def test_unbounded_ring_has_no_area():
         area(from_dict(AcceleratorSpec, data, source="small"))
 
 
+def test_a_design_without_an_area_is_still_costed_and_says_why():
+    spec = small(ring_um2_per_link_bit=None)
+    summary = area_summary(spec)
+    assert summary["area_mm2"] is None and "ring_um2_per_link_bit is needed" in summary["area_error"]
+    figures = spec_figures(spec, "int4")
+    assert figures["area_mm2"] is None and figures["area_error"] == summary["area_error"]
+
+
 def test_a_spec_without_area_has_none():
     hw = load_spec("host-cpu")
     assert hw.area is None and area(hw) is None and area_mm2(hw) is None and area_summary(hw) == {}
