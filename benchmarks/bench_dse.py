@@ -42,8 +42,8 @@ vary:
     hw.core.matrix.rows: [16, 32, 64]
     hw.core.matrix.cols: [16, 32, 64]
   hw.core.scratchpad_bytes: [524288, 1048576, 2097152, 4194304]
-  hw.dram_bw_bytes_per_s: [1.28e+10, 2.56e+10, 5.12e+10, 1.024e+11, 2.048e+11]
-  hw.core.dispatch_overhead_cycles: [0, 16, 32, 64, 128]
+  hw.dram_bw_bytes_per_s: [1.28e+10, 1.92e+10, 2.56e+10, 3.84e+10, 5.12e+10, 7.68e+10, 1.024e+11, 1.536e+11, 2.048e+11, 4.096e+11]
+  hw.core.dispatch_overhead_cycles: [0, 8, 16, 24, 32, 48, 64, 96, 128, 256]
 sampling: {{random: {points}, seed: 0}}
 """
 GOAL_POINTS_PER_HOUR = 10_000

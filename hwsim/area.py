@@ -144,7 +144,7 @@ def area_summary(spec: AcceleratorSpec) -> dict:
     try:
         b = area(spec)
     except ConfigError as exc:
-        log.warning("%s", exc)
+        log.info("no area: %s", exc)
         return {"area_mm2": None, "area_error": str(exc)}
     if b is None:
         return {}
