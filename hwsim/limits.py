@@ -7,9 +7,10 @@ with a message naming the argument or field and the limit, instead of running fo
 
 from __future__ import annotations
 
-#: Longest utterance, in seconds. A paper-scale (swb300) analytic graph of 100 s takes about
-#: 20 s and 2 GB to simulate; longer recordings are decoded as separate utterances.
-MAX_AUDIO_S = 300.0
+#: Longest utterance, in seconds: an hour. A paper-scale (swb300, beam 16) analytic graph of an
+#: hour has 23M ops and takes about 8 s of CPU and 1.45 GiB to build and simulate
+#: (``benchmarks/bench_long.py``); time and memory grow with length x beam.
+MAX_AUDIO_S = 3600.0
 #: Widest beam (the paper's widest is 64).
 MAX_BEAM = 1024
 #: Most input frames of a traced or functionally simulated decode (MAX_AUDIO_S at 10 ms frames).

@@ -281,7 +281,7 @@ def _audio_s_inf(d, out, i):
 
 
 def _audio_s_huge(d, out, i):
-    return SIM[:-1] + ["1e6", "--out", out], ["--audio-s", "<= 300"]
+    return SIM[:-1] + ["1e6", "--out", out], ["--audio-s", "<= 3600"]
 
 
 def _beam_huge(d, out, i):
