@@ -224,8 +224,8 @@ def simulate(graph: OpGraph, hw: AcceleratorSpec | str | Path, policy: Precision
     prog = lower(graph)
     # The compression table sizes every parameter under the policy: the cost model reads the same.
     comp = cached_compression(config, policy) if config is not None else None
-    tprep = _prepared(prog, hw, policy, config, comp)
-    return _run(prog, tprep, hw, policy, config, comp, float(audio_s), dict(graph.meta))
+    tprep, rows = _prepared(prog, hw, policy, config, comp)
+    return _run(prog, tprep, rows, hw, policy, config, comp, float(audio_s), dict(graph.meta))
 
 
 def _precision_support(hw: AcceleratorSpec) -> tuple:
@@ -236,23 +236,78 @@ def _precision_support(hw: AcceleratorSpec) -> tuple:
             tuple(c.vector.elems_per_cycle), c.select.unit)
 
 
+@dataclass(frozen=True)
+class _Rows:
+    """The cost rows of a program under one policy (``hwsim.program``): what does not depend
+    on the accelerator beyond its precision support. Base rows, then one row per special op
+    (``special``: the first use of every (segment, weight) pair, and each non-floating group's
+    largest activation buffer, ``act_op``/``act_bytes`` per group, ties to the earliest op)."""
+
+    base: PreparedOps
+    prep: PreparedOps
+    act_op: np.ndarray
+    act_bytes: np.ndarray
+    special: np.ndarray
+    special_rows: np.ndarray
+    row_t: np.ndarray
+    row_g: np.ndarray
+    count: np.ndarray
+    pair: np.ndarray
+    first_use: np.ndarray
+    spill_of: np.ndarray
+
+
+def _rows(prog: Program, tprep: PreparedOps) -> _Rows:
+    groups = prog.groups
+    G = len(groups.label)
+    rt, rg, rc = prog.row_template, prog.row_group, prog.row_count
+    R0 = len(rt)
+    base = tprep.take(rt)
+    act_op = np.full(G, -1, dtype=np.int64)
+    act_size = np.zeros(G)
+    if R0:
+        order = np.lexsort((prog.row_first_op, -base.act_bytes, rg))
+        firsts = order[np.concatenate([[True], rg[order][1:] != rg[order][:-1]])]
+        for r in firsts:
+            g = int(rg[r])
+            if not groups.floating[g] and base.act_bytes[r] > 0:
+                act_op[g], act_size[g] = prog.row_first_op[r], base.act_bytes[r]
+    pairs = prog.pairs
+    special = np.union1d(pairs.first_op, act_op[act_op >= 0]).astype(np.int64)
+    sp_base = prog.base_row[special].astype(np.int64)
+    row_t = np.concatenate([rt, rt[sp_base]])
+    row_g = np.concatenate([rg, rg[sp_base]])
+    count = np.concatenate([rc - np.bincount(sp_base, minlength=R0), np.ones(len(special), dtype=np.int64)])
+    row_seg = groups.seg[row_g]
+    w_t = prog.weight[row_t]
+    pair = np.where(w_t >= 0, pairs.index(row_seg, np.maximum(w_t, 0), len(prog.weight_names)), -1) \
+        if len(pairs.seg) else np.full(len(row_t), -1)
+    first_use = np.concatenate([np.zeros(R0, dtype=bool), np.isin(special, pairs.first_op)])
+    spill_of = np.full(len(row_t), -1, dtype=np.int64)
+    for g in np.flatnonzero(act_op >= 0):
+        spill_of[R0 + np.searchsorted(special, act_op[g])] = g
+    return _Rows(base, tprep.take(row_t), act_op, act_size, special, R0 + np.arange(len(special), dtype=np.int64),
+                 row_t, row_g, count, pair, first_use, spill_of)
+
+
 def _prepared(prog: Program, hw: AcceleratorSpec, policy: PrecisionPolicy, config: ModelConfig | None,
-              comp) -> PreparedOps:
-    """``prepare_ops`` of the program's templates, remembered per (policy, config, precision
-    support): the accelerators of a sweep mostly share it."""
+              comp) -> tuple[PreparedOps, _Rows]:
+    """``prepare_ops`` of the program's templates and the cost rows, remembered per (policy,
+    config, precision support): the accelerators of a sweep mostly share them."""
     key = _precision_support(hw)
     cache = prog.cache.setdefault("prepared", [])
-    for k, p, c, prep in cache:
+    for k, p, c, prep, rows in cache:
         if k == key and (p is policy or p == policy) and (c is config or c == config):
-            return prep
+            return prep, rows
     prep = prepare_ops(prog.templates, hw, policy, config, weight_sizes=comp.sizes if comp else None,
                        counts=prog.t_counts)
-    cache.insert(0, (key, policy, config, prep))
+    rows = _rows(prog, prep)
+    cache.insert(0, (key, policy, config, prep, rows))
     del cache[8:]
-    return prep
+    return prep, rows
 
 
-def _run(prog: Program, tprep: PreparedOps, hw: AcceleratorSpec, policy: PrecisionPolicy,
+def _run(prog: Program, tprep: PreparedOps, rows: _Rows, hw: AcceleratorSpec, policy: PrecisionPolicy,
          config: ModelConfig | None, comp, audio_s: float, meta: dict) -> SimResult:
     """One design point of a lowered graph (``hwsim.program``): everything per cost row, then
     the schedule per op."""
@@ -260,12 +315,12 @@ def _run(prog: Program, tprep: PreparedOps, hw: AcceleratorSpec, policy: Precisi
     groups = prog.groups
     G = len(groups.label)
     seg_labels = prog.seg_labels
-    rt, rg, rc = prog.row_template, prog.row_group, prog.row_count
-    R0 = len(rt)
+    rg, rc = prog.row_group, prog.row_count
+    R0 = len(rg)
 
     # Execution plan: work groups on cores (from single-core times with every weight on chip,
     # so that the allocation does not move with memory sizes), then memory.
-    base = tprep.take(rt)
+    base = rows.base
     ones, zeros = np.ones(R0), np.zeros(R0)
     proxy = op_times(hw, base, ones, base.w_bytes, zeros, zeros).latency_s
     work = np.bincount(rg, weights=proxy * rc, minlength=G) if R0 else np.zeros(G)
@@ -277,39 +332,14 @@ def _run(prog: Program, tprep: PreparedOps, hw: AcceleratorSpec, policy: Precisi
         gi = np.arange(bounds[s], bounds[s + 1])
         c0, nc, share = plan.allocate_cores(work[gi], groups.floating[gi], hw.cores, hw.mapping.spatial)
         g_c0[gi], g_nc[gi], g_share[gi] = c0, nc, share
-    # Each non-floating group's largest activation buffer (ties: the earliest op).
-    act_op = np.full(G, -1, dtype=np.int64)
-    act_size = np.zeros(G)
-    if R0:
-        order = np.lexsort((prog.row_first_op, -base.act_bytes, rg))
-        firsts = order[np.concatenate([[True], rg[order][1:] != rg[order][:-1]])]
-        for r in firsts:
-            g = int(rg[r])
-            if not groups.floating[g] and base.act_bytes[r] > 0:
-                act_op[g], act_size[g] = prog.row_first_op[r], base.act_bytes[r]
     pairs = prog.pairs
     mem = plan.plan_memory(pairs=pairs, size=tprep.w_bytes[prog.templates_of(pairs.first_op)],
                            seg_labels=seg_labels, groups=groups, share=g_share,
-                           weight_names=prog.weight_names, act_op=act_op, act_bytes=act_size, hw=hw)
-
-    # Cost rows: the base rows, then one per special op (first uses, spilling producers).
-    special = np.union1d(pairs.first_op, act_op[act_op >= 0]).astype(np.int64)
-    sp_base = prog.base_row[special].astype(np.int64)
-    row_t = np.concatenate([rt, rt[sp_base]])
-    row_g = np.concatenate([rg, rg[sp_base]])
-    count = np.concatenate([rc - np.bincount(sp_base, minlength=R0), np.ones(len(special), dtype=np.int64)])
-    special_rows = R0 + np.arange(len(special), dtype=np.int64)
+                           weight_names=prog.weight_names, act_op=rows.act_op, act_bytes=rows.act_bytes, hw=hw)
+    mb = mem.bytes_of(rows.pair, rows.first_use, rows.spill_of)
+    special, special_rows = rows.special, rows.special_rows
+    row_t, row_g, count, prep = rows.row_t, rows.row_g, rows.count, rows.prep
     row_seg = groups.seg[row_g]
-    w_t = prog.weight[row_t]
-    pair = np.where(w_t >= 0, pairs.index(row_seg, np.maximum(w_t, 0), len(prog.weight_names)), -1) \
-        if len(pairs.seg) else np.full(len(row_t), -1)
-    first_use = np.concatenate([np.zeros(R0, dtype=bool), np.isin(special, pairs.first_op)])
-    spill_of = np.full(len(row_t), -1, dtype=np.int64)
-    for g in np.flatnonzero(act_op >= 0):
-        spill_of[R0 + np.searchsorted(special, act_op[g])] = g
-    mb = mem.bytes_of(pair, first_use, spill_of)
-
-    prep = tprep.take(row_t)
     r_c0, r_nc = g_c0[row_g], g_nc[row_g]
     split = prep.is_gemm & (r_nc > 1) & (prep.macs >= hw.mapping.split_min_macs) & ~groups.floating[row_g]
     g_op = np.where(split, r_nc, 1)

@@ -17,7 +17,7 @@ from workloads import paper_graph
 
 from hwsim.compression import cached_compression
 from hwsim.program import lower
-from hwsim.simulate import _prepared, _run
+from hwsim.simulate import _prepared, _rows, _run
 from hwsim.spec import load_spec
 
 
@@ -54,9 +54,9 @@ def test_rows_equal_one_row_per_op(model, audio_s, beam):
     for hw, precision in _points(3, 6):
         policy = load_policy(precision)
         comp = cached_compression(config, policy)
-        tprep = _prepared(prog, hw, policy, config, comp)
-        a = _run(prog, tprep, hw, policy, config, comp, audio_s, {})
-        b = _run(flat, tprep, hw, policy, config, comp, audio_s, {})
+        tprep, rows = _prepared(prog, hw, policy, config, comp)
+        a = _run(prog, tprep, rows, hw, policy, config, comp, audio_s, {})
+        b = _run(flat, tprep, _rows(flat, tprep), hw, policy, config, comp, audio_s, {})
         oa, ob = a.ops, b.ops
         energy = hw.energy is not None
         for col in ("start_s", "end_s", "core", "cores", "dram_bytes", "ring_bytes", "weight_source",
