@@ -291,6 +291,19 @@ def remote_outputs(base_row, c0, nc, split, core, ptr, deps):
 
 
 @njit(cache=True, nogil=True, inline="always")
+def _attribute(out, running, total, span, idle_phase):
+    """A slice of ``span`` seconds: shared by the phases in proportion to their running ops,
+    or, when nothing runs (waiting for a transfer), to ``idle_phase`` (the op that starts at
+    its end)."""
+    if total > 0.5:
+        for p in range(len(out)):
+            if running[p] > 0.0:
+                out[p] += span * running[p] / total
+    else:
+        out[idle_phase] += span
+
+
+@njit(cache=True, nogil=True, inline="always")
 def _next_start(start, order, bounds, pos, heads, nh):
     """Pop the op with the earliest start among the chunk heads (a min-heap of chunk indices
     ``heads[:nh]`` keyed by the start of each chunk's next op); returns (op, new nh)."""
@@ -352,12 +365,7 @@ def _phase_latency(start, end, order, bounds, base_row, phase, n_phases, cap):
         x = nxt if is_start else heap_t[0]
         span = x - t
         if span > 0.0:
-            if total > 0.5:
-                for p in range(n_phases):
-                    if running[p] > 0.0:
-                        out[p] += span * running[p] / total
-            else:  # idle: to the phase of the next op to start
-                out[phase[base_row[order[pos[heads[0]]]]]] += span
+            _attribute(out, running, total, span, phase[base_row[order[pos[heads[0]]]]] if nh > 0 else 0)
             t = x
         if is_start:
             op, nh = _next_start(start, order, bounds, pos, heads, nh)
@@ -420,12 +428,7 @@ def _phase_latency_sorted(start, end, so, eo, base_row, phase, n_phases):
             is_start = False
         span = x - t
         if span > 0.0:
-            if total > 0.5:
-                for p in range(n_phases):
-                    if running[p] > 0.0:
-                        out[p] += span * running[p] / total
-            else:
-                out[phase[base_row[so[i]]]] += span
+            _attribute(out, running, total, span, phase[base_row[so[i]]] if i < n else 0)
             t = x
         if is_start:
             running[phase[base_row[so[i]]]] += 1.0

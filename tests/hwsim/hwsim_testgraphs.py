@@ -22,6 +22,18 @@ def unary(name, kind, phase, module, elems, step=-1):
               bytes_written=4 * elems, elems=elems)
 
 
+def two_module_graph() -> OpGraph:
+    """m.a (joint): a 4x4x4 GEMM whose 4x4 weight is used once, then a sigmoid of 100 elements on
+    its output; m.b (lm_ext): an independent 8x8x8 GEMM without a weight. On ``TINY_HW`` at
+    fp16 (tests/hwsim/test_roofline.py derives the times): the GEMM 0..430 ns on core 0 (its
+    weight streams once), the sigmoid 430..490 ns, the 8x8x8 GEMM 0..74 ns on core 1."""
+    g = OpGraph()
+    a = g.add(gemm("joint", "m.a", 4, 4, 4, "m.a.weight"))
+    g.add(unary("sigmoid", "nonlinear", "joint", "m.a", 100), [a])
+    g.add(gemm("lm_ext", "m.b", 8, 8, 8))
+    return g
+
+
 def _lstm_step(g, phase, module, B, H, t, x_dep, h_dep):
     """Recurrent GEMM + the cell (4 nonlinear, 3 mul, 1 add, tanh) for one step of one layer."""
     deps = [d for d in (x_dep, h_dep) if d is not None]

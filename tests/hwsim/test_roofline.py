@@ -13,9 +13,8 @@ from hwsim.precision import PREC_NAMES
 from hwsim.roofline import POINT_COLUMNS, points, write
 from hwsim.timeline import PRECISION_COLOURS
 from models.config import load_config
-from workloads.graph import OpGraph
 
-from hwsim_testgraphs import TINY_HW, gemm, unary
+from hwsim_testgraphs import TINY_HW, two_module_graph
 
 NS = 1e-9
 # tiny_hw.yaml: 1 GHz, 2 cores of a 4x4 array at 1 fp16 MAC per PE per cycle, fill/drain R + C = 8
@@ -24,16 +23,6 @@ NS = 1e-9
 PEAK_OPS = 2 * (2 * 16 * 1e9)           # 2 ops per MAC x 2 cores x 16 MACs/cycle x 1 GHz
 DRAM_BW = 1e8
 SCRATCHPAD_BW = 2 * 1e10                # both cores' scratchpads
-
-
-def two_module_graph() -> OpGraph:
-    """m.a (joint): a 4x4x4 GEMM whose 4x4 weight is used once, then a sigmoid of 100 elements on
-    its output; m.b (lm_ext): an independent 8x8x8 GEMM without a weight."""
-    g = OpGraph()
-    a = g.add(gemm("joint", "m.a", 4, 4, 4, "m.a.weight"))
-    g.add(unary("sigmoid", "nonlinear", "joint", "m.a", 100), [a])
-    g.add(gemm("lm_ext", "m.b", 8, 8, 8))
-    return g
 
 
 @pytest.fixture(scope="module")

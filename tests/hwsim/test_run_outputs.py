@@ -21,7 +21,7 @@ from hwsim.spec import load_spec
 from models.features import random_features
 from workloads.graph import OpGraph
 
-from hwsim_testgraphs import TINY_HW, gemm, unary
+from hwsim_testgraphs import TINY_HW, gemm, two_module_graph, unary
 
 NS = 1e-9
 # Energy costs on top of tiny_hw.yaml (see test_roofline.py for its timing).
@@ -40,20 +40,9 @@ def hw_with_energy(tmp_path_factory) -> Path:
     return path
 
 
-def three_ops() -> OpGraph:
-    """A: 4x4x4 GEMM (joint, m.a) whose weight streams once, 0..430 ns on core 0; B: its
-    sigmoid of 100 elements, 430..490 ns; C: an independent 8x8x8 GEMM (lm_ext, m.b),
-    0..74 ns on core 1 (test_roofline.py derives these times)."""
-    g = OpGraph()
-    a = g.add(gemm("joint", "m.a", 4, 4, 4, "m.a.weight"))
-    g.add(unary("sigmoid", "nonlinear", "joint", "m.a", 100), [a])
-    g.add(gemm("lm_ext", "m.b", 8, 8, 8))
-    return g
-
-
 @pytest.fixture(scope="module")
 def tables(hw_with_energy):
-    r = simulate(three_ops(), hw_with_energy, "fp16", audio_s=1.0)
+    r = simulate(two_module_graph(), hw_with_energy, "fp16", audio_s=1.0)
     return r, breakdown(r)
 
 
