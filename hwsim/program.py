@@ -80,7 +80,7 @@ class Program:
     Attributes:
         templates: ``hwsim.optable.template_table`` of the graph (one row per template).
         t_counts: ops per template.
-        t_phase: ``PHASES`` index per template.
+        t_phase: ``PHASES`` index per template. t_macs: MACs per template (int64).
         seg_labels: label of each segment (``hwsim.plan.segments``).
         groups: the work groups (``Groups.group`` is per base row here, not per op).
         base_row: the base row of every op (int32).
@@ -96,6 +96,7 @@ class Program:
     templates: pd.DataFrame
     t_counts: np.ndarray
     t_phase: np.ndarray
+    t_macs: np.ndarray
     seg_labels: list[str]
     groups: Groups
     base_row: np.ndarray
@@ -180,5 +181,6 @@ def _lower(graph: OpGraph) -> Program:
     np.minimum.at(first, np.searchsorted(uniq, pkey), row_first_op[wrow])
     pairs = Pairs(uniq // nW, uniq % nW, uses, first, row_group[base_row[first]] if len(first) else first)
     ptr, deps = graph.edge_arrays()
-    return Program(tt, t_counts, t_phase, seg_labels, groups, base_row, row_template, row_group,
-                   row_count, row_first_op, weight, weight_names, pairs, code, graph.step, ptr, deps)
+    return Program(tt, t_counts, t_phase, tt["macs"].to_numpy(np.int64), seg_labels, groups, base_row,
+                   row_template, row_group, row_count, row_first_op, weight, weight_names, pairs, code,
+                   graph.step, ptr, deps)

@@ -378,7 +378,7 @@ def _run(prog: Program, tprep: PreparedOps, rows: _Rows, hw: AcceleratorSpec, po
         row_total = sum(row_e.values())
         phase_data["energy_j"] = per_phase_rows(row_total) + ring_ph * hw.energy.inter_core_byte_j
 
-    macs = int(prog.templates["macs"].to_numpy()[row_t] @ count)
+    macs = int(prog.t_macs[row_t] @ count)
     busy = {name: float(unit_s[u] / (latency * hw.cores)) if latency > 0 else 0.0
             for u, name in enumerate(UNITS)}
     gemm_macs = np.bincount(prep.eff[prep.is_gemm], weights=(prep.macs * count)[prep.is_gemm],
