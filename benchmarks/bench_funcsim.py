@@ -31,6 +31,7 @@ from hwsim.funcsim import IntSystem, decode
 from hwsim.kernels import kernel_path
 from models.features import random_features
 from models.quant import export, load, quantize
+from _timing import results_path
 
 
 def main() -> None:
@@ -40,7 +41,7 @@ def main() -> None:
     ap.add_argument("--audio-s", type=float, default=2.0)
     ap.add_argument("--beam", type=int, default=4)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--out", default="benchmarks/results/funcsim.json")
+    ap.add_argument("--out", type=Path, default=results_path("funcsim"))
     args = ap.parse_args()
     torch.set_num_threads(1)
     numba.set_num_threads(1)

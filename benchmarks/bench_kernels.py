@@ -1,7 +1,7 @@
 """Benchmark the hwsim integer GEMM kernels against numpy, torch and the VNNI peak.
 
 Run:  OMP_WAIT_POLICY=passive NUMBA_CACHE_DIR=.cache/numba \\
-      python benchmarks/bench_kernels.py [--out benchmarks/results/kernels.json] [--threads 1 2]
+      python benchmarks/bench_kernels.py [--out benchmarks/results/latest/kernels.json] [--threads 1 2]
 
 All numbers are medians of ``--repeats`` timed samples taken in this run; each sample loops a call
 until it lasts at least ``--min-sample-s``. GOPS = 2 * M * N * K / s. Columns:
@@ -45,6 +45,7 @@ import numpy as np
 from hwsim.kernels import Requant, gemm_int4, gemm_int8, gemm_w4a8, kernel_path, pack_int4
 from hwsim.kernels import prepack_weights, prepack_weights_int4, vnni
 from hwsim.kernels.pack import unpack_int4_weights
+from _timing import results_path
 
 SHAPES = [(1, 1280, 2560), (16, 1536, 4096), (64, 2048, 8192), (300, 640, 2560), (1024, 1024, 1024)]
 # (K, N, layer): encoder LSTM input (2 x 640 bidirectional) and recurrent weights, source LM
@@ -189,7 +190,7 @@ RAW_COLUMNS = ["threads", "layer", "K", "N", "convert ms", "kernel", "M", "prepa
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="benchmarks/results/kernels.json")
+    parser.add_argument("--out", type=Path, default=results_path("kernels"))
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--min-sample-s", type=float, default=0.05)

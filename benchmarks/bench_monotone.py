@@ -4,7 +4,8 @@ count, on the paper point (swb300, 10 s, beam 16, DR fusion) on rapid4, FP16 and
 ``tests/hwsim/test_monotone.py`` asserts a bound on coarser grids; this measures the worst case.
 
 Run: OMP_WAIT_POLICY=passive NUMBA_CACHE_DIR=.cache/numba .venv/bin/python benchmarks/bench_monotone.py
-Writes benchmarks/results/monotone.json (about 3 minutes on 2 cores).
+Writes ``monotone.json`` into ``benchmarks/results/latest/`` (``_timing.results_path``; about 3 minutes
+on 2 cores).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ sys.path.insert(0, str(ROOT))
 import workloads  # noqa: E402
 from hwsim import load_spec, simulate  # noqa: E402
 from models.config import load_config  # noqa: E402
+from _timing import results_path  # noqa: E402
 
 GRIDS = {
     "core.scratchpad_bytes": [int(2 ** x) for x in np.arange(0, 27, 0.25)],
@@ -46,8 +48,7 @@ def main() -> None:
                                           "points": len(values)}
             print(f"{precision:<5} {path:<24} worst step {step[worst]:+.5%} "
                   f"({values[worst]:.4g} -> {values[worst + 1]:.4g}, {len(values)} points)")
-    path = ROOT / "benchmarks" / "results" / "monotone.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = results_path("monotone")
     path.write_text(json.dumps(out, indent=2))
     print(f"wrote {path}")
 

@@ -37,6 +37,7 @@ from models.quant.surrogate import random_batches, surrogate_loss
 from models.system import build_system
 from models.train.batching import collate
 from models.train.qat import SystemQATLoss, calibration_pass
+from _timing import results_path
 
 
 class _Trainer:
@@ -77,7 +78,7 @@ def main() -> None:
     ap.add_argument("--labels", type=int, default=10)
     ap.add_argument("--loss", choices=["rnnt", "surrogate"], default="rnnt",
                     help="rnnt: the QAT objective of models.train.qat (default); surrogate: models.quant.surrogate")
-    ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "qat.json"))
+    ap.add_argument("--out", type=Path, default=results_path("qat"))
     args = ap.parse_args()
     torch.set_num_threads(1)
     system = build_system(args.model, 0)

@@ -2,7 +2,8 @@
 ``cost_gemm`` evaluations per second vectorized over 100k shapes.
 
 Run: OMP_WAIT_POLICY=passive NUMBA_CACHE_DIR=.cache/numba .venv/bin/python benchmarks/bench_simulator.py
-Writes benchmarks/results/simulator.json. Medians of repeats; the machine is shared (2 cores).
+Writes ``simulator.json`` into ``benchmarks/results/latest/`` (``_timing.results_path``). Medians of
+repeats; the machine is shared (2 cores).
 
 The graph: ``workloads.paper_graph(swb300, 10 s, beam 16, DR fusion)``.
 """
@@ -22,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 import workloads  # noqa: E402
 from hwsim import cost_gemm, load_spec, simulate  # noqa: E402
 from models.config import load_config  # noqa: E402
-from _timing import median_s  # noqa: E402
+from _timing import median_s, results_path  # noqa: E402
 
 
 
@@ -60,8 +61,7 @@ def main() -> None:
         print(f"{name:<42} {sec:>10.3f}")
     print(f"{'cost_gemm 100k shapes':<42} {t:>10.4f}   ({evals_per_s:,.0f} evaluations/s)")
     print(f"rapid4 int4: latency_s {r.summary['latency_s']:.4g}, rtf {r.summary['rtf']:.4g}")
-    out = ROOT / "benchmarks" / "results" / "simulator.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = results_path("simulator")
     out.write_text(json.dumps({
         "graph_source": source, "graph_ops": len(graph), "graph_build_s": build_s,
         "simulate_median_s": rows, "cost_gemm_batch": 100_000, "cost_gemm_median_s": t,

@@ -5,7 +5,7 @@
 
 Medians over ``--repeats`` runs, measured in one process after one warm-up run each (the first
 dispatch-mode entry and the first decode pay one-off start-up costs). Prints a table and writes
-JSON to ``benchmarks/results/trace.json``.
+JSON to ``trace.json`` in ``benchmarks/results/latest/`` (``_timing.results_path``).
 
     .venv/bin/python benchmarks/bench_trace.py [--repeats 3]
 """
@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-from pathlib import Path
 
 import torch
 
@@ -23,10 +22,7 @@ import models
 import workloads
 from models.features import random_features
 
-OUT = Path(__file__).parent / "results" / "trace.json"
-from _timing import median_s  # noqa: E402
-
-
+from _timing import median_s, results_path
 
 
 def main() -> None:
@@ -68,9 +64,9 @@ def main() -> None:
         "swb300_paper_graph_build_s": build, "paper_graph_build_goal_s": 5.0,
         "swb300_paper_graph_ops": len(paper),
     }
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {OUT}")
+    out = results_path("trace")
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,8 @@ Predicted (the simulator) vs measured time of 135 GEMM cases (RNN-T weight shape
 ``--hw`` (the file records on which CPU it was measured; so does the output here).
 
 Run: OMP_WAIT_POLICY=passive NUMBA_CACHE_DIR=.cache/numba .venv/bin/python benchmarks/bench_validate.py
-Writes benchmarks/results/validate.json (fields: the ``hwsim.validate`` module docstring).
+Writes ``validate.json`` (fields: the ``hwsim.validate`` module docstring) into
+``benchmarks/results/latest/`` unless ``--out`` says otherwise.
 """
 
 from __future__ import annotations
@@ -23,13 +24,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from hwsim.validate import validate  # noqa: E402
+from _timing import results_path  # noqa: E402
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--hw", default="host-cpu", help="preset written by hwsim calibrate")
     ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "validate.json"))
+    ap.add_argument("--out", type=Path, default=results_path("validate"))
     args = ap.parse_args()
     command = "python benchmarks/bench_validate.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     res = validate(args.hw, repeats=args.repeats, command=command.strip())

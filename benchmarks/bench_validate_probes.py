@@ -9,7 +9,8 @@
 
 Times: thread CPU time, median of 30 calls. Run:
 OMP_WAIT_POLICY=passive NUMBA_CACHE_DIR=.cache/numba .venv/bin/python benchmarks/bench_validate_probes.py
-Writes benchmarks/results/validate_probes.json (with the machine and date).
+Writes ``validate_probes.json`` (with the machine and date) into ``benchmarks/results/latest/``
+(``_timing.results_path``).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 import hwsim  # noqa: E402
 from hwsim.calibrate import machine_info  # noqa: E402
 from hwsim.validate import DECODE_CASES, decode_case, predict_gemm  # noqa: E402
+from _timing import results_path  # noqa: E402
 
 SEARCH_GEMMS = ((6, 512, 2048), (6, 256, 1024), (1, 256, 1024))   # (m, k, n) of small's search / encoder
 
@@ -68,7 +70,7 @@ def main() -> int:
                         "sum_op_latency_s": busy, "makespan_s": res.latency_s,
                         "sum_over_makespan": busy / res.latency_s})
         print(f"{model} beam {beam} {fusion}: summed op latencies / makespan = {busy / res.latency_s:.2f}")
-    out = ROOT / "benchmarks" / "results" / "validate_probes.json"
+    out = results_path("validate_probes")
     out.write_text(json.dumps({"machine": machine_info(),
                                "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                                "command": "python benchmarks/bench_validate_probes.py",

@@ -7,9 +7,9 @@ still run; the exit status is non-zero if any failed.
 Results: into ``benchmarks/results/latest/`` (git-ignored), so that a run leaves the work tree
 clean; with ``--save`` (``make bench-save``) into the committed ``benchmarks/results/``, which the
 README and the report quote. ``--save-latest`` copies the last run's results there without
-running anything. Each script gets the folder as ``$HWSIM_BENCH_RESULTS`` and, when it takes
-``--out``, its file as ``--out``; a script that writes into ``benchmarks/results/`` on its own
-anyway has what it wrote moved to the run's folder and the committed file put back.
+running anything. Each script gets the folder as ``$HWSIM_BENCH_RESULTS`` (read by
+``_timing.results_path``) and, when it takes ``--out``, its file as ``--out``. A script that
+writes into the committed folder when not asked to save counts as failed.
 
     python benchmarks/run_all.py [--save | --save-latest] [NAME ...]   # NAME: kernels, dse, ...
 """
@@ -35,25 +35,8 @@ def takes_out(script: Path) -> bool:
     return re.search(r"""add_argument\(\s*["']--out["']""", script.read_text()) is not None
 
 
-def _snapshot() -> dict[Path, bytes]:
-    return {p: p.read_bytes() for p in SAVED_DIR.glob("*.json")}
-
-
-def _move_written(before: dict[Path, bytes], dest: Path) -> list[str]:
-    """Move result files written into ``SAVED_DIR`` since ``before`` to ``dest`` and restore the
-    committed ones; returns the names moved."""
-    moved = []
-    for p in sorted(SAVED_DIR.glob("*.json")):
-        if before.get(p) == p.read_bytes():
-            continue
-        dest.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(p, dest / p.name)
-        if p in before:
-            p.write_bytes(before[p])
-        else:
-            p.unlink()
-        moved.append(p.name)
-    return moved
+def _saved_mtimes() -> dict[Path, int]:
+    return {p: p.stat().st_mtime_ns for p in SAVED_DIR.glob("*.json")}
 
 
 def run(script: Path, dest: Path, save: bool) -> int:
@@ -61,15 +44,14 @@ def run(script: Path, dest: Path, save: bool) -> int:
     if takes_out(script):
         cmd += ["--out", str(dest / f"{script.stem.removeprefix('bench_')}.json")]
     env = {**os.environ, RESULTS_ENV: str(dest)}
-    before = None if save else _snapshot()
-    try:
-        return subprocess.call(cmd, cwd=HERE.parent, env=env)
-    finally:
-        if before is not None:
-            moved = _move_written(before, dest)
-            if moved:
-                print(f"(moved {', '.join(moved)} from {SAVED_DIR.relative_to(HERE.parent)}/ to "
-                      f"{dest.relative_to(HERE.parent) if dest.is_relative_to(HERE.parent) else dest}/)")
+    before = _saved_mtimes()
+    rc = subprocess.call(cmd, cwd=HERE.parent, env=env)
+    written = sorted(p.name for p, t in _saved_mtimes().items() if before.get(p) != t)
+    if written and not save:
+        print(f"{script.name} wrote {', '.join(written)} into {SAVED_DIR.relative_to(HERE.parent)}/ "
+              "without --save: it should write to _timing.results_path(name)", file=sys.stderr)
+        return rc or 1
+    return rc
 
 
 def save_latest() -> int:
