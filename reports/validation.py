@@ -209,17 +209,20 @@ def machine_text(machine) -> str:
 
 
 def measured_figure(df: pd.DataFrame, path: str | Path) -> Path:
-    """Log-log predicted vs measured time, one marker per precision, the y = x line."""
-    from reports.figures import plt, save_figure     # the Agg backend
+    """Log-log predicted vs measured time, one marker and colour (``precision_colour``, as in every
+    report figure) per precision, the y = x line."""
+    from reports.figures import plt, precision_colour, precision_order, save_figure  # the Agg backend
 
     markers = ["o", "s", "^", "D", "v", "P", "X", "*"]
     fig, ax = plt.subplots(figsize=(5.5, 5))
-    for i, (prec, g) in enumerate(df.groupby("precision", sort=True)):
+    for i, prec in enumerate(precision_order(df["precision"])):
+        g = df[df["precision"].astype(str) == prec]
+        colour = precision_colour(prec)
         for kind, fill in (("gemm", True), ("decode", False)):
             gk = g[g["kind"] == kind]
             if len(gk):
                 ax.scatter(gk["measured_s"], gk["predicted_s"], marker=markers[i % len(markers)], s=28,
-                           facecolors=f"C{i}" if fill else "none", edgecolors=f"C{i}",
+                           facecolors=colour if fill else "none", edgecolors=colour,
                            label=f"{prec} {kind} ({len(gk)})")
     lo = float(min(df["measured_s"].min(), df["predicted_s"].min())) / 1.5
     hi = float(max(df["measured_s"].max(), df["predicted_s"].max())) * 1.5
