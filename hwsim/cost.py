@@ -42,6 +42,7 @@ import pandas as pd
 from models.config import ModelConfig
 from models.params import parameter_table
 from models.quant.policy import PrecisionPolicy, tensor_storage_bytes
+from models.yamlio import UserError
 from workloads.graph import KINDS, PHASES
 
 from hwsim.gemm import gemm_mapping
@@ -61,8 +62,12 @@ BOUNDS = ("compute", "fill_drain", "sfu", "vector", "select", "sram", "shared", 
 BOUND_CODE = {b: i for i, b in enumerate(BOUNDS)}
 
 
-class CostError(ValueError):
-    """An op cannot be costed (e.g. its kind has no cost function). Names the ops."""
+class CostError(UserError):
+    """The inputs cannot be costed: ops whose kind has no cost function (a traced or loaded graph),
+    a GEMM weight the model does not have, a precision the spec gives no energy for. Names the ops.
+
+    Bad input, not a bug, so a ``UserError``: the command line prints it on one line (exit 2).
+    """
 
 
 # ------------------------------------------------------------------------------------------------

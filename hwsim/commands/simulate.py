@@ -144,6 +144,7 @@ def run(args: argparse.Namespace) -> int:
 
     from hwsim.breakdown import breakdown
     from hwsim.commands._output import atomic_dir, check_dir
+    from hwsim.cost import CostError
     from hwsim.simulate import simulate
     from hwsim.spec import load_spec
 
@@ -167,7 +168,12 @@ def run(args: argparse.Namespace) -> int:
     policy = load_policy(args.precision)
     if graph is None:
         graph = build_graph(args, config)
-    result = simulate(graph, hw, policy, args.audio_s, config=config)
+        result = simulate(graph, hw, policy, args.audio_s, config=config)
+    else:
+        try:
+            result = simulate(graph, hw, policy, args.audio_s, config=config)
+        except CostError as exc:  # e.g. a traced op the cost model has no function for
+            raise CostError(f"--graph {args.graph}: cannot be costed on {hw.name} at {policy.name}: {exc}") from None
     if args.out:
         with atomic_dir(args.out) as tmp:
             result.save(tmp, gantt_window=tuple(args.gantt_window) if args.gantt_window else None,

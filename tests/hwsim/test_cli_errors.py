@@ -310,6 +310,29 @@ def _hw_frequency_inf(d, out, i):
     return SIM[:4] + [d / "hw.yaml"] + SIM[5:] + ["--out", out], ["hw.yaml", "frequency_hz", "finite"]
 
 
+def _hw_energy_missing_precision(d, out, i):
+    import yaml
+
+    data = yaml.safe_load((REPO / "hwsim" / "presets" / "rapid4.yaml").read_text())
+    del data["energy"]["mac_j"]["int4"]
+    (d / "hw.yaml").write_text(yaml.safe_dump(data))
+    return SIM[:4] + [d / "hw.yaml"] + SIM[5:] + ["--out", out], ["rapid4", "energy.mac_j", "int4", "GEMMs"]
+
+
+def _graph_op_without_cost_function(d, out, i):
+    # what a trace holds when torch hands the dispatcher an op no cost function covers (an LSTM
+    # that reaches it as one opaque mkldnn_rnn_layer on CPU)
+    from workloads.graph import Op, OpGraph
+
+    g = OpGraph({"model": "tiny", "audio_s": 1.0, "beam": 2, "lm_fusion": "none", "method": "alsd"})
+    g.add(Op("mkldnn_rnn_layer", "unknown", "encoder"))
+    g.add(Op("mkldnn_rnn_layer", "unknown", "encoder"))
+    g.add(Op("mul", "eltwise", "search", elems=8, bytes_read=64, bytes_written=32))
+    g.save(d / "g.parquet")
+    return (["simulate", "--graph", d / "g.parquet", "--hw", "rapid4", "--precision", "int4", "--out", out],
+            ["--graph", "g.parquet", "rapid4", "int4", "no cost function", "mkldnn_rnn_layer (unknown) x2"])
+
+
 def _model_frame_shift_inf(d, out, i):
     path = tiny_yaml(d, "m.yaml", features__frame_shift_s=".inf")
     return ["simulate", "--model", path] + SIM[3:] + ["--out", out], ["m.yaml", "frame_shift_s", "finite"]
