@@ -17,7 +17,6 @@ Assumptions shared with the decode being mirrored: batch 1 (one utterance; the e
 
 from __future__ import annotations
 
-import gc
 from array import array
 from collections.abc import Callable, Sequence
 
@@ -458,13 +457,7 @@ def rnnt_graph(config: ModelConfig, stats, frames: int, *, tsd_max_symbols_per_f
     Raises:
         ValueError: ``stats.frames`` disagrees with the encoder output length for ``frames``.
     """
-    gc_was_enabled = gc.isenabled()
-    gc.disable()  # see workloads.tracer.record: the collector would re-walk every new record
-    try:
-        return _build(config, stats, frames, tsd_max_symbols_per_frame, greedy_max_symbols_per_frame)
-    finally:
-        if gc_was_enabled:
-            gc.enable()
+    return _build(config, stats, frames, tsd_max_symbols_per_frame, greedy_max_symbols_per_frame)
 
 
 def _build(config: ModelConfig, stats, frames: int, tsd_max_symbols_per_frame: int,
