@@ -96,6 +96,8 @@ OP_FIELDS = tuple(f.name for f in fields(Op))
 _SHAPE_FIELDS = ("in_shapes", "out_shapes")
 _STR_TUPLE_FIELDS = ("in_dtypes", "out_dtypes")
 _INT_FIELDS = ("step", "macs", "flops", "bytes_read", "bytes_written", "weight_bytes", "m", "k", "n", "elems")
+#: Ops per Parquet row group written by ``OpGraph.save``.
+SAVE_CHUNK = 1 << 20
 _TEMPLATE_KEY = operator.attrgetter(*(f for f in OP_FIELDS if f != "step"))
 
 
@@ -387,15 +389,27 @@ class OpGraph:
         for name in _STR_TUPLE_FIELDS:
             tf[name] = [list(v) for v in tf[name]]
         templates = pa.Table.from_pandas(tf, preserve_index=False)
-        table = templates.take(pa.array(code))
-        table = table.set_column(table.schema.get_field_index("step"), "step", pa.array(step.astype(np.int64)))
-        table = table.add_column(0, "id", pa.array(np.arange(len(code), dtype=np.int64)))
-        table = table.append_column("deps", pa.ListArray.from_arrays(pa.array(ptr.astype(np.int32)),
-                                                                     pa.array(deps.astype(np.int64))))
-        table = table.append_column("template", pa.array(code))
-        table = table.replace_schema_metadata({b"hwsim.meta": json.dumps(self.meta, default=str).encode()})
+        meta = {b"hwsim.meta": json.dumps(self.meta, default=str).encode()}
         path.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(table, path)
+        writer = None
+        # One row group per SAVE_CHUNK ops: the nested shape columns of a chunk are all that is
+        # materialized at a time (an hour-long graph has 23M ops).
+        for a in range(0, max(len(code), 1), SAVE_CHUNK):
+            b = min(a + SAVE_CHUNK, len(code))
+            c = code[a:b]
+            table = templates.take(pa.array(c))
+            table = table.set_column(table.schema.get_field_index("step"), "step",
+                                     pa.array(step[a:b].astype(np.int64)))
+            table = table.add_column(0, "id", pa.array(np.arange(a, b, dtype=np.int64)))
+            offsets = (ptr[a:b + 1] - ptr[a]).astype(np.int32)
+            table = table.append_column("deps", pa.ListArray.from_arrays(
+                pa.array(offsets), pa.array(deps[ptr[a]:ptr[b]].astype(np.int64))))
+            table = table.append_column("template", pa.array(c))
+            table = table.replace_schema_metadata(meta)
+            if writer is None:
+                writer = pq.ParquetWriter(path, table.schema)
+            writer.write_table(table)
+        writer.close()
         return path
 
     @classmethod

@@ -56,3 +56,20 @@ def test_frames_and_parquet_round_trip(tmp_path):
     assert k.meta == {"model": "hand"}
     assert isinstance(k[0].in_shapes[1], tuple) and k[0].in_shapes[1] == (1, 3)
     pd.testing.assert_frame_equal(k.to_frame(), g.to_frame())
+
+
+def test_parquet_round_trip_in_row_groups(tmp_path, monkeypatch):
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    import workloads.graph as graph_module
+    from models.config import load_config
+    from workloads import paper_graph
+
+    g = paper_graph(load_config("tiny"), 2.0, 4, "dr")
+    monkeypatch.setattr(graph_module, "SAVE_CHUNK", 1000)
+    path = g.save(tmp_path / "g.parquet")
+    assert pq.ParquetFile(path).num_row_groups == -(-len(g) // 1000)
+    h = OpGraph.load(path)
+    assert list(h.ops) == list(g.ops) and h.meta == g.meta
+    assert all(np.array_equal(a, b) for a, b in zip(h.edge_arrays(), g.edge_arrays()))
