@@ -113,7 +113,7 @@ def run_sweep(
         executor: ``local`` (processes on this machine) or ``dask``.
         scheduler: Dask scheduler address; None starts a ``LocalCluster`` on 127.0.0.1.
         workers: worker processes (default: CPU count); ``0`` with ``local`` runs in this process.
-        chunk: points per chunk (default: about four chunks per worker, at most 16 points).
+        chunk: points per chunk (default: about four chunks per worker, at most ``MAX_AUTO_CHUNK``).
         force: add to a directory that holds a different sweep definition.
         retry_errors: evaluate again the points recorded with ``status=error``.
         progress: show a tqdm progress bar.
