@@ -200,6 +200,8 @@ def paper_report(data, figs: dict[str, Path], paper: dict[str, float], dse_secti
         out += ["### Speed-up and RTF against on-chip memory and DRAM bandwidth", ""]
         fig = figs.get("speedup_vs_memory")
         out += pt.memory_sweep_lines(data.memory_sweep, data.hw, point, fig.name if fig else None)
+    if any(f"roofline_{p}" in figs for p in ("fp16", "int4")):
+        out += ["### The paper point on the roofline", ""] + pt.roofline_lines(data.point, figs)
     if data.what_if is not None:
         out += ["### What-if variants of the accelerator", "",
                 f"The paper point on variants of `{g.hw}` (`*_streamed_mb`: weight bytes streamed from DRAM at "

@@ -104,6 +104,7 @@ class PointDetail:
             activation buffer).
         segment_dram_bytes: segment label -> DRAM bytes of its ops.
         energy_j, energy_breakdown_j: None when the accelerator has no energy costs.
+        roofline: ``hwsim.roofline.points`` of the run (one row per module x phase with MACs).
     """
 
     precision: str
@@ -118,6 +119,7 @@ class PointDetail:
     segment_dram_bytes: dict[str, float]
     energy_j: float | None = None
     energy_breakdown_j: dict[str, float] | None = None
+    roofline: pd.DataFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -148,6 +150,7 @@ class ReportData:
     hw: HwFacts | None = None
     point: dict[str, PointDetail] = field(default_factory=dict)   # "fp16", "int4"
     memory_sweep: pd.DataFrame | None = None
+    results_of_point: dict = field(default_factory=dict)          # "fp16", "int4" -> SimResult
 
 
 def hw_facts(hw) -> HwFacts:
@@ -159,6 +162,8 @@ def hw_facts(hw) -> HwFacts:
 
 def point_detail(res) -> PointDetail:
     """Reduce one ``SimResult`` to a ``PointDetail``."""
+    from hwsim import roofline
+
     s, ops = res.summary, res.ops
     labels = res.memory[["segment", "segment_label"]].drop_duplicates().set_index("segment")["segment_label"]
     seg_label = ops["segment"].map(labels).fillna("?")
@@ -170,7 +175,8 @@ def point_detail(res) -> PointDetail:
         dram_bytes_by_source={k: float(v) for k, v in s["dram_bytes_by_source"].items()},
         op_time_by_bound_s=bound, memory=res.memory.copy(),
         segment_dram_bytes={k: float(v) for k, v in ops.groupby(seg_label)["dram_bytes"].sum().items()},
-        energy_j=s.get("energy_j"), energy_breakdown_j=s.get("energy_breakdown_j"))
+        energy_j=s.get("energy_j"), energy_breakdown_j=s.get("energy_breakdown_j"),
+        roofline=roofline.points(res))
 
 
 def search_onchip_share(memory: pd.DataFrame) -> float:
@@ -226,7 +232,8 @@ def simulate_grid(grid: ReportGrid) -> ReportData:
     fp16 = results[results.precision == "fp16"].set_index(["model", "beam", "lm_fusion"])["latency_s"]
     key = pd.MultiIndex.from_frame(results[["model", "beam", "lm_fusion"]])
     results["speedup_vs_fp16_x"] = fp16.reindex(key).to_numpy() / results["latency_s"].to_numpy()
-    data = ReportData(grid, results, pd.DataFrame(phase_rows), hw=hw_facts(hw), point=point)
+    data = ReportData(grid, results, pd.DataFrame(phase_rows), hw=hw_facts(hw), point=point,
+                      results_of_point=main_res)
     if main_graph is not None:
         # The paper point's FP16/INT4 pair per accelerator variant, simulated once: the what-if
         # "as specified" row and the sweep points at the preset's own values are the grid's.
@@ -335,6 +342,12 @@ def build(out_dir: str | Path = "reports/paper", grid: ReportGrid | None = None,
     if data.memory_sweep is not None:
         data.memory_sweep.to_csv(out / "speedup_vs_memory.csv", index=False)
         figs["speedup_vs_memory"] = figures.speedup_vs_memory(data, out / "speedup_vs_memory.png")
+    from hwsim import roofline
+
+    for precision, res in data.results_of_point.items():
+        pts = data.point[precision].roofline
+        pts.to_csv(out / f"roofline_{precision}.csv", index=False)
+        figs[f"roofline_{precision}"] = roofline.figure(res, out / f"roofline_{precision}.png", pts)
     if data.point:
         residency_table(data).to_csv(out / "residency.csv", index=False)
         energy_table(data).to_csv(out / "energy.csv", index=False)

@@ -374,3 +374,23 @@ def compression_lines(compression_x: float, paper_x: float, ideal_x: float) -> l
             f"{compression_x:.2f}x against the ideal {ideal_x:g}x of the weight widths; the paper's "
             f"{paper_x:g}x implies {_pct(abs(more))} {'more' if more > 0 else 'fewer'} stored bytes than "
             "our `int4` policy; which tensors the paper keeps wider is not stated.", ""]
+
+
+def roofline_lines(point: dict, figs: dict) -> list[str]:
+    """The paper point on the roofline (``hwsim.roofline``): per precision, the figure and the
+    module x phase groups with the largest shares of busy time, with what bounds them."""
+    out = ["Each marker is one module in one phase (its GEMMs and the ops around them): operations "
+           "(2 x MACs) per byte moved against the rate it reached over its busy time, under the roofs "
+           "of the chip (peak per precision; DRAM and scratchpad bandwidth); marker area: share of the "
+           "busy time. `roof`: the lowest of the three at the point's intensity.", ""]
+    for precision in ("fp16", "int4"):
+        d = point.get(precision)
+        fig = figs.get(f"roofline_{precision}")
+        if d is None or d.roofline is None or fig is None:
+            continue
+        pts = d.roofline.head(3)
+        parts = [f"`{r.module}` ({r.phase}) {100 * r.time_share:.0f}% of busy time, at "
+                 f"{100 * r.roof_fraction:.0f}% of its {r.roof} roof" for r in pts.itertuples()]
+        out += [f"**{precision.upper()}**: " + "; ".join(parts) + ".", "",
+                f"![roofline {precision}]({fig.name})", ""]
+    return out
