@@ -33,17 +33,20 @@ PARETO_PNG = "dse_pareto.png"
 #: "y_log", "caption", "fields": [[column, label], ...], "points": [{column: value, "front": bool}]}``
 #: (x and y already scaled to the plotted units).
 PARETO_JSON = "dse_pareto.json"
-#: Objectives tried in order when none are given: the first two present in the table.
-DEFAULT_OBJECTIVES = (("rtf", "min"), ("onchip_bytes", "min"), ("energy_j", "min"), ("macs", "min"))
+#: Objectives tried in order when none are given: the first two present in the table (chip area
+#: is the cost axis when the accelerator has area coefficients, ``hwsim.area``; else on-chip bytes).
+DEFAULT_OBJECTIVES = (("rtf", "min"), ("area_mm2", "min"), ("onchip_bytes", "min"), ("energy_j", "min"),
+                      ("macs", "min"))
 #: Figures shown for a design point, with their display name, scale and format.
 FIGURES = (("rtf", "RTF", 1.0, ".4f"), ("latency_s", "latency_ms", 1e3, ".2f"),
-           ("onchip_bytes", "on-chip MiB", 2.0**-20, ".2f"), ("energy_j", "energy_mJ", 1e3, ".3f"),
-           ("compression_x", "compression (x)", 1.0, ".2f"))
+           ("onchip_bytes", "on-chip MiB", 2.0**-20, ".2f"), ("area_mm2", "area mm²", 1.0, ".2f"),
+           ("energy_j", "energy_mJ", 1e3, ".3f"), ("compression_x", "compression (x)", 1.0, ".2f"))
 _BINARY = ((2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB"), (1, "B"))
 
 
 def default_objectives(df: pd.DataFrame) -> dict[str, str]:
-    """RTF against on-chip memory (or the next figures present) as the two objectives."""
+    """RTF against chip area, or on-chip memory (or the next figures present), as the two
+    objectives."""
     found = {c: s for c, s in DEFAULT_OBJECTIVES if c in df.columns and df[c].notna().any()}
     if len(found) < 2:
         raise ValueError(f"need two of {[c for c, _ in DEFAULT_OBJECTIVES]} in the results")
@@ -64,12 +67,13 @@ def unit(col: str, values: pd.Series | None = None) -> tuple[str, float]:
             if smallest >= size:
                 return name, 1.0 / size
         return "B", 1.0
-    return {"latency_s": ("ms", 1e3), "energy_j": ("mJ", 1e3), "macs": ("GMACs", 1e-9)}.get(col, ("", 1.0))
+    return {"latency_s": ("ms", 1e3), "energy_j": ("mJ", 1e3), "macs": ("GMACs", 1e-9),
+            "area_mm2": ("mm²", 1.0)}.get(col, ("", 1.0))
 
 
 def _label(col: str, values: pd.Series | None = None) -> str:
     name = {"rtf": "real-time factor", "onchip_bytes": "on-chip memory", "energy_j": "energy",
-            "latency_s": "latency", "macs": "work"}.get(col, col)
+            "latency_s": "latency", "macs": "work", "area_mm2": "chip area"}.get(col, col)
     u, _ = unit(col, values)
     return f"{name} ({u})" if u else name
 
@@ -126,7 +130,7 @@ def pareto_plot(df: pd.DataFrame, front: pd.DataFrame, objectives: dict[str, str
                 set_log_ticks(axis, ticks)
             else:
                 axis.set_major_locator(FixedLocator(ticks))
-                axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+                axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.3g}"))
                 axis.set_minor_locator(NullLocator())
     ax.set_xlabel(_label(x, ok[x]))
     ax.set_ylabel(_label(y, ok[y]))
