@@ -130,7 +130,7 @@ def _calibrate_and_train(args, system, policy, notes: list[str]) -> tuple[object
 def run(args: argparse.Namespace) -> int:
     from models.params import parameter_table
     from models.quant import export
-    from models.quant.policy import load_policy, storage_bytes
+    from models.quant.policy import check_overrides, load_policy, storage_bytes
     from models.system import build_system
     from models.yamlio import UserError
 
@@ -144,6 +144,7 @@ def run(args: argparse.Namespace) -> int:
     policy = load_policy(args.precision)
     system = build_system(args.model, args.seed, checkpoint=args.checkpoint)
     cfg = system.config
+    check_overrides(policy, cfg)
     notes = []
     if args.checkpoint is None:
         notes.append(f"no checkpoint: random weights (seed {args.seed})")

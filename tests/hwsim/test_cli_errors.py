@@ -256,6 +256,13 @@ def _quantize_out_parent_is_file(d, out, i):
             ["--out", "is a file"])
 
 
+def _quantize_policy_override_matches_nothing(d, out, i):
+    policy = (REPO / "models" / "quant" / "policies" / "int8-encoder.yaml").read_text()
+    (d / "typo.yaml").write_text(policy.replace("rnnt.encoder.layers.*", "rnnt.encoder.layer.*"))
+    return (["quantize", "--model", "tiny", "--precision", d / "typo.yaml", "--synthetic", "--out", out / "q.npz"],
+            ["rnnt.encoder.layer.*", "matches no module", "tiny"])
+
+
 def _sweep_out_is_file(d, out, i):
     (d / "f").write_text("keep")
     return ["sweep", TINY_SWEEP, "--out", d / "f", "--workers", "0", "--no-progress"], ["--out", "existing file"]
