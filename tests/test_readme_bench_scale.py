@@ -41,5 +41,6 @@ def test_sweep_row():
     res = _result("dse")
     row = _row("| design points, `swb300`")
     assert f"{res['points']:,} hardware variants of one graph, {res['workers']} workers" in row
-    assert (f"{res['end_to_end_points_per_s']:.0f} points/s end to end, {res['steady_points_per_s']:.0f} steady "
-            f"({res['worker_point_s'] * 1e3:.1f} ms per point)") in row
+    runs = [r / 3600 for r in res["runs_end_to_end_points_per_hour"]]
+    assert (f"{res['end_to_end_points_per_s']:.0f} points/s end to end (runs {min(runs):.0f}-{max(runs):.0f}), "
+            f"{res['steady_points_per_s']:.0f} steady ({res['worker_point_s'] * 1e3:.1f} ms per point)") in row
