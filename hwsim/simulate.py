@@ -236,6 +236,10 @@ def _precision_support(hw: AcceleratorSpec) -> tuple:
             tuple(c.vector.elems_per_cycle), c.select.unit)
 
 
+#: Plans and core allocations remembered per policy (a sweep's accelerators repeat them).
+_CACHED_PLANS = 512
+
+
 @dataclass(frozen=True)
 class _Rows:
     """The cost rows of a program under one policy (``hwsim.program``): what does not depend
@@ -255,6 +259,8 @@ class _Rows:
     pair: np.ndarray
     first_use: np.ndarray
     spill_of: np.ndarray
+    plans: dict = field(default_factory=dict, compare=False, repr=False)         # _memory_plan
+    allocations: dict = field(default_factory=dict, compare=False, repr=False)   # _allocation
 
 
 def _rows(prog: Program, tprep: PreparedOps) -> _Rows:
@@ -307,36 +313,66 @@ def _prepared(prog: Program, hw: AcceleratorSpec, policy: PrecisionPolicy, confi
     return prep, rows
 
 
+def _allocation(prog: Program, rows: _Rows, hw: AcceleratorSpec):
+    """Work per group (single-core seconds with every weight on chip, so that the allocation
+    does not move with memory sizes or DRAM bandwidth) and its cores (``hwsim.plan.allocate_cores``
+    per segment): (work, first core, cores, scratchpad share) per group. Remembered per policy
+    for the last few (core, clock, cores, spatial) settings: all it reads of the accelerator."""
+    key = (repr(hw.core), hw.frequency_hz, hw.cores, hw.mapping.spatial)
+    hit = rows.allocations.get(key)
+    if hit is None:
+        groups = prog.groups
+        G = len(groups.label)
+        base = rows.base
+        R0 = len(prog.row_group)
+        ones, zeros = np.ones(R0), np.zeros(R0)
+        proxy = op_times(hw, base, ones, base.w_bytes, zeros, zeros).latency_s
+        work = np.bincount(prog.row_group, weights=proxy * prog.row_count, minlength=G) if R0 else np.zeros(G)
+        g_c0 = np.zeros(G, dtype=np.int64)
+        g_nc = np.ones(G, dtype=np.int64)
+        g_share = np.zeros(G)
+        bounds = np.searchsorted(groups.seg, np.arange(len(prog.seg_labels) + 1))
+        for s in range(len(prog.seg_labels)):
+            gi = np.arange(bounds[s], bounds[s + 1])
+            c0, nc, share = plan.allocate_cores(work[gi], groups.floating[gi], hw.cores, hw.mapping.spatial)
+            g_c0[gi], g_nc[gi], g_share[gi] = c0, nc, share
+        hit = rows.allocations[key] = (work, g_c0, g_nc, g_share)
+        while len(rows.allocations) > _CACHED_PLANS:
+            rows.allocations.pop(next(iter(rows.allocations)))
+    return hit
+
+
+def _memory_plan(prog: Program, tprep: PreparedOps, rows: _Rows, share: np.ndarray, hw: AcceleratorSpec):
+    """``hwsim.plan.plan_memory`` and the rows' bytes by source, remembered per policy for the
+    last few (scratchpad shares, capacities, residency and prefetch settings): all the plan
+    reads of the accelerator, so a sweep over DRAM bandwidth or dispatch cost plans once."""
+    key = (share.tobytes(), hw.mapping.residency, hw.mapping.prefetch, hw.cores, hw.core.scratchpad_bytes,
+           hw.shared_sram_bytes)
+    hit = rows.plans.get(key)
+    if hit is None:
+        pairs = prog.pairs
+        mem = plan.plan_memory(pairs=pairs, size=tprep.w_bytes[prog.templates_of(pairs.first_op)],
+                               seg_labels=prog.seg_labels, groups=prog.groups, share=share,
+                               weight_names=prog.weight_names, act_op=rows.act_op, act_bytes=rows.act_bytes,
+                               hw=hw)
+        hit = rows.plans[key] = (mem, mem.bytes_of(rows.pair, rows.first_use, rows.spill_of))
+        while len(rows.plans) > _CACHED_PLANS:
+            rows.plans.pop(next(iter(rows.plans)))
+    return hit
+
+
 def _run(prog: Program, tprep: PreparedOps, rows: _Rows, hw: AcceleratorSpec, policy: PrecisionPolicy,
          config: ModelConfig | None, comp, audio_s: float, meta: dict) -> SimResult:
     """One design point of a lowered graph (``hwsim.program``): everything per cost row, then
     the schedule per op."""
     n = prog.n_ops
     groups = prog.groups
-    G = len(groups.label)
     seg_labels = prog.seg_labels
-    rg, rc = prog.row_group, prog.row_count
-    R0 = len(rg)
 
-    # Execution plan: work groups on cores (from single-core times with every weight on chip,
-    # so that the allocation does not move with memory sizes), then memory.
-    base = rows.base
-    ones, zeros = np.ones(R0), np.zeros(R0)
-    proxy = op_times(hw, base, ones, base.w_bytes, zeros, zeros).latency_s
-    work = np.bincount(rg, weights=proxy * rc, minlength=G) if R0 else np.zeros(G)
-    g_c0 = np.zeros(G, dtype=np.int64)
-    g_nc = np.ones(G, dtype=np.int64)
-    g_share = np.zeros(G)
-    bounds = np.searchsorted(groups.seg, np.arange(len(seg_labels) + 1))
-    for s in range(len(seg_labels)):
-        gi = np.arange(bounds[s], bounds[s + 1])
-        c0, nc, share = plan.allocate_cores(work[gi], groups.floating[gi], hw.cores, hw.mapping.spatial)
-        g_c0[gi], g_nc[gi], g_share[gi] = c0, nc, share
+    # Execution plan: work groups on cores, then memory.
+    work, g_c0, g_nc, g_share = _allocation(prog, rows, hw)
     pairs = prog.pairs
-    mem = plan.plan_memory(pairs=pairs, size=tprep.w_bytes[prog.templates_of(pairs.first_op)],
-                           seg_labels=seg_labels, groups=groups, share=g_share,
-                           weight_names=prog.weight_names, act_op=rows.act_op, act_bytes=rows.act_bytes, hw=hw)
-    mb = mem.bytes_of(rows.pair, rows.first_use, rows.spill_of)
+    mem, mb = _memory_plan(prog, tprep, rows, g_share, hw)
     special, special_rows = rows.special, rows.special_rows
     row_t, row_g, count, prep = rows.row_t, rows.row_g, rows.count, rows.prep
     row_seg = groups.seg[row_g]
@@ -479,5 +515,5 @@ def _run(prog: Program, tprep: PreparedOps, rows: _Rows, hw: AcceleratorSpec, po
         }, columns=list(MAPPING_COLUMNS))
 
     return SimResult(summary, hw, policy, config, meta, np.stack([busy_start, busy_end], axis=1),
-                     _phases=lambda: pd.DataFrame(phase_data), _memory=lambda: mem.residency,
+                     _phases=lambda: pd.DataFrame(phase_data), _memory=lambda: mem.residency.copy(),
                      _mapping=mapping_frame, _ops=ops_frame)
