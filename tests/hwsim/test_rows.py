@@ -79,3 +79,22 @@ def test_rows_equal_one_row_per_op(model, audio_s, beam):
         if energy:
             static = sa["energy_breakdown_j"]["static"]
             assert sa["energy_j"] == pytest.approx(oa["energy_j"].sum() + static, rel=1e-12)
+
+
+def test_reused_plans_give_the_results_of_a_fresh_graph():
+    """Design points that share the core allocation or the memory plan of an earlier point reuse
+    them (simulate._allocation, _memory_plan): the results must be those of a fresh lowering."""
+    from hwsim.simulate import simulate
+
+    config = load_config("tiny")
+    graph = paper_graph(config, 1.0, 4, "dr")
+    base = load_spec("rapid4")
+    variants = [base.replace_paths(c) for c in (
+        {}, {"dram_bw_bytes_per_s": 1e10}, {"core.dispatch_overhead_cycles": 500}, {"core.scratchpad_bytes": 2**16},
+        {"dram_bw_bytes_per_s": 1e10, "core.scratchpad_bytes": 2**16}, {})]
+    shared = [simulate(graph, hw, "int4", 1.0, config=config) for hw in variants]
+    for hw, res in zip(variants, shared):
+        fresh = simulate(paper_graph(config, 1.0, 4, "dr"), hw, "int4", 1.0, config=config)
+        assert res.summary == fresh.summary
+        assert (res.ops["end_s"].to_numpy() == fresh.ops["end_s"].to_numpy()).all()
+        assert res.memory.equals(fresh.memory) and res.mapping.equals(fresh.mapping)
