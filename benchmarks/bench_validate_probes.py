@@ -15,7 +15,6 @@ Writes ``validate_probes.json`` (with the machine and date) into ``benchmarks/re
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import statistics
 import sys
@@ -30,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 import hwsim  # noqa: E402
 from hwsim.calibrate import machine_info  # noqa: E402
+from hwsim.provenance import utc_stamp  # noqa: E402
 from hwsim.validate import DECODE_CASES, decode_case, predict_gemm  # noqa: E402
 from _timing import results_path  # noqa: E402
 
@@ -72,7 +72,7 @@ def main() -> int:
         print(f"{model} beam {beam} {fusion}: summed op latencies / makespan = {busy / res.latency_s:.2f}")
     out = results_path("validate_probes")
     out.write_text(json.dumps({"machine": machine_info(),
-                               "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+                               "date": utc_stamp(),
                                "command": "python benchmarks/bench_validate_probes.py",
                                "cache": cache, "unit_overlap": overlap}, indent=1))
     print(f"wrote {out}")

@@ -43,7 +43,6 @@ API: ``measure(...) -> Calibration``; ``preset_yaml(cal, executor) -> str``; ``w
 
 from __future__ import annotations
 
-import datetime as _dt
 import logging
 import math
 import os
@@ -55,6 +54,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from hwsim.provenance import utc_stamp
 
 log = logging.getLogger(__name__)
 
@@ -356,7 +357,7 @@ def measure(repeats: int = 5, min_sample_s: float = 0.02, decode: bool = True,
 
     torch.set_num_threads(1)
     numba.set_num_threads(1)
-    cal = Calibration(machine_info(), _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
+    cal = Calibration(machine_info(), utc_stamp())
     mhz = cal.machine.get("cpu_mhz") or 1000.0
     cal.items["frequency_hz"] = Item(mhz * 1e6, "hz", "'cpu MHz' of /proc/cpuinfo (read, not measured: "
                                      "rates per cycle are measured rates divided by it)")

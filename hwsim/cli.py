@@ -19,9 +19,9 @@ import logging
 import pkgutil
 import sys
 import traceback
-from pathlib import Path
 
 import hwsim.commands
+from hwsim.provenance import git_commit, version_string  # noqa: F401 (hwsim.cli's public helpers)
 from models.yamlio import UserError
 
 log = logging.getLogger("hwsim")
@@ -46,54 +46,6 @@ class ArgumentParser(argparse.ArgumentParser):
 
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)\n")
-
-
-def version_string() -> str:
-    """``hwsim VERSION`` from the installed package's metadata, plus ``(git COMMIT)`` when this
-    code runs from a git checkout (an editable install): read from ``.git`` directly, no ``git``
-    process, so it costs a few file reads. Uncommitted changes are not detected."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        text = f"hwsim {version('hwsim')}"
-    except PackageNotFoundError:
-        text = "hwsim (version unknown: the package is not installed)"
-    commit = git_commit(Path(__file__).resolve().parents[1])
-    return f"{text} (git {commit[:12]})" if commit else text
-
-
-def git_commit(root: Path) -> str | None:
-    """The commit checked out in the git work tree at ``root`` (40 hex digits), or None when
-    ``root`` is not one or its HEAD cannot be read (a ``.git`` folder, or a ``gitdir:`` file as
-    worktrees and submodules have; loose refs, then ``packed-refs``)."""
-    try:
-        git = root / ".git"
-        if git.is_file():
-            gitdir = git.read_text().strip().removeprefix("gitdir:").strip()
-            git = (root / gitdir).resolve()
-        head = (git / "HEAD").read_text().strip()
-        if not head.startswith("ref:"):
-            return head if _is_sha(head) else None
-        ref = head.removeprefix("ref:").strip()
-        common = git / "commondir"  # a worktree's refs live in the main repository
-        dirs = [git] + ([(git / common.read_text().strip()).resolve()] if common.is_file() else [])
-        for d in dirs:
-            if (d / ref).is_file():
-                sha = (d / ref).read_text().strip()
-                return sha if _is_sha(sha) else None
-        for d in dirs:
-            if (d / "packed-refs").is_file():
-                for line in (d / "packed-refs").read_text().splitlines():
-                    sha, _, name = line.partition(" ")
-                    if name == ref and _is_sha(sha):
-                        return sha
-    except (OSError, UnicodeDecodeError):
-        pass
-    return None
-
-
-def _is_sha(text: str) -> bool:
-    return len(text) in (40, 64) and all(c in "0123456789abcdef" for c in text)
 
 
 class _VersionAction(argparse.Action):

@@ -133,12 +133,12 @@ class SimResult:
                 contents are ``config.json``), ``config_sha256`` (of ``config.json``) and
                 ``created_utc``.
         """
-        import datetime
         import hashlib
 
         import yaml
 
         from hwsim import breakdown, roofline
+        from hwsim.provenance import utc_iso
         from hwsim.timeline import chrome_trace, gantt
 
         out = Path(out_dir)
@@ -165,7 +165,7 @@ class SimResult:
                              "hw": self.hw.name, "precision": self.policy.name,
                              "audio_s": self.summary.get("audio_s"), "graph_meta": self.graph_meta},
                   "config_sha256": hashlib.sha256(config_text.encode()).hexdigest(),
-                  "created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+                  "created_utc": utc_iso()}
         (out / "provenance.json").write_text(json.dumps(record, indent=2, default=str))
         return out
 

@@ -40,7 +40,6 @@ with the largest error.
 
 from __future__ import annotations
 
-import datetime as _dt
 import logging
 import math
 import random
@@ -50,6 +49,7 @@ from pathlib import Path
 import numpy as np
 
 from hwsim.calibrate import machine_info, preset_paths, round_robin, sample_loop
+from hwsim.provenance import utc_stamp
 
 log = logging.getLogger(__name__)
 
@@ -257,7 +257,7 @@ def validate(hw: str | Path, repeats: int = 5, min_sample_s: float = 0.02, gemms
         c.measured_s = measured[c.name]
         c.ratio = c.predicted_s / c.measured_s
     return {"machine": machine_info(),
-            "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "date": utc_stamp(),
             "command": command, "hw": {exe: _shown(p) for exe, p in paths.items()},
             "cases": [c.to_dict() for c in cases], "summary": summarize(cases)}
 

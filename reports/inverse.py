@@ -26,13 +26,13 @@ import platform
 import subprocess
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from hwsim.calibrate import cpu_model
+from hwsim.provenance import utc_stamp
 
 log = logging.getLogger(__name__)
 
@@ -569,7 +569,7 @@ def run_inverse(out_dir: str | Path = DEFAULT_DIR, sweep: str | Path = SWEEP, wo
     path = out / RUN_RECORD
     if summary.done or not path.exists():
         record = {
-            "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "date": utc_stamp(),
             "machine": platform.node(),
             "cpu": cpu_model(),
             "cpus": __import__("os").cpu_count(),

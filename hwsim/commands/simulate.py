@@ -127,14 +127,14 @@ def provenance(args: argparse.Namespace) -> dict:
     """What ``SimResult.save`` records of this command: ``argv`` (``sys.argv`` when this process
     is the command line, i.e. the sub-command is one of its words; null when called from Python),
     ``args`` (the parsed options, defaults and the graph's values filled in), ``version`` and
-    ``git_commit`` (``hwsim --version``'s helpers)."""
+    ``git_commit`` (``hwsim.provenance``, as ``hwsim --version``)."""
     import sys
 
-    import hwsim.cli as cli
+    from hwsim import provenance as prov
 
     argv = list(sys.argv) if getattr(args, "command", "simulate") in sys.argv[1:] else None
     return {"argv": argv, "args": {k: v for k, v in vars(args).items() if k != "func"},
-            "version": cli.version_string(), "git_commit": cli.git_commit(Path(cli.__file__).resolve().parents[1])}
+            "version": prov.version_string(), "git_commit": prov.git_commit(prov.PROJECT_ROOT)}
 
 
 def run(args: argparse.Namespace) -> int:
