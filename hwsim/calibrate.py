@@ -590,9 +590,9 @@ def write_presets(cal: Calibration, out: str | Path) -> dict[str, Path]:
     texts = {exe: preset_yaml(cal, exe) for exe in paths}
     for exe, text in texts.items():
         from_dict(AcceleratorSpec, loads_yaml(text, str(paths[exe])), source=str(paths[exe]))
+    from hwsim.outputs import atomic_file
+
     for exe, path in paths.items():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(texts[exe])
-        tmp.replace(path)
+        with atomic_file(path) as tmp:
+            tmp.write_text(texts[exe])
     return paths

@@ -32,7 +32,8 @@ import numpy as np
 import pandas as pd
 
 from hwsim.calibrate import cpu_model
-from hwsim.provenance import utc_stamp
+from hwsim.outputs import atomic_file
+from hwsim.provenance import PROJECT_ROOT, git_commit, utc_stamp
 
 log = logging.getLogger(__name__)
 
@@ -533,14 +534,6 @@ def _md(frame: pd.DataFrame) -> str:
 # Running the sweep
 
 
-def _git_commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                              check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def _uncommitted(paths: tuple[str, ...] = ("hwsim", "models", "workloads")) -> list[str]:
     """Tracked files under ``paths`` with uncommitted changes (the results depend on them)."""
     try:
@@ -576,15 +569,14 @@ def run_inverse(out_dir: str | Path = DEFAULT_DIR, sweep: str | Path = SWEEP, wo
             "command": f"python -m reports.inverse --out {out_dir}",
             "sweep": str(Path(sweep).resolve().relative_to(ROOT)) if Path(sweep).resolve().is_relative_to(ROOT)
             else str(sweep),
-            "git_commit": _git_commit(),
+            "git_commit": git_commit(PROJECT_ROOT) or "unknown",
             "uncommitted_changes": _uncommitted(),
             "points": summary.planned,
             "evaluated_now": summary.done,
             "elapsed_s": round(time.perf_counter() - start, 1),
         }
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(record, indent=2) + "\n")
-        tmp.replace(path)
+        with atomic_file(path) as tmp:
+            tmp.write_text(json.dumps(record, indent=2) + "\n")
     return summary
 
 

@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     from models.yamlio import UserError
     from reports.accuracy import build
 
-    from hwsim.commands._output import atomic_dir, check_dir
+    from hwsim.outputs import atomic_dir, check_dir
 
     check_dir(args.out)
     if args.stage != "report":

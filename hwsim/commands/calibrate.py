@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     from models.yamlio import UserError
 
     from hwsim.calibrate import measure, preset_paths, write_presets
-    from hwsim.commands._output import check_file
+    from hwsim.outputs import check_file
 
     for path in preset_paths(args.out).values():
         check_file(path, "--out", suffix=".yaml")

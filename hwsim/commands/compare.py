@@ -39,7 +39,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hwsim.commands._output import atomic_file, check_file
+    from hwsim.outputs import atomic_file, check_file
     from hwsim.compare import compare
 
     if args.out:

@@ -134,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
     from models.system import build_system
     from models.yamlio import UserError
 
-    from hwsim.commands._output import atomic_file, check_file
+    from hwsim.outputs import atomic_file, check_file
 
     check_file(args.out)
     if not (args.synthetic or args.data or args.wav_list):

@@ -27,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
     one self-contained HTML page (report.html: figures embedded, interactive Pareto plot)."""
     from dataclasses import replace
 
-    from hwsim.commands._output import atomic_dir, check_dir
+    from hwsim.outputs import atomic_dir, check_dir
     from hwsim.dse.store import check_sweep_dir
     from hwsim.spec import load_spec
     from reports.html import HTML_NAME

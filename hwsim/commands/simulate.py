@@ -143,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
     from models.yamlio import UserError
 
     from hwsim.breakdown import breakdown
-    from hwsim.commands._output import atomic_dir, check_dir
+    from hwsim.outputs import atomic_dir, check_dir
     from hwsim.cost import CostError
     from hwsim.simulate import simulate
     from hwsim.spec import load_spec

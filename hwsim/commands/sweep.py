@@ -35,7 +35,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hwsim.commands._output import check_dir
+    from hwsim.outputs import check_dir
     from hwsim.dse import SweepIncomplete, run_sweep
     from models.yamlio import UserError
 

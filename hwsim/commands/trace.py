@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     import models
     import workloads
 
-    from hwsim.commands._output import atomic_file, check_file
+    from hwsim.outputs import atomic_file, check_file
 
     check_file(args.out)
     system = models.build_system(args.model, seed=args.seed, checkpoint=args.checkpoint)

@@ -412,7 +412,7 @@ def test_read_only_output_folder(command, tmp_path, capsys, monkeypatch):
     ro.mkdir()
     ro.chmod(0o555)
     if os.geteuid() == 0:  # root may write anyway: make the check see what a user would
-        import hwsim.commands._output as output
+        import hwsim.outputs as output
 
         real = os.access
         monkeypatch.setattr(output.os, "access", lambda p, mode: Path(p) != ro and real(p, mode))

@@ -1,4 +1,5 @@
-"""Output paths of the sub-commands: checked before any work, written atomically.
+"""Output paths: checked before any work, written atomically (the sub-commands, and library code
+that writes results: calibrated presets, the inverse search's record).
 
 Every command that writes (``--out FILE`` or ``--out DIR``) calls :func:`check_file` /
 :func:`check_dir` before it starts, so that an unusable path (an existing file where a folder is
