@@ -29,7 +29,7 @@ report: $(STAMP)
 	$(VENV)/bin/hwsim report --out reports/paper --sweep reports/paper/sweep
 
 # The inverse search (which unpublished rapid4 parameters give the paper's figures): 1,296 points,
-# 3-5 minutes on 2 cores, resumable; the report's validation section reads its last results.
+# about 4 s on 2 cores, resumable; the report's validation section reads its last results.
 inverse: $(STAMP)
 	mkdir -p $(NUMBA_CACHE_DIR)
 	$(PY) -m reports.inverse --out reports/paper/inverse
