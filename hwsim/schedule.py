@@ -24,12 +24,17 @@ greedy list schedule is not monotone in general (Graham's anomalies), so a faste
 rare cases lengthen the makespan slightly (``tests/hwsim/test_monotone.py`` measures by how much
 over fine grids).
 
-The inner loop is Numba-compiled.
+The inner loop is Numba-compiled, and reads every op's costs through its *row* (``hwsim.program``:
+ops of one template and work group cost the same), so its inputs grow with distinct rows, not with
+ops; the totals (busy time per phase and unit, ring bytes) are summed as it goes.
 
 Phase attribution (``phase_latency``): the makespan is cut at every op start and end. Each slice
 during which ops run is divided among the phases of the running ops in proportion to how many of
 each phase's ops run in it; a slice during which nothing runs (waiting for a transfer) goes to the
 phase of the op that starts at its end. The phase latencies therefore sum exactly to the makespan.
+Up to ``SORT_CHUNK`` ops the events are sorted whole; above, start times are sorted in chunks and
+merged on the fly, ends come from a heap of the running ops (one int32 per op of extra memory:
+an hour of audio); both give the same result (``tests/hwsim/test_long.py``).
 """
 
 from __future__ import annotations
