@@ -9,7 +9,7 @@ tables are built when first read. Compression comes from ``hwsim.compression`` f
 config.
 
 What a design point costs grows with the distinct rows (a few hundred) except for the schedule
-and its totals, which are one Numba pass over the ops each: about 4-5 ms for the 10 s
+and its phase attribution, one Numba pass over the ops each: about 3-4 ms for the 10 s
 paper-scale graph (65k ops; ``benchmarks/bench_dse.py``).
 """
 
