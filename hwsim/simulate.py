@@ -34,6 +34,7 @@ from hwsim import plan
 from hwsim.area import area_summary
 from hwsim.compression import cached_compression
 from hwsim.cost import BOUND_CODE, BOUNDS, UNITS, PreparedOps, op_times, prepare_ops
+from hwsim.limits import MAX_RUN_FOLDER_OPS
 from hwsim.optable import categorical, expand_templates
 from hwsim.program import Program, lower
 from hwsim.precision import PREC_NAMES
@@ -122,7 +123,10 @@ class SimResult:
         ``summary.json``, ``trace.json`` (Chrome trace event format), ``gantt.png`` of
         ``gantt_window`` (seconds; default ``hwsim.timeline.default_window``),
         ``breakdown.csv`` + ``breakdown.json`` (``hwsim.breakdown``), ``roofline.csv`` +
-        ``roofline.png`` (``hwsim.roofline``) and ``provenance.json``.
+        ``roofline.png`` (``hwsim.roofline``) and ``provenance.json``. The per-op files (all but
+        config, hw, phases, memory, mapping, summary and provenance) are written for graphs of
+        up to ``hwsim.limits.MAX_RUN_FOLDER_OPS`` ops; ``provenance.json`` says when they were
+        left out (``per_op_files``).
 
         Args:
             provenance: what only the caller knows, written into ``provenance.json`` as given:
@@ -148,19 +152,27 @@ class SimResult:
         config_text = json.dumps(resolved, indent=2, default=str)
         (out / "config.json").write_text(config_text)
         (out / "hw.yaml").write_text(yaml.safe_dump(to_dict(self.hw), sort_keys=False))
-        ops = self.ops.reset_index()
-        ops.to_parquet(out / "ops.parquet", index=False)
-        ops.to_csv(out / "ops.csv", index=False)
         self.phases.to_csv(out / "phases.csv", index=False)
         self.memory.to_csv(out / "memory.csv", index=False)
         self.mapping.to_csv(out / "mapping.csv", index=False)
         (out / "summary.json").write_text(json.dumps(self.summary, indent=2, default=float))
-        (out / "trace.json").write_text(json.dumps(chrome_trace(self)))
-        if len(self.ops):
-            gantt(self, out / "gantt.png", gantt_window)
-        breakdown.write(self, out)
-        roofline.write(self, out)
+        n_ops = int(self.summary.get("ops", 0))
+        if n_ops <= MAX_RUN_FOLDER_OPS:
+            ops = self.ops.reset_index()
+            ops.to_parquet(out / "ops.parquet", index=False)
+            ops.to_csv(out / "ops.csv", index=False)
+            (out / "trace.json").write_text(json.dumps(chrome_trace(self)))
+            if len(ops):
+                gantt(self, out / "gantt.png", gantt_window)
+            breakdown.write(self, out)
+            roofline.write(self, out)
+            per_op = "written"
+        else:
+            per_op = (f"left out: {n_ops:,} ops > hwsim.limits.MAX_RUN_FOLDER_OPS ({MAX_RUN_FOLDER_OPS:,}); "
+                      "SimResult.ops has them in Python")
+            log.warning("%s: per-op files (ops, trace, gantt, breakdown, roofline) %s", out, per_op)
         record = {"argv": None, "version": None, "git_commit": None, **(provenance or {}),
+                  "per_op_files": per_op,
                   "inputs": {"model": self.config.name if self.config else self.summary.get("model"),
                              "hw": self.hw.name, "precision": self.policy.name,
                              "audio_s": self.summary.get("audio_s"), "graph_meta": self.graph_meta},

@@ -225,3 +225,18 @@ def test_graph_without_model_needs_model(tmp_path, capsys, traced_file):
     assert main(["simulate", "--graph", str(p), "--hw", "rapid4", "--precision", "int4"]) == 2
     assert "names no model; give --model" in capsys.readouterr().err
     assert main(["simulate", "--graph", str(p), "--model", "tiny", "--hw", "rapid4", "--precision", "int4"]) == 0
+
+
+def test_run_folder_of_a_large_graph_leaves_out_the_per_op_files(tmp_path, monkeypatch):
+    import importlib
+
+    simulate_module = importlib.import_module("hwsim.simulate")   # the package's name is the function
+    res = simulate(two_module_graph(), TINY_HW, "fp16", audio_s=1.0)
+    monkeypatch.setattr(simulate_module, "MAX_RUN_FOLDER_OPS", 2)       # the graph has 3 ops
+    out = res.save(tmp_path / "run")
+    names = {p.name for p in out.iterdir()}
+    assert {"summary.json", "phases.csv", "memory.csv", "mapping.csv", "config.json", "provenance.json"} <= names
+    assert not names & {"ops.parquet", "ops.csv", "trace.json", "gantt.png", "breakdown.csv", "roofline.png"}
+    assert "3 ops > hwsim.limits.MAX_RUN_FOLDER_OPS (2)" in json.loads((out / "provenance.json").read_text())["per_op_files"]
+    monkeypatch.setattr(simulate_module, "MAX_RUN_FOLDER_OPS", 3)
+    assert (res.save(tmp_path / "run3") / "ops.parquet").is_file()
