@@ -17,7 +17,8 @@ MAX_BEAM = 1024
 MAX_FRAMES = 30_000
 
 #: Most ops whose per-op files a run folder gets (``SimResult.save``: ``ops.parquet``/``.csv``,
-#: ``trace.json``, ``gantt.png``, ``breakdown``, ``roofline``: all built from the per-op table).
+#: ``trace.json``, ``gantt.png``, ``breakdown``, ``roofline``: all built from the per-op table),
+#: and whose breakdown ``hwsim simulate`` prints.
 #: Measured: 300 s of swb300 (1.95M ops) took 83 s and 3.4 GB to write them, 1.2 GB on disk;
 #: an hour would need about 40 GB. Above the limit the folder has the summary, phases, memory
 #: plan, mapping, config and provenance (which says what was left out); the per-op table stays

@@ -143,6 +143,7 @@ def run(args: argparse.Namespace) -> int:
     from models.yamlio import UserError
 
     from hwsim.breakdown import breakdown
+    from hwsim.limits import MAX_RUN_FOLDER_OPS
     from hwsim.outputs import atomic_dir, check_dir
     from hwsim.cost import CostError
     from hwsim.simulate import simulate
@@ -219,6 +220,10 @@ def run(args: argparse.Namespace) -> int:
     for phase, lat in s["phases"].items():
         share = lat / s["latency_s"] if s["latency_s"] else 0.0
         print(f"  {phase:<12} {lat:10.4g}  {share:6.1%}")
-    for line in breakdown(result).lines():
-        print(line)
+    if s["ops"] <= MAX_RUN_FOLDER_OPS:
+        for line in breakdown(result).lines():
+            print(line)
+    else:  # the breakdown is built from the per-op table (an hour: 23M rows, ~17 GB)
+        print(f"  breakdown        left out: {s['ops']:,} ops > hwsim.limits.MAX_RUN_FOLDER_OPS "
+              f"({MAX_RUN_FOLDER_OPS:,}); simulate a shorter utterance for it")
     return 0

@@ -240,3 +240,14 @@ def test_run_folder_of_a_large_graph_leaves_out_the_per_op_files(tmp_path, monke
     assert "3 ops > hwsim.limits.MAX_RUN_FOLDER_OPS (2)" in json.loads((out / "provenance.json").read_text())["per_op_files"]
     monkeypatch.setattr(simulate_module, "MAX_RUN_FOLDER_OPS", 3)
     assert (res.save(tmp_path / "run3") / "ops.parquet").is_file()
+
+
+def test_cli_leaves_out_the_breakdown_of_a_large_graph(capsys, monkeypatch):
+    import hwsim.limits
+
+    monkeypatch.setattr(hwsim.limits, "MAX_RUN_FOLDER_OPS", 10)
+    assert main(["simulate", "--model", "tiny", "--hw", "rapid4", "--precision", "int4", "--beam", "2",
+                 "--lm-fusion", "none", "--audio-s", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "breakdown        left out:" in out and "> hwsim.limits.MAX_RUN_FOLDER_OPS (10)" in out
+    assert "time by bound" not in out
