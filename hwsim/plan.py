@@ -160,9 +160,8 @@ def segments(table: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
 @dataclass(frozen=True)
 class Groups:
     """Work groups: per group its ``seg``, ``label`` and whether it is ``floating`` (label ''
-    and no weight read); ``group``: the group of each cost row (``hwsim.program``)."""
+    and no weight read). The group of each cost row is ``hwsim.program.Program.row_group``."""
 
-    group: np.ndarray
     seg: np.ndarray
     label: list[str]
     floating: np.ndarray
@@ -241,16 +240,6 @@ class Pairs:
     first_op: np.ndarray
     group: np.ndarray
 
-    @classmethod
-    def of(cls, seg: np.ndarray, weight: np.ndarray, group: np.ndarray, n_weights: int) -> Pairs:
-        """From per-op ``seg``, planned ``weight`` code (-1 = none) and ``group`` arrays."""
-        wops = np.flatnonzero(weight >= 0)
-        nW = max(n_weights, 1)
-        key = seg[wops].astype(np.int64) * nW + weight[wops]
-        uniq, first_pos, uses = np.unique(key, return_index=True, return_counts=True)
-        first = wops[first_pos]
-        return cls(uniq // nW, uniq % nW, uses, first, np.asarray(group)[first])
-
     def index(self, seg: np.ndarray, weight: np.ndarray, n_weights: int) -> np.ndarray:
         """Pair index of (segment, weight code) arguments that name a pair."""
         nW = max(n_weights, 1)
@@ -259,13 +248,14 @@ class Pairs:
 
 @dataclass
 class MemoryPlan:
-    """The plan per (segment, weight) pair and per work group; ``rows`` turns it into bytes.
+    """The plan per (segment, weight) pair and per work group; ``bytes_of`` turns it into bytes.
 
     Per pair (``Pairs`` order): ``local``, ``shared``, ``remote`` on-chip bytes (own scratchpads,
     shared SRAM, other cores' scratchpads over the ring), ``carried`` (on chip already at the
     end of the previous segment), ``prefetched`` (loaded by prefetch, issued at the previous
-    segment's start), ``size`` (the weight's bytes). Per group: ``spill_op`` (the op producing
-    its largest activation buffer, -1 = none), ``spilled`` (bytes of it that do not fit).
+    segment's start), ``size`` (the weight's bytes). Per group: ``act_op`` (the op producing
+    its largest activation buffer, -1 = none), ``act_bytes`` (its size), ``spilled`` (bytes of it
+    that do not fit).
     ``residency``: one row per (segment, weight or activation buffer) (see ``plan_memory``),
     built on first use.
     """

@@ -82,7 +82,7 @@ class Program:
         t_counts: ops per template.
         t_phase: ``PHASES`` index per template. t_macs: MACs per template (int64).
         seg_labels: label of each segment (``hwsim.plan.segments``).
-        groups: the work groups (``Groups.group`` is per base row here, not per op).
+        groups: the work groups (``hwsim.plan.Groups``; ``row_group`` indexes them).
         base_row: the base row of every op (int32).
         row_template, row_group, row_count, row_first_op: per base row.
         weight: planned GEMM weight code per template (-1 = none), into ``weight_names``.
@@ -121,9 +121,6 @@ class Program:
     def n_ops(self) -> int:
         return len(self.base_row)
 
-    @property
-    def row_seg(self) -> np.ndarray:
-        return self.groups.seg[self.row_group]
 
 
 def lower(graph: OpGraph) -> Program:
@@ -167,7 +164,7 @@ def _lower(graph: OpGraph) -> Program:
     row_count = row_count[rows]
     row_first_op = _first_index(base_row, len(rows))
     has_w = np.bincount(row_group, weights=(weight[row_template] >= 0).astype(np.float64), minlength=G) > 0
-    groups = Groups(row_group, g_seg.astype(np.int64), g_label,
+    groups = Groups(g_seg.astype(np.int64), g_label,
                     np.array([x == "" for x in g_label], dtype=bool) & ~has_w)
 
     # (segment, weight) pairs over the weighted GEMMs.

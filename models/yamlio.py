@@ -172,29 +172,42 @@ def from_dict(cls: type, data: Any, source: str = "<dict>", path: str = "") -> A
         raise ConfigError(f"{where} {exc}") from exc
 
 
-def replace_paths(obj: Any, changes: dict[str, Any], source: str, open_maps: tuple[str, ...] = ()) -> Any:
+def replace_paths(obj: Any, changes: dict[str, Any], name: str, source: str,
+                  open_maps: tuple[str, ...] = ()) -> Any:
     """A copy of dataclass ``obj`` with the fields at dotted paths set, checked as ``from_dict``
     checks them: each new value is converted to its field's type, and every dataclass on a
     changed path is rebuilt (its ``__post_init__`` runs, up to ``obj``'s own); nothing else is
     rebuilt.
 
     Args:
-        changes: dotted path -> new value. source: names the result in error messages.
-        open_maps: names of mapping-valued fields that may gain keys (e.g. rate tables).
+        changes: dotted path -> new value. name: names ``obj`` in path errors; source: names the
+            result in value errors. open_maps: names of mapping-valued fields that may gain keys
+            (e.g. rate tables); every other path must name an existing field.
 
     Raises:
         ConfigError: a path names no field, or a value or the result is invalid (field named).
     """
     tree: dict = {}
     for path, value in changes.items():
-        node = tree
         parts = path.split(".")
-        for key in parts[:-1]:
-            node = node.setdefault(key, {})
-            if not isinstance(node, dict):
-                raise ConfigError(f"{source}: {path}: set twice")
-        node[parts[-1]] = _Leaf(value)
-    return _replace(obj, tree, source, "", open_maps)
+        node, branch = obj, tree
+        for i, key in enumerate(parts[:-1]):
+            node = node.get(key) if isinstance(node, dict) else \
+                getattr(node, key, None) if key in _names(node) else None
+            if not (isinstance(node, dict) or dataclasses.is_dataclass(node)):
+                raise ConfigError(f"{name}: {path}: {'.'.join(parts[: i + 1])} is not a section of the spec")
+            branch = branch.setdefault(key, {})
+            if not isinstance(branch, dict):
+                raise ConfigError(f"{name}: {path}: {'.'.join(parts[: i + 1])} is set twice")
+        known = sorted(node) if isinstance(node, dict) else sorted(_names(node))
+        if parts[-1] not in known and not (isinstance(node, dict) and parts[-2:-1] and parts[-2] in open_maps):
+            raise ConfigError(f"{name}: {path}: unknown field {parts[-1]!r}; fields here: {', '.join(known)}")
+        branch[parts[-1]] = _Leaf(value)
+    return _replace(obj, tree, source, "")
+
+
+def _names(obj: Any) -> list[str]:
+    return list(_fields_of(type(obj))[1]) if dataclasses.is_dataclass(obj) else []
 
 
 class _Leaf:
@@ -204,44 +217,25 @@ class _Leaf:
         self.value = value
 
 
-def _replace(obj: Any, tree: dict, source: str, path: str, open_maps: tuple[str, ...]) -> Any:
-    where = f"{source}: {path}" if path else f"{source}:"
+def _replace(obj: Any, tree: dict, source: str, path: str) -> Any:
+    """``obj`` with ``tree``'s leaves set (paths checked by ``replace_paths``)."""
     if isinstance(obj, dict):
-        out = dict(obj)
-        for key, sub in tree.items():
-            full = f"{path}.{key}" if path else key
-            if key not in out and path.rsplit(".", 1)[-1] not in open_maps:
-                raise ConfigError(f"{source}: {full}: unknown field {key!r}; fields here: {', '.join(sorted(out))}")
-            if isinstance(sub, _Leaf):
-                out[key] = sub.value
-            else:
-                raise ConfigError(f"{source}: {full}: not a section")
-        return out
-    if not dataclasses.is_dataclass(obj):
-        raise ConfigError(f"{source}: {path}: is not a section")
-    hints, fields = _fields_of(type(obj))
+        return {**obj, **{key: leaf.value for key, leaf in tree.items()}}
+    hints, _ = _fields_of(type(obj))
     new = {}
     for key, sub in tree.items():
         full = f"{path}.{key}" if path else key
-        if key not in fields:
-            raise ConfigError(f"{source}: {full}: unknown field {key!r}; fields here: {', '.join(sorted(fields))}")
         if isinstance(sub, _Leaf):
             new[key] = _convert(hints[key], sub.value, source, full)
         else:
-            current = getattr(obj, key)
-            if isinstance(current, dict):
-                value = _replace(current, sub, source, full, open_maps)
-                new[key] = _convert(hints[key], value, source, full)
-            elif dataclasses.is_dataclass(current):
-                new[key] = _replace(current, sub, source, full, open_maps)
-            else:
-                raise ConfigError(f"{source}: {full}: {full} is not a section of the spec")
+            value = _replace(getattr(obj, key), sub, source, full)
+            new[key] = _convert(hints[key], value, source, full) if isinstance(value, dict) else value
     try:
         return dataclasses.replace(obj, **new)
     except ConfigError:
         raise
     except (ValueError, TypeError) as exc:
-        raise ConfigError(f"{where} {exc}") from exc
+        raise ConfigError(f"{source}: {path} {exc}" if path else f"{source}: {exc}") from exc
 
 
 @functools.lru_cache(maxsize=None)

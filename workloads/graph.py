@@ -105,7 +105,7 @@ def _template(op: Op) -> Op:
     return op if op.step == -1 else replace(op, step=-1)
 
 
-def csr(deps: Sequence[Iterable[int]]) -> tuple[np.ndarray, np.ndarray]:
+def _csr(deps: Sequence[Iterable[int]]) -> tuple[np.ndarray, np.ndarray]:
     """Producer lists as CSR (``ptr``, ``dep_ids``), each op's producers sorted and distinct."""
     lists = [sorted(set(ds)) for ds in deps]
     counts = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))
@@ -206,7 +206,7 @@ class OpGraph:
                 c = by_id[id(o)] = g.intern(o)
             codes[i] = c
         steps = np.fromiter((o.step for o in ops), dtype=np.int32, count=len(ops))
-        ptr, flat = csr(deps)
+        ptr, flat = _csr(deps)
         return cls.from_arrays(g._templates, codes, steps, ptr, flat, meta)
 
     @classmethod

@@ -28,7 +28,7 @@ def _flat(prog):
     return replace(prog, base_row=np.arange(n, dtype=np.int32), row_template=prog.row_template[rows],
                    row_group=prog.row_group[rows], row_count=np.ones(n, dtype=np.int64),
                    row_first_op=np.arange(n, dtype=np.int64),
-                   groups=replace(prog.groups, group=prog.row_group[rows]), cache={})
+                   cache={})
 
 
 def _points(seed: int, k: int):
