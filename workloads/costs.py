@@ -40,6 +40,8 @@ from collections.abc import Callable
 from math import ceil, log2, prod
 from typing import NamedTuple
 
+from workloads.graph import Op
+
 Shape = tuple[int, ...]
 
 #: Bytes per element of the dtypes the tracer meets (name as ``str(torch.dtype)`` minus ``torch.``).
@@ -140,6 +142,17 @@ def op_cost(
             _first_numel(out_shapes),
         )
     return formula(in_shapes, in_dtypes, out_shapes, out_dtypes)
+
+
+def costed_op(name: str, phase: str, module: str, in_shapes: tuple[Shape, ...], in_dtypes: tuple[str, ...],
+              out_shapes: tuple[Shape, ...], out_dtypes: tuple[str, ...], weight: str = "",
+              weight_bytes: int = 0) -> Op:
+    """The ``workloads.graph.Op`` record of one call (``step`` -1: a template, as ``OpGraph``
+    stores it), its numbers from ``op_cost``. The tracer and the analytic builder make their
+    records here."""
+    c = op_cost(name, in_shapes, in_dtypes, out_shapes, out_dtypes)
+    return Op(name, c.kind, phase, -1, module, in_shapes, out_shapes, in_dtypes, out_dtypes, c.macs, c.flops,
+              c.bytes_read, c.bytes_written, weight, weight_bytes, c.m, c.k, c.n, c.elems)
 
 
 # ------------------------------------------------------------------------------------------------

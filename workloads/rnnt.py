@@ -24,7 +24,7 @@ import numpy as np
 
 from models.config import ModelConfig, reduced_frames, stacked_frames
 from models.params import encoder_layer_input_dims, parameter_table
-from workloads.costs import Shape, op_cost
+from workloads.costs import Shape, costed_op
 from workloads.blocks import record, replay
 from workloads.graph import Op, OpGraph
 
@@ -67,12 +67,9 @@ class GraphBuilder:
         key = (name, ins, outs, in_dtypes, out_dtypes, phase, module, weight)
         code = self._codes.get(key)
         if code is None:  # ops that differ only in the step share one template
-            c = op_cost(name, ins, in_dtypes, outs, out_dtypes)
-            wb = self.param_bytes[weight] if weight else 0
             code = self._codes[key] = len(self.templates)
-            self.templates.append(Op(name, c.kind, phase, -1, module, ins, outs, in_dtypes, out_dtypes,
-                                     c.macs, c.flops, c.bytes_read, c.bytes_written, weight, wb,
-                                     c.m, c.k, c.n, c.elems))
+            self.templates.append(costed_op(name, phase, module, ins, in_dtypes, outs, out_dtypes, weight,
+                                            self.param_bytes[weight] if weight else 0))
         node = self.flushed + len(self.code)
         self.code.append(code)
         self.step.append(step)

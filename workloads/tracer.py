@@ -29,8 +29,8 @@ import numpy as np
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from workloads.costs import SOURCE_OPS, VIEW_OPS, op_cost
-from workloads.graph import Op, OpGraph
+from workloads.costs import SOURCE_OPS, VIEW_OPS, costed_op
+from workloads.graph import OpGraph
 
 log = logging.getLogger(__name__)
 
@@ -197,22 +197,9 @@ class OpRecorder(TorchDispatchMode):
 
     def to_graph(self, meta: dict | None = None) -> OpGraph:
         """Build the ``OpGraph`` of the recorded ops (costs from ``workloads.costs``)."""
-        cache: dict[tuple, tuple] = {}  # costs per shape signature, shared across modules
-        templates: list[Op] = []
-        for (name, module, phase, weight, ish, idt, osh, odt), wbytes in self.keys:
-            sig = (name, ish, idt, osh, odt)
-            cost = cache.get(sig)
-            if cost is None:
-                in_shapes = tuple(tuple(x) for x in ish)
-                out_shapes = tuple(tuple(x) for x in osh)
-                in_dtypes = tuple(_dtype_name(d) for d in idt)
-                out_dtypes = tuple(_dtype_name(d) for d in odt)
-                cost = cache[sig] = (in_shapes, out_shapes, in_dtypes, out_dtypes,
-                                     op_cost(name, in_shapes, in_dtypes, out_shapes, out_dtypes))
-            in_shapes, out_shapes, in_dtypes, out_dtypes, c = cost
-            templates.append(Op(
-                name, c.kind, phase, -1, module, in_shapes, out_shapes, in_dtypes, out_dtypes,
-                c.macs, c.flops, c.bytes_read, c.bytes_written, weight, wbytes, c.m, c.k, c.n, c.elems))
+        templates = [costed_op(name, phase, module, tuple(tuple(x) for x in ish), tuple(_dtype_name(d) for d in idt),
+                               tuple(tuple(x) for x in osh), tuple(_dtype_name(d) for d in odt), weight, wbytes)
+                     for (name, module, phase, weight, ish, idt, osh, odt), wbytes in self.keys]
 
         def column(buf: array, dtype) -> np.ndarray:  # a copy: the buffer stays appendable
             return np.frombuffer(buf, dtype=dtype).copy() if len(buf) else np.zeros(0, dtype)
