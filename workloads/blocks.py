@@ -68,17 +68,18 @@ def record(builder, fn: Callable[[int, list[int | None]], tuple[list[int | None]
     ``builder`` is a ``workloads.rnnt.GraphBuilder``: the ops ``fn`` adds are taken back off it
     (their templates stay interned).
     """
-    start = len(builder.code)                  # in the builder's one-by-one buffers
-    first = len(builder)                       # the id the block's first op gets
-    d0 = len(builder.dep_ids)
+    cols = builder.cols
+    start = len(cols.code)                     # in the one-by-one buffers
+    first = len(cols)                          # the id the block's first op gets
+    d0 = len(cols.deps)
     state = [-(i + 2) if p else None for i, p in enumerate(present)]
     after, result = fn(_RECORD_STEP, state)
-    n = len(builder.code) - start
-    code = np.frombuffer(builder.code, dtype=np.int32)[start:].copy()
-    steps = np.frombuffer(builder.step, dtype=np.int32)[start:].astype(np.int64)
-    ptr = np.frombuffer(builder.ptr, dtype=np.int64)[start:].copy() - d0
-    deps = np.frombuffer(builder.dep_ids, dtype=np.int32)[d0:].astype(np.int64)
-    del builder.code[start:], builder.step[start:], builder.ptr[start + 1:], builder.dep_ids[d0:]
+    n = len(cols.code) - start
+    code = np.frombuffer(cols.code, dtype=np.int32)[start:].copy()
+    steps = np.frombuffer(cols.step, dtype=np.int32)[start:].astype(np.int64)
+    ptr = np.frombuffer(cols.ptr, dtype=np.int64)[start:].copy() - d0
+    deps = np.frombuffer(cols.deps, dtype=np.int32)[d0:].astype(np.int64)
+    del cols.code[start:], cols.step[start:], cols.ptr[start + 1:], cols.deps[d0:]
     rel = steps == _RECORD_STEP
     dkind = np.where(deps < 0, STATE, np.where(deps >= first, INTERNAL, ABSOLUTE)).astype(np.int8)
     dval = np.where(deps < 0, -deps - 2, np.where(deps >= first, deps - first, deps))

@@ -145,6 +145,76 @@ def _normalize_deps(ptr, deps):
     return new_ptr, out[:e].copy()
 
 
+def _compact(ptr: np.ndarray) -> np.ndarray:
+    """Producer offsets as int32 below 2**31 edges (the module docstring's layout)."""
+    return ptr.astype(np.int32) if ptr[-1] < 2**31 else ptr.astype(np.int64, copy=False)
+
+
+class OpColumns:
+    """Ops appended in program order as ``OpGraph`` columns (template code, step, producers):
+    one by one into array buffers (``append``) or in bulk as numpy chunks (``extend``); ``arrays``
+    joins everything once. The tracer, the analytic builder and ``OpGraph.add`` append here.
+
+    ``code``, ``step``, ``ptr`` (producer offsets, relative to the current buffer), ``deps``: the
+    one-by-one buffers (``workloads.blocks.record`` reads and truncates them).
+    """
+
+    def __init__(self) -> None:
+        self.code = array("i")
+        self.step = array("i")
+        self.ptr = array("q", [0])
+        self.deps = array("i")
+        self.chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        self.flushed = 0                       # ops in chunks
+
+    def __len__(self) -> int:
+        return self.flushed + len(self.code)
+
+    def append(self, code: int, step: int, deps: Sequence[int]) -> int:
+        """Append one op with its producers (sorted, distinct); returns its id."""
+        node = self.flushed + len(self.code)
+        self.code.append(code)
+        self.step.append(step)
+        self.deps.extend(deps)
+        self.ptr.append(len(self.deps))
+        return node
+
+    def flush(self) -> None:
+        """Move the one-by-one buffers into the chunk list."""
+        if len(self.code):
+            self.chunks.append((np.frombuffer(self.code, dtype=np.int32).copy(),
+                                np.frombuffer(self.step, dtype=np.int32).copy(),
+                                np.diff(np.frombuffer(self.ptr, dtype=np.int64)).astype(np.int32),
+                                np.frombuffer(self.deps, dtype=np.int32).copy()))
+            self.flushed += len(self.code)
+            self.code, self.step, self.ptr, self.deps = array("i"), array("i"), array("q", [0]), array("i")
+
+    def extend(self, code: np.ndarray, step: np.ndarray, counts: np.ndarray, deps: np.ndarray) -> None:
+        """Append ops in bulk: template codes, steps, producer counts and ids."""
+        self.flush()
+        self.chunks.append((code, step, counts, deps))
+        self.flushed += len(code)
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(code int32, step int32, ptr int64 (n + 1), deps int32) of every op so far. The chunks
+        are joined one column at a time, each freed as it goes; the result stays the buffer's
+        one chunk, so appending may go on."""
+        self.flush()
+        fields = [[c[f] for c in self.chunks] for f in range(4)]
+        self.chunks = []
+
+        def join(f: int) -> np.ndarray:
+            parts, fields[f] = fields[f], None
+            return np.concatenate(parts).astype(np.int32, copy=False) if parts else np.zeros(0, np.int32)
+
+        code, step, counts = join(0), join(1), join(2)
+        ptr = np.zeros(len(code) + 1, dtype=np.int64)
+        np.cumsum(counts, out=ptr[1:])
+        deps = join(3)
+        self.chunks = [(code, step, counts, deps)] if len(code) else []
+        return code, step, ptr, deps
+
+
 class OpGraph:
     """A dataflow graph of ``Op`` records in columnar form (see the module docstring).
 
@@ -156,10 +226,7 @@ class OpGraph:
         self.meta: dict = dict(meta or {})
         self._templates: list[Op] = []
         self._index: dict[tuple, int] = {}
-        self._code = array("i")
-        self._step = array("i")
-        self._ptr = array("q", [0])
-        self._deps = array("i")
+        self._buf = OpColumns()
         self._memo: dict = {}
         self._frozen: tuple[np.ndarray, ...] | None = None
 
@@ -178,16 +245,12 @@ class OpGraph:
     def add(self, op: Op, deps: Iterable[int] = ()) -> int:
         """Append ``op`` after its producers ``deps`` (ids of earlier ops); returns its id."""
         self._thaw()
-        node = len(self._code)
+        node = len(self._buf)
         ds = sorted(set(deps))
         for d in ds:
             if not 0 <= d < node:
                 raise ValueError(f"op {node} ({op.op}): dependency {d} is not an earlier op")
-        self._code.append(self.intern(op))
-        self._step.append(op.step)
-        self._deps.extend(ds)
-        self._ptr.append(len(self._deps))
-        return node
+        return self._buf.append(self.intern(op), op.step, ds)
 
     @classmethod
     def from_records(cls, ops: Sequence[Op], deps: Sequence[Iterable[int]], meta: dict | None = None) -> OpGraph:
@@ -235,8 +298,7 @@ class OpGraph:
             raise ValueError(f"op {node} ({templates[code[node]].op}): dependency {d} is not an earlier op")
         if not ordered:  # sort each op's producers and drop repeats
             ptr, dep_ids = _normalize_deps(ptr, dep_ids)
-        if len(dep_ids) < 2**31:
-            ptr = ptr.astype(np.int32)
+        ptr = _compact(ptr)
         g = cls(meta)
         for t in templates:
             g.intern(t)
@@ -246,29 +308,26 @@ class OpGraph:
         return g
 
     def _thaw(self) -> None:
-        """Back to appendable arrays (``add`` after a bulk construction)."""
+        """Back to appendable columns (``add`` after a bulk construction)."""
         self._memo.clear()
         if self._frozen is not None:
             code, step, ptr, deps = self._frozen
-            self._code, self._step = array("i", code.tobytes()), array("i", step.tobytes())
-            self._ptr, self._deps = array("q", ptr.astype(np.int64).tobytes()), array("i", deps.tobytes())
+            self._buf = OpColumns()
+            self._buf.extend(code, step, np.diff(ptr), deps)
             self._frozen = None
 
     def _columns(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         if self._frozen is None:
-            ptr = np.frombuffer(self._ptr, dtype=np.int64)
-            self._frozen = (np.frombuffer(self._code, dtype=np.int32).copy(),
-                            np.frombuffer(self._step, dtype=np.int32).copy(),
-                            ptr.astype(np.int32) if ptr[-1] < 2**31 else ptr.copy(),
-                            np.frombuffer(self._deps, dtype=np.int32).copy())
-            self._code, self._step, self._ptr, self._deps = array("i"), array("i"), array("q", [0]), array("i")
+            code, step, ptr, deps = self._buf.arrays()
+            self._frozen = (code, step, _compact(ptr), deps)
+            self._buf = OpColumns()
         return self._frozen
 
     # ----------------------------------------------------------------------------------------
     # Access
 
     def __len__(self) -> int:
-        return len(self._frozen[0]) if self._frozen is not None else len(self._code)
+        return len(self._frozen[0]) if self._frozen is not None else len(self._buf)
 
     @property
     def templates(self) -> tuple[Op, ...]:

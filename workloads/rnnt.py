@@ -17,7 +17,6 @@ Assumptions shared with the decode being mirrored: batch 1 (one utterance; the e
 
 from __future__ import annotations
 
-from array import array
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -26,7 +25,7 @@ from models.config import ModelConfig, reduced_frames, stacked_frames
 from models.params import encoder_layer_input_dims, parameter_table
 from workloads.costs import Shape, costed_op
 from workloads.blocks import record, replay
-from workloads.graph import Op, OpGraph
+from workloads.graph import Op, OpColumns, OpGraph
 
 F32 = "float32"
 I64 = "int64"
@@ -45,15 +44,7 @@ class GraphBuilder:
         self.config = config
         self.param_bytes = {p.name: 4 * p.numel for p in parameter_table(config)}
         self.templates: list[Op] = []
-        # Ops added one by one go to these buffers (ptr relative to the buffer); blocks emitted
-        # in bulk, and the buffers before them, are kept as numpy chunks (code, step, producer
-        # counts, producer ids) and joined once by ``graph``.
-        self.code = array("i")
-        self.step = array("i")
-        self.ptr = array("q", [0])
-        self.dep_ids = array("i")
-        self.chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
-        self.flushed = 0                       # ops in chunks
+        self.cols = OpColumns()                # the ops so far (workloads.graph)
         self._codes: dict[tuple, int] = {}
         self.blocks: list = []                 # recorded blocks (workloads.blocks)
         self.block_index: dict[tuple, int] = {}
@@ -70,48 +61,13 @@ class GraphBuilder:
             code = self._codes[key] = len(self.templates)
             self.templates.append(costed_op(name, phase, module, ins, in_dtypes, outs, out_dtypes, weight,
                                             self.param_bytes[weight] if weight else 0))
-        node = self.flushed + len(self.code)
-        self.code.append(code)
-        self.step.append(step)
-        self.dep_ids.extend(sorted({d for d in deps if d is not None}))
-        self.ptr.append(len(self.dep_ids))
-        return node
+        return self.cols.append(code, step, sorted({d for d in deps if d is not None}))
 
     def __len__(self) -> int:
-        return self.flushed + len(self.code)
-
-    def flush(self) -> None:
-        """Move the one-by-one buffers into the chunk list."""
-        if len(self.code):
-            ptr = np.frombuffer(self.ptr, dtype=np.int64)
-            self.chunks.append((np.frombuffer(self.code, dtype=np.int32).copy(),
-                                np.frombuffer(self.step, dtype=np.int32).copy(), np.diff(ptr).astype(np.int32),
-                                np.frombuffer(self.dep_ids, dtype=np.int32).copy()))
-            self.flushed += len(self.code)
-            self.code, self.step, self.ptr, self.dep_ids = array("i"), array("i"), array("q", [0]), array("i")
-
-    def emit(self, code: np.ndarray, step: np.ndarray, counts: np.ndarray, deps: np.ndarray) -> None:
-        """Append ops in bulk (template codes, steps, producer counts and ids)."""
-        self.flush()
-        self.chunks.append((code, step, counts, deps))
-        self.flushed += len(code)
+        return len(self.cols)
 
     def graph(self, meta: dict | None = None) -> OpGraph:
-        self.flush()
-        chunks, self.chunks = self.chunks, []
-        fields = [[c[f] for c in chunks] for f in range(4)]
-        del chunks
-
-        def join(f: int, dtype) -> np.ndarray:   # one field at a time, freeing its chunks
-            parts, fields[f] = fields[f], None
-            return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype)
-
-        code, step = join(0, np.int32), join(1, np.int32)
-        counts = join(2, np.int32)
-        ptr = np.zeros(len(code) + 1, dtype=np.int64)
-        np.cumsum(counts, out=ptr[1:])
-        del counts
-        return OpGraph.from_arrays(self.templates, code, step, ptr, join(3, np.int32), meta)
+        return OpGraph.from_arrays(self.templates, *self.cols.arrays(), meta)
 
     def run(self, tag: tuple, state: list[int | None]) -> BlockRun:
         """A run of repeated blocks (``workloads.blocks``) starting from ``state``."""
@@ -427,7 +383,7 @@ class BlockRun:
         used, calls = np.unique(np.asarray(self.calls, dtype=np.int64), return_inverse=True)
         code, step, counts, deps, outs = replay([b.blocks[i] for i in used], calls.reshape(-1),
                                                 np.asarray(self.steps), self.state, len(b))
-        b.emit(code, step, counts, deps)
+        b.cols.extend(code, step, counts, deps)
         if len(outs):
             self.state = [None if v < 0 else int(v) for v in outs[-1]]
         self.calls, self.steps = [], []

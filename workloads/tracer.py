@@ -21,16 +21,14 @@ from __future__ import annotations
 
 import gc
 import logging
-from array import array
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from workloads.costs import SOURCE_OPS, VIEW_OPS, costed_op
-from workloads.graph import OpGraph
+from workloads.graph import OpColumns, OpGraph
 
 log = logging.getLogger(__name__)
 
@@ -70,9 +68,8 @@ class OpRecorder(TorchDispatchMode):
         keys: (raw template key, weight bytes) per distinct template, in order of first use; the
             key is (name, module, phase, weight, input shapes, input dtypes, output shapes,
             output dtypes) as torch gives them.
-        code, step: template code and step of each recorded op, in program order.
-        ptr, dep_ids: each op's producers (sorted, distinct) as CSR: op ``i``'s are
-            ``dep_ids[ptr[i]:ptr[i + 1]]``.
+        cols: the recorded ops in program order (``workloads.graph.OpColumns``: template code,
+            step, producers sorted and distinct).
         stack: (module path, phase) of the running modules; the bottom entry is the search.
     """
 
@@ -82,10 +79,7 @@ class OpRecorder(TorchDispatchMode):
         self.step_fn = step_fn
         self.keys: list[tuple[tuple, int]] = []
         self._codes: dict[tuple, int] = {}
-        self.code = array("i")
-        self.step = array("i")
-        self.ptr = array("q", [0])
-        self.dep_ids = array("i")
+        self.cols = OpColumns()                # template code, step, producers per op
         self.producers: dict[int, int] = {}
         self.stack: list[tuple[str, str]] = [("", "search")]
         self._actions: dict[Any, tuple[int, str]] = {}
@@ -173,7 +167,6 @@ class OpRecorder(TorchDispatchMode):
         else:
             outs = ()  # e.g. ``item()``: a Python number
 
-        node = len(self.code)
         module, phase = self.stack[-1]
         key = (name, module, phase, weight, tuple([t.shape for t in ins]), tuple([t.dtype for t in ins]),
                tuple([o.shape for o in outs]), tuple([o.dtype for o in outs]))
@@ -181,12 +174,9 @@ class OpRecorder(TorchDispatchMode):
         if c is None:  # ops that differ only in the step share one template
             c = self._codes[key] = len(self.keys)
             self.keys.append((key, weight_bytes))
-        self.code.append(c)
-        self.step.append(self.step_fn())
         if len(deps) > 1:
             deps = sorted(set(deps))
-        self.dep_ids.extend(deps)
-        self.ptr.append(len(self.dep_ids))
+        node = self.cols.append(c, self.step_fn(), deps)
         for o in outs:
             ptr = o.untyped_storage().data_ptr()
             if ptr:
@@ -201,11 +191,7 @@ class OpRecorder(TorchDispatchMode):
                                tuple(tuple(x) for x in osh), tuple(_dtype_name(d) for d in odt), weight, wbytes)
                      for (name, module, phase, weight, ish, idt, osh, odt), wbytes in self.keys]
 
-        def column(buf: array, dtype) -> np.ndarray:  # a copy: the buffer stays appendable
-            return np.frombuffer(buf, dtype=dtype).copy() if len(buf) else np.zeros(0, dtype)
-
-        return OpGraph.from_arrays(templates, column(self.code, np.int32), column(self.step, np.int32),
-                                   column(self.ptr, np.int64), column(self.dep_ids, np.int32), meta)
+        return OpGraph.from_arrays(templates, *self.cols.arrays(), meta)
 
 
 def parameter_map(module: torch.nn.Module) -> dict[int, tuple[str, int]]:

@@ -159,7 +159,7 @@ def test_recorder_keeps_a_few_bytes_per_op():
             with torch.inference_mode(), ModuleTracker(system, rec), rec:
                 result = models.decode(system, feats, beam=4, lm_fusion="dr")
             assert result.text is not None
-            return tracemalloc.get_traced_memory()[0] - base, len(rec.code)
+            return tracemalloc.get_traced_memory()[0] - base, len(rec.cols)
         finally:
             tracemalloc.stop()
 
