@@ -6,7 +6,8 @@ Tables computed from a ``SimResult`` alone (its per-op table, phases, memory pla
   ``bound_by`` label of each op: compute, fill_drain, sram, shared, ring, dram, dispatch, sfu,
   vector, select): ``latency_s`` is the group's share of the makespan (each instant split evenly
   over the ops running then, idle time to the next op to start: ``hwsim.schedule.phase_latency``,
-  so every section sums to the run's ``latency_s``); ``busy_s`` the sum of its ops' latencies
+  so every section sums to the run's ``latency_s``; in a streaming run, less the time the chip
+  waits for audio, ``summary["streaming"]["waiting_s"]``); ``busy_s`` the sum of its ops' latencies
   (ops overlap, so these sum to more); ``energy_j`` the dynamic energy of its ops (static energy
   is not split); ``macs``, ``ops``, ``dram_bytes``.
 - **precision**: per precision the matrix engine ran MACs at, ``utilization`` = MACs /
@@ -149,14 +150,16 @@ def _share(values: np.ndarray, total: float) -> np.ndarray:
     return values / total if total > 0 else np.zeros(len(values))
 
 
-def _groups(ops: pd.DataFrame, codes: np.ndarray, n: int, latency: float, has_energy: bool) -> dict:
-    """Per group code (0..n-1): ops, macs, makespan share, busy time, energy, DRAM bytes."""
+def _groups(ops: pd.DataFrame, codes: np.ndarray, n: int, latency: float, has_energy: bool,
+            release: dict) -> dict:
+    """Per group code (0..n-1): ops, macs, makespan share, busy time, energy, DRAM bytes.
+    ``release``: a streaming run's releases (``phase_latency``; waiting for audio is no group's)."""
     busy = ops["latency_s"].to_numpy(dtype=np.float64)
     out = {
         "ops": np.bincount(codes, minlength=n).astype(np.int64),
         "macs": np.bincount(codes, weights=ops["macs"].to_numpy(dtype=np.float64), minlength=n).astype(np.int64),
         "latency_s": phase_latency(ops["start_s"].to_numpy(), ops["end_s"].to_numpy(),
-                                   codes.astype(np.int64), n) if len(ops) else np.zeros(n),
+                                   codes.astype(np.int64), n, **release)[:n] if len(ops) else np.zeros(n),
         "busy_s": np.bincount(codes, weights=busy, minlength=n),
         "dram_bytes": np.bincount(codes, weights=ops["dram_bytes"].to_numpy(dtype=np.float64), minlength=n),
     }
@@ -176,6 +179,9 @@ def breakdown(result) -> Breakdown:
     hw = result.hw
     latency = float(s["latency_s"])
     has_energy = "energy_j" in ops.columns
+    stream = result.graph_meta.get("streaming") or {}
+    release = ({"release_op": np.asarray(stream["first_op"]), "release_s": np.asarray(stream["arrival_s"])}
+               if len(stream.get("first_op", ())) > 1 else {})
 
     # phase: the simulator's own per-phase table, with shares
     ph = result.phases.copy()
@@ -190,13 +196,13 @@ def breakdown(result) -> Breakdown:
     # module: per (module, phase), in order of first appearance
     keys = pd.MultiIndex.from_arrays([ops["module"].astype(str), ops["phase"].astype(str)])
     codes, uniq = pd.factorize(keys)
-    g = _groups(ops, codes.astype(np.int64), len(uniq), latency, has_energy)
+    g = _groups(ops, codes.astype(np.int64), len(uniq), latency, has_energy, release)
     module = pd.DataFrame({"name": uniq.get_level_values(0), "phase": uniq.get_level_values(1), **g})
 
     # bound: per bound_by label, largest share of the makespan first
     bcodes = ops["bound_by"].cat.codes.to_numpy().astype(np.int64) if len(ops) else np.zeros(0, np.int64)
     cats = list(ops["bound_by"].cat.categories) if len(ops) else list(BOUNDS)
-    g = _groups(ops, bcodes, len(cats), latency, has_energy)
+    g = _groups(ops, bcodes, len(cats), latency, has_energy, release)
     bound = pd.DataFrame({"name": cats, **g})
     bound = bound[bound["ops"] > 0].sort_values("latency_s", ascending=False, kind="stable").reset_index(drop=True)
 

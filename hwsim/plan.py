@@ -9,9 +9,10 @@ unidirectional (``swb300-stream``) encoder in an offline graph (the whole uttera
 every graph the builder and the tracer make today) runs layer by layer over the utterance like a
 bidirectional one: per layer, its recurrent weights are resident and its input projection
 streams once; ``SimResult.memory`` lists it per segment. A chunked streaming graph, whose layers
-alternate per chunk, would get one segment per run of a layer under this rule, and every chunk
-would reload every layer that is not carried from the segment just before: such graphs need
-segments per chunk (all layers of a chunk together), which this rule does not make yet.
+alternate per chunk, is one segment instead (``hwsim.program``: ``stream``, its on-chip part
+``preloaded``), since every layer is used at every chunk. [limit] Long chunks whose layers do not
+fit on chip together would in practice run layer by layer within each chunk, reloading each
+layer per chunk; the one steady-state segment streams the weights that do not fit at every use.
 
 **Work groups and cores.** Within a segment, ops belong to work groups that have no dataflow
 between them inside a step: one per encoder layer direction (``...layers.0.fwd``, ``.bwd``) and
@@ -379,7 +380,7 @@ RESIDENCY_COLUMNS = ("segment", "segment_label", "group", "item", "kind", "bytes
 
 def plan_memory(*, pairs: Pairs, size: np.ndarray, seg_labels: list[str], groups: Groups,
                 share: np.ndarray, weight_names: np.ndarray, act_op: np.ndarray, act_bytes: np.ndarray,
-                hw: AcceleratorSpec) -> MemoryPlan:
+                hw: AcceleratorSpec, preloaded: bool = False) -> MemoryPlan:
     """The memory plan (module docstring).
 
     Args:
@@ -388,6 +389,8 @@ def plan_memory(*, pairs: Pairs, size: np.ndarray, seg_labels: list[str], groups
             scratchpads (``allocate_cores``). weight_names: names of the weight codes.
         act_op, act_bytes: per group, the op producing its largest activation buffer (-1 =
             none) and that buffer's bytes.
+        preloaded: what the first segment keeps on chip is there before it starts (carried,
+            no load): a streaming chip's model, loaded once at start-up.
     """
     n_pairs = len(pairs.seg)
     local_b, shared_b, remote_b = np.zeros(n_pairs), np.zeros(n_pairs), np.zeros(n_pairs)
@@ -425,7 +428,7 @@ def plan_memory(*, pairs: Pairs, size: np.ndarray, seg_labels: list[str], groups
             local_b[p], shared_b[p], remote_b[p] = local.get(kp, 0.0), shared.get(kp, 0.0), remote.get(kp, 0.0)
             res = local_b[p] + shared_b[p] + remote_b[p]
             w = int(pairs.weight[p])
-            carried = min(prev_resident.get(w, 0.0), res)
+            carried = res if (preloaded and s == 0) else min(prev_resident.get(w, 0.0), res)
             pair_carried[p] = carried
             now_resident[w] = res
             # prefetchable: the part that will stay (multi-use) or the whole weight (single use)

@@ -13,6 +13,14 @@ weight) pair, which carries the weight's load, and each group's largest activati
 carries its spill). The scheduler and every per-op table read an op's costs through its row
 (``hwsim.schedule.schedule_rows``). A 10 s paper-scale graph has 65,079 ops and about 300 base
 rows; per-op state is a row index, the schedule's start and end times and the core.
+
+**Streaming graphs** (``workloads.streaming``, ``meta["streaming"]`` with more than one chunk)
+run as one steady-state segment, ``stream``: every layer of the encoder and every network of the
+search is used at every chunk, so what stays on chip is decided once for the whole stream, as a
+compiler of a streaming pipeline would, and it is on chip before the audio starts (``preloaded``:
+a serving chip loads its model once, not per utterance [assumption]). Each chunk's ops are
+released when its audio has arrived (``release_op``, ``release_s``). A one-chunk streaming graph
+is the offline graph, planned and segmented as such and released at the end of the audio.
 """
 
 from __future__ import annotations
@@ -90,6 +98,9 @@ class Program:
         pairs: the (segment, weight) uses (``hwsim.plan.Pairs``).
         code, step: per op, its template and step (``OpGraph.code``, ``OpGraph.step``).
         ptr, deps: producers in CSR form (``OpGraph.edge_arrays``).
+        release_op, release_s: streaming graphs: first op of each chunk and its release time
+            (the chunk's arrival); empty offline.
+        preloaded: the plan's on-chip weights are there before the first op (streaming).
         cache: what callers derive from the program per policy (``hwsim.simulate``).
     """
 
@@ -111,6 +122,9 @@ class Program:
     step: np.ndarray
     ptr: np.ndarray
     deps: np.ndarray
+    release_op: np.ndarray
+    release_s: np.ndarray
+    preloaded: bool
     cache: dict = field(default_factory=dict, compare=False, repr=False)
 
     def templates_of(self, ops: np.ndarray) -> np.ndarray:
@@ -137,7 +151,18 @@ def _lower(graph: OpGraph) -> Program:
     modules = tt["module"].astype(str).to_numpy()
     t_phase = np.array([PHASE_INDEX[p] for p in phases], dtype=np.int64)
 
-    seg, seg_labels = segments_of(code, list(phases), list(modules))
+    stream = graph.meta.get("streaming") or {}
+    release_op = np.asarray(stream.get("first_op", []), dtype=np.int64)
+    release_s = np.asarray(stream.get("arrival_s", []), dtype=np.float64)
+    if len(release_op) != len(release_s) or (len(release_op) and (release_op[0] != 0 or np.any(
+            np.diff(release_op) < 0) or release_op[-1] > n or np.any(np.diff(release_s) < 0))):
+        raise ValueError("graph meta 'streaming' needs first_op (non-decreasing, from 0) and arrival_s "
+                         "(non-decreasing) of equal length, one per chunk")
+    preloaded = len(release_op) > 1
+    if preloaded:
+        seg, seg_labels = np.zeros(n, dtype=np.int32), ["stream"]
+    else:
+        seg, seg_labels = segments_of(code, list(phases), list(modules))
     n_seg = max(len(seg_labels), 1)
 
     # Work groups: (segment, label) in sorted order; floating unless the group reads a weight.
@@ -180,4 +205,4 @@ def _lower(graph: OpGraph) -> Program:
     ptr, deps = graph.edge_arrays()
     return Program(tt, t_counts, t_phase, tt["macs"].to_numpy(np.int64), seg_labels, groups, base_row,
                    row_template, row_group, row_count, row_first_op, weight, weight_names, pairs, code,
-                   graph.step, ptr, deps)
+                   graph.step, ptr, deps, release_op, release_s, preloaded)

@@ -17,6 +17,8 @@ Policy (what a static compiler schedule of this program looks like):
   data is usable ``dram_latency_s`` after its last byte. A demand transfer is released when its
   op starts; a prefetch transfer (``hwsim.plan``) when the segment before the op's segment
   started. An op ends at ``max(start + latency, last byte + DRAM latency + dispatch)``.
+- Streaming (``hwsim.program``): an op starts no earlier than its release, the arrival of its
+  chunk's audio; ops are released in id order.
 
 Known limits: the greedy order can leave a unit idle that a look-ahead schedule would fill; the
 ring, the shared SRAM and the scratchpad ports are not arbitrated between concurrent ops; a
@@ -31,7 +33,9 @@ ops; the totals (busy time per phase and unit, ring bytes) are summed as it goes
 Phase attribution (``phase_latency``): the makespan is cut at every op start and end. Each slice
 during which ops run is divided among the phases of the running ops in proportion to how many of
 each phase's ops run in it; a slice during which nothing runs (waiting for a transfer) goes to the
-phase of the op that starts at its end. The phase latencies therefore sum exactly to the makespan.
+phase of the op that starts at its end (streaming: unless that op starts at its release, the
+chip waiting for audio, which is counted apart). The phase latencies and that wait therefore
+sum exactly to the makespan.
 Up to ``SORT_CHUNK`` ops the events are sorted whole; above, start times are sorted in chunks and
 merged on the fly, ends come from a heap of the running ops (one int32 per op of extra memory:
 an hour of audio); both give the same result (``tests/hwsim/test_long.py``).
@@ -117,7 +121,7 @@ def _remote(i, p, r, c0, nc, split, core):
 
 @njit(cache=True, nogil=True)
 def _schedule(base_row, sp_ops, sp_rows, unit, lat, c0, nc, split, xfer, dram_pre, dram_dem, dram_lat,
-              disp, seg, ptr, deps, ncores, nseg, n_busy, phase, width, out_bytes, n_phases):
+              disp, seg, ptr, deps, ncores, nseg, n_busy, phase, width, out_bytes, n_phases, rel_op, rel_t):
     # Every per-op quantity is read through the op's row: ``base_row[i]``, or ``sp_rows[k]`` for
     # the special ops ``sp_ops`` (sorted). A special op has its base row's template and group,
     # so what a consumer reads of its producer (xfer) is the same through either row.
@@ -135,16 +139,21 @@ def _schedule(base_row, sp_ops, sp_rows, unit, lat, c0, nc, split, xfer, dram_pr
     ring = np.zeros(n_phases)
     cnt = 0
     k = 0
+    kr = 0
+    release = 0.0
     for i in range(n):
         r = base_row[i]
         if k < len(sp_ops) and sp_ops[k] == i:
             r = sp_rows[k]
             k += 1
+        while kr < len(rel_op) and rel_op[kr] <= i:
+            release = rel_t[kr]
+            kr += 1
         u = unit[r]
         a = c0[r]
         w = nc[r]
         if split[r]:
-            t = 0.0
+            t = release
             for c in range(a, a + w):
                 if free[c, u] > t:
                     t = free[c, u]
@@ -168,6 +177,8 @@ def _schedule(base_row, sp_ops, sp_rows, unit, lat, c0, nc, split, xfer, dram_pr
             for cc in range(w):
                 c = a + (pref - a + cc) % w
                 t = free[c, u]
+                if release > t:
+                    t = release
                 for j in range(ptr[i], ptr[i + 1]):
                     p = deps[j]
                     ready = end[p]
@@ -218,7 +229,8 @@ def schedule_rows(base_row: np.ndarray, special_ops: np.ndarray, special_rows: n
                   xfer_s: np.ndarray, dram_pre_s: np.ndarray, dram_demand_s: np.ndarray,
                   dram_latency_s: float, dispatch_s: np.ndarray, seg: np.ndarray, ptr: np.ndarray,
                   deps: np.ndarray, cores: int, row_count: np.ndarray, phase: np.ndarray, width: np.ndarray,
-                  out_bytes: np.ndarray, n_phases: int):
+                  out_bytes: np.ndarray, n_phases: int, release_op: np.ndarray | None = None,
+                  release_s: np.ndarray | None = None):
     """Schedule ops (see the module docstring) whose costs are given per row, and total them.
 
     Args:
@@ -238,6 +250,8 @@ def schedule_rows(base_row: np.ndarray, special_ops: np.ndarray, special_rows: n
         cores: number of cores. row_count: ops per row (to bound the DRAM interval list).
         phase, width, out_bytes: per row, its phase code (< ``n_phases``), cores it occupies
             and output bytes, for the totals.
+        release_op, release_s: ops from ``release_op[k]`` on start no earlier than
+            ``release_s[k]`` (sorted; streaming chunks); default none.
 
     Returns:
         (start_s, end_s, core (int16), ops per row that waited for DRAM, dram_busy_start_s,
@@ -263,7 +277,9 @@ def schedule_rows(base_row: np.ndarray, special_ops: np.ndarray, special_rows: n
                      dram_pre_s, dram_demand_s, float(dram_latency_s), np.ascontiguousarray(dispatch_s, dtype=f64),
                      seg, np.ascontiguousarray(ptr), np.ascontiguousarray(deps), int(cores),
                      int(seg.max()) + 1 if len(seg) else 1, n_busy, np.ascontiguousarray(phase, dtype=np.int64),
-                     np.ascontiguousarray(width, dtype=f64), np.ascontiguousarray(out_bytes, dtype=f64), int(n_phases))
+                     np.ascontiguousarray(width, dtype=f64), np.ascontiguousarray(out_bytes, dtype=f64), int(n_phases),
+                     np.ascontiguousarray(np.zeros(0) if release_op is None else release_op, dtype=np.int64),
+                     np.ascontiguousarray(np.zeros(0) if release_s is None else release_s, dtype=f64))
 
 
 @njit(cache=True, nogil=True)
@@ -293,6 +309,18 @@ def remote_outputs(base_row, c0, nc, split, core, ptr, deps):
             if _remote(i, deps[j], r, c0, nc, split, core):
                 out[deps[j]] += 1
     return out
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _idle_to(op, ph, start, rel_op, rel_t, n_phases):
+    """Where an idle slice ending at ``op``'s start goes: ``op``'s phase ``ph``, or the
+    waiting bucket ``n_phases`` when ``op`` starts at its release (waiting for audio)."""
+    if len(rel_op) == 0:
+        return ph
+    k = np.searchsorted(rel_op, op, side="right") - 1
+    if k >= 0 and start[op] <= rel_t[k]:
+        return n_phases
+    return ph
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -336,13 +364,13 @@ def _next_start(start, order, bounds, pos, heads, nh):
 
 
 @njit(cache=True, nogil=True)
-def _phase_latency(start, end, order, bounds, base_row, phase, n_phases, cap):
+def _phase_latency(start, end, order, bounds, base_row, phase, n_phases, cap, rel_op, rel_t):
     # Events in time order: starts by merging the chunks of ``order`` (each chunk's ops sorted
     # by start; ``bounds`` delimit the chunks), ends from a min-heap of the running ops' end
     # times (at most ``cap`` run at once: one per unit of a core in a schedule). At equal
     # times, ends go first. Phase per row, read through ``base_row``.
     n = len(start)
-    out = np.zeros(n_phases)
+    out = np.zeros(n_phases + 1)
     if n == 0:
         return out
     n_chunks = len(bounds) - 1
@@ -370,7 +398,9 @@ def _phase_latency(start, end, order, bounds, base_row, phase, n_phases, cap):
         x = nxt if is_start else heap_t[0]
         span = x - t
         if span > 0.0:
-            _attribute(out, running, total, span, phase[base_row[order[pos[heads[0]]]]] if nh > 0 else 0)
+            nx = order[pos[heads[0]]] if nh > 0 else 0
+            _attribute(out, running, total, span,
+                       _idle_to(nx, phase[base_row[nx]], start, rel_op, rel_t, n_phases) if nh > 0 else 0)
             t = x
         if is_start:
             op, nh = _next_start(start, order, bounds, pos, heads, nh)
@@ -412,11 +442,11 @@ def _phase_latency(start, end, order, bounds, base_row, phase, n_phases, cap):
 
 
 @njit(cache=True, nogil=True)
-def _phase_latency_sorted(start, end, so, eo, base_row, phase, n_phases):
+def _phase_latency_sorted(start, end, so, eo, base_row, phase, n_phases, rel_op, rel_t):
     # The same sweep as ``_phase_latency`` with every op sorted by start (``so``) and by end
     # (``eo``): faster, with two orders of all ops in memory (graphs up to SORT_CHUNK ops).
     n = len(start)
-    out = np.zeros(n_phases)
+    out = np.zeros(n_phases + 1)
     if n == 0:
         return out
     running = np.zeros(n_phases)
@@ -433,7 +463,8 @@ def _phase_latency_sorted(start, end, so, eo, base_row, phase, n_phases):
             is_start = False
         span = x - t
         if span > 0.0:
-            _attribute(out, running, total, span, phase[base_row[so[i]]] if i < n else 0)
+            _attribute(out, running, total, span,
+                       _idle_to(so[i], phase[base_row[so[i]]], start, rel_op, rel_t, n_phases) if i < n else 0)
             t = x
         if is_start:
             running[phase[base_row[so[i]]]] += 1.0
@@ -452,10 +483,15 @@ SORT_CHUNK = 1 << 20
 
 
 def phase_latency(start: np.ndarray, end: np.ndarray, phase: np.ndarray, n_phases: int,
-                  base_row: np.ndarray | None = None, concurrency: int | None = None) -> np.ndarray:
+                  base_row: np.ndarray | None = None, concurrency: int | None = None,
+                  release_op: np.ndarray | None = None, release_s: np.ndarray | None = None) -> np.ndarray:
     """Seconds of the makespan attributed to each phase code (sums to ``end.max()``): ``phase``
     per op, or per row with ``base_row`` the row of every op. ``concurrency``: the most ops
-    that run at once (a schedule: cores x units), default any."""
+    that run at once (a schedule: cores x units), default any.
+
+    With ``release_op`` and ``release_s`` (``schedule_rows``' streaming releases) the result has
+    one more entry, last: idle time that ends when an op starts at its release (the chip waiting
+    for audio), which no phase gets."""
     start = np.ascontiguousarray(start, dtype=np.float64)
     end = np.ascontiguousarray(end, dtype=np.float64)
     phase = np.ascontiguousarray(phase, dtype=np.int64)
@@ -463,10 +499,14 @@ def phase_latency(start: np.ndarray, end: np.ndarray, phase: np.ndarray, n_phase
     if base_row is None:
         base_row = np.arange(n, dtype=np.int64)
     base_row = np.ascontiguousarray(base_row)
+    streaming = release_op is not None and len(release_op) > 0
+    rel_op = np.ascontiguousarray(release_op if streaming else np.zeros(0), dtype=np.int64)
+    rel_t = np.ascontiguousarray(release_s if streaming else np.zeros(0), dtype=np.float64)
+    keep = n_phases + 1 if streaming else n_phases
     # numpy's stable sort is fast on the nearly sorted times of a schedule
     if n <= SORT_CHUNK:
-        return _phase_latency_sorted(start, end, np.argsort(start, kind="stable"),
-                                     np.argsort(end, kind="stable"), base_row, phase, int(n_phases))
+        return _phase_latency_sorted(start, end, np.argsort(start, kind="stable"), np.argsort(end, kind="stable"),
+                                     base_row, phase, int(n_phases), rel_op, rel_t)[:keep]
     # Start order per chunk of ops, merged on the fly by the sweep: int32 indices, no sort of
     # all ops at once; ends from a heap of the running ops.
     order = np.empty(n, dtype=np.int32 if n < 2**31 else np.int64)
@@ -474,4 +514,4 @@ def phase_latency(start: np.ndarray, end: np.ndarray, phase: np.ndarray, n_phase
     for a, b in zip(bounds[:-1], bounds[1:]):
         order[a:b] = np.argsort(start[a:b], kind="stable") + a
     cap = max(1, n if concurrency is None else min(int(concurrency), n))
-    return _phase_latency(start, end, order, bounds, base_row, phase, int(n_phases), cap)
+    return _phase_latency(start, end, order, bounds, base_row, phase, int(n_phases), cap, rel_op, rel_t)[:keep]

@@ -30,7 +30,7 @@ from models.yamlio import ConfigError, to_dict
 from workloads.graph import PHASES, OpGraph
 
 from hwsim import energy as energy_model
-from hwsim import plan
+from hwsim import plan, streaming
 from hwsim.area import area_summary
 from hwsim.compression import cached_compression
 from hwsim.cost import BOUND_CODE, BOUNDS, UNITS, PreparedOps, op_times, prepare_ops
@@ -74,6 +74,7 @@ class SimResult:
         dram_busy_s: the DRAM channel's busy intervals, (k, 2) array of [start, end) seconds.
         summary: scalars and small dicts (see ``simulate``).
         hw, policy, config: what was simulated.
+        chunks: streaming graphs: one row per chunk (``hwsim.streaming.CHUNK_COLUMNS``); else None.
 
     The tables are built on first access: a sweep that reads only the summary skips them.
     """
@@ -84,6 +85,7 @@ class SimResult:
     config: ModelConfig | None = None
     graph_meta: dict = field(default_factory=dict)
     dram_busy_s: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
+    chunks: pd.DataFrame | None = None
     _phases: Callable[[], pd.DataFrame] | None = field(default=None, repr=False)
     _memory: Callable[[], pd.DataFrame] | None = field(default=None, repr=False)
     _mapping: Callable[[], pd.DataFrame] | None = field(default=None, repr=False)
@@ -123,7 +125,8 @@ class SimResult:
         ``summary.json``, ``trace.json`` (Chrome trace event format), ``gantt.png`` of
         ``gantt_window`` (seconds; default ``hwsim.timeline.default_window``),
         ``breakdown.csv`` + ``breakdown.json`` (``hwsim.breakdown``), ``roofline.csv`` +
-        ``roofline.png`` (``hwsim.roofline``) and ``provenance.json``. The per-op files (all but
+        ``roofline.png`` (``hwsim.roofline``), ``provenance.json`` and, streaming, ``chunks.csv``
+        (``hwsim.streaming``). The per-op files (all but
         config, hw, phases, memory, mapping, summary and provenance) are written for graphs of
         up to ``hwsim.limits.MAX_RUN_FOLDER_OPS`` ops; ``provenance.json`` says when they were
         left out (``per_op_files``).
@@ -156,6 +159,8 @@ class SimResult:
         self.memory.to_csv(out / "memory.csv", index=False)
         self.mapping.to_csv(out / "mapping.csv", index=False)
         (out / "summary.json").write_text(json.dumps(self.summary, indent=2, default=float))
+        if self.chunks is not None:
+            streaming.write(self.chunks, out)
         n_ops = int(self.summary.get("ops", 0))
         if n_ops <= MAX_RUN_FOLDER_OPS:
             ops = self.ops.reset_index()
@@ -223,7 +228,11 @@ def simulate(graph: OpGraph, hw: AcceleratorSpec | str | Path, policy: Precision
         (latency * peak MACs/s at the most used precision)}, ``split_ops``, ``bound_by``
         {label: ops}, ``energy_j`` and ``energy_breakdown_j`` {component: J} (when the spec has
         energy costs; the components sum to ``energy_j``), ``area_mm2`` and
-        ``area_breakdown_mm2`` {component: mm²} (when it has area coefficients: ``hwsim.area``).
+        ``area_breakdown_mm2`` {component: mm²} (when it has area coefficients: ``hwsim.area``),
+        and for a streaming graph ``streaming`` (``hwsim.streaming``: per-chunk delays, final
+        latency, whether it keeps up; ``latency_s`` is then the end of the last op counted from
+        the start of the audio, and ``phases`` sum to it less ``streaming["waiting_s"]``, the
+        idle time waiting for audio).
 
     Raises:
         CostError: ops whose kind has no cost function (names and counts); missing energy or
@@ -366,7 +375,7 @@ def _memory_plan(prog: Program, tprep: PreparedOps, rows: _Rows, share: np.ndarr
         mem = plan.plan_memory(pairs=pairs, size=tprep.w_bytes[prog.templates_of(pairs.first_op)],
                                seg_labels=prog.seg_labels, groups=prog.groups, share=share,
                                weight_names=prog.weight_names, act_op=rows.act_op, act_bytes=rows.act_bytes,
-                               hw=hw)
+                               hw=hw, preloaded=prog.preloaded)
         hit = rows.plans[key] = (mem, mem.bytes_of(rows.pair, rows.first_use, rows.spill_of))
         while len(rows.plans) > _CACHED_PLANS:
             rows.plans.pop(next(iter(rows.plans)))
@@ -398,7 +407,7 @@ def _run(prog: Program, tprep: PreparedOps, rows: _Rows, hw: AcceleratorSpec, po
     start, end, core, waited, busy_start, busy_end, busy_ph, unit_s, ring_ph = schedule_rows(
         prog.base_row, special, special_rows, times.unit, times.latency_s, r_c0, r_nc, split, times.xfer_s,
         mb["dram_pre"] / bw, mb["dram_demand"] / bw, hw.dram_latency_s, times.dispatch_s, row_seg, prog.ptr,
-        prog.deps, hw.cores, count, row_phase, g_op, prep.out_bytes, len(PHASES))
+        prog.deps, hw.cores, count, row_phase, g_op, prep.out_bytes, len(PHASES), prog.release_op, prog.release_s)
     latency = float(end.max()) if n else 0.0
     bound_counts = np.bincount(times.bound, weights=count - waited, minlength=len(BOUNDS)).astype(np.int64)
     bound_counts[BOUND_CODE["dram"]] += int(waited.sum())
@@ -413,7 +422,9 @@ def _run(prog: Program, tprep: PreparedOps, rows: _Rows, hw: AcceleratorSpec, po
         return np.bincount(row_phase, weights=values * count, minlength=len(PHASES))
 
     share = phase_latency(start, end, row_phase, len(PHASES), base_row=prog.base_row,
-                          concurrency=hw.cores * N_UNITS)
+                          concurrency=hw.cores * N_UNITS, release_op=prog.release_op, release_s=prog.release_s)
+    waiting_s = float(share[len(PHASES)]) if len(share) > len(PHASES) else 0.0
+    share = share[:len(PHASES)]
     phase_data = {
         "phase": list(PHASES),
         "latency_s": share,
@@ -479,6 +490,12 @@ def _run(prog: Program, tprep: PreparedOps, rows: _Rows, hw: AcceleratorSpec, po
         summary["energy_breakdown_j"] = parts
         summary["energy_j"] = float(sum(parts.values()))
     summary.update(area_summary(hw))
+    chunks = None
+    if len(prog.release_op):
+        chunks = streaming.chunk_table(start, end, prog.release_op, prog.release_s)
+        summary["streaming"] = streaming.summary(chunks, float(meta.get("streaming", {}).get("chunk_s", 0.0)),
+                                                 latency, audio_s)
+        summary["streaming"]["waiting_s"] = waiting_s
     if tprep.fallbacks:
         log.info("precision fallbacks on %s: %s", hw.name, tprep.fallbacks)
 
@@ -526,6 +543,6 @@ def _run(prog: Program, tprep: PreparedOps, rows: _Rows, hw: AcceleratorSpec, po
             "group": [lab or "*" for lab in groups.label], "first_core": g_c0, "cores": g_nc, "work_s": work,
         }, columns=list(MAPPING_COLUMNS))
 
-    return SimResult(summary, hw, policy, config, meta, np.stack([busy_start, busy_end], axis=1),
+    return SimResult(summary, hw, policy, config, meta, np.stack([busy_start, busy_end], axis=1), chunks,
                      _phases=lambda: pd.DataFrame(phase_data), _memory=lambda: mem.residency.copy(),
                      _mapping=mapping_frame, _ops=ops_frame)

@@ -48,6 +48,8 @@ class GraphBuilder:
         self._codes: dict[tuple, int] = {}
         self.blocks: list = []                 # recorded blocks (workloads.blocks)
         self.block_index: dict[tuple, int] = {}
+        self.enc_state: list[int | None] = []   # (h, c) per encoder layer, streaming only
+        self.enc_proj: int | None = None
 
     def add(self, name: str, phase: str, module: str, step: int, ins: tuple[Shape, ...],
             outs: tuple[Shape, ...], deps: Sequence[int | None] = (), weight: str = "",
@@ -171,18 +173,60 @@ class GraphBuilder:
                     x = [last]
         return last, T
 
+    def encoder_chunk(self, step: int, counts: Sequence[int], B: int = 1) -> None:
+        """One chunk of a unidirectional ``models.rnnt.Encoder`` run as its audio arrives
+        (``workloads.streaming``): per layer, the input projection of the layer's ``counts[layer]``
+        new frames, each frame's recurrent GEMM and cell from the state the chunk before left
+        (``enc_state``), a ``stack`` of the chunk's outputs and, after the reducing layer, a
+        ``mean`` time reduction where the model has one; then ``joint.enc_proj`` of the
+        ``counts[-1]`` new output frames (``enc_proj``). A layer without new frames (and every
+        layer above it) waits for the next chunk. ``B`` streams batched together (the serving
+        model's batches, ``hwsim.serve``) multiply every row count by ``B``.
+        """
+        cfg = self.config
+        enc = cfg.encoder
+        H = enc.hidden
+        G = 4 * H
+        x: list[int] = []
+        for layer, I in enumerate(encoder_layer_input_dims(cfg)):
+            n = counts[layer]
+            if n == 0:
+                return
+            module = f"rnnt.encoder.layers.{layer}.fwd"
+            xp = self.add("addmm", "encoder", module, step, ((G,), (n * B, I), (I, G)), ((n * B, G),), x,
+                          f"{module}.weight_ih")
+            h, c = self.enc_state[2 * layer], self.enc_state[2 * layer + 1]
+            hs = []
+            for _ in range(n):
+                gates = self.add("addmm", "encoder", module, step, ((B, G), (B, H), (H, G)), ((B, G),),
+                                 (xp, h), f"{module}.weight_hh")
+                h, c = self.lstm_cell("encoder", module, step, gates, c, B, H)
+                hs.append(h)
+            self.enc_state[2 * layer:2 * layer + 2] = [h, c]
+            x = [self.add("stack", "encoder", module, step, ((B, H),) * n, ((n, B, H),), hs)]
+            if enc.time_reduction > 1 and layer + 1 == enc.time_reduction_after \
+                    and enc.time_reduction_method == "mean" and counts[layer + 1]:
+                m, r = counts[layer + 1], enc.time_reduction
+                x = [self.add("mean", "encoder", "rnnt.encoder", step, ((m, r, B, H),), ((m, B, H),), x)]
+        n_out = counts[-1]
+        if n_out:
+            self.enc_proj = self.linear("joint", "rnnt.joint.enc_proj", step, n_out * B, enc.output_dim,
+                                        cfg.joint.dim, x[0])
+
     # ------------------------------------------------------------------------------------------
     # Search (``models.search``): scorer set-up, then per step the scorer's network calls and
     # the selection ops. Dataflow through the prefix caches is approximated: a call's inputs
     # depend on the previous call of the same network, a step's hyp scores on the previous
     # step's selection (the real edges go to whichever earlier step produced each cached row).
 
-    def scorer_init(self, T: int, enc: int | None, fusion: bool) -> None:
-        """``StepScorer.__init__``: ``enc_proj`` on all T frames, the non-blank mask."""
+    def scorer_init(self, T: int, enc: int | None, fusion: bool, project: bool = True) -> None:
+        """``StepScorer.__init__``: ``enc_proj`` on all T frames (unless not ``project``: a
+        streaming encoder projects each chunk's frames, ``encoder_chunk``), the non-blank mask."""
         cfg = self.config
         self.T, self.fusion = T, fusion
-        self.enc_proj = self.linear("joint", "rnnt.joint.enc_proj", -1, T, cfg.encoder.output_dim,
-                                    cfg.joint.dim, enc)
+        if project:
+            self.enc_proj = self.linear("joint", "rnnt.joint.enc_proj", -1, T, cfg.encoder.output_dim,
+                                        cfg.joint.dim, enc)
         self.add("copy_", "search", "", -1, ((), ()), ((),))  # nonblank[blank] = 0.0
         self.models = ("prediction", "lm_ext", "lm_src") if fusion else ("prediction",)
         self.state: dict[str, list[int | None]] = {
@@ -193,11 +237,12 @@ class GraphBuilder:
         self.max_scores = 1
         self._search: BlockRun | None = None
 
-    # The search's state between steps, as a ``workloads.blocks`` state: every network's LSTM
-    # states, its cached rows, then the hypothesis scores (``max_scores`` entries).
+    # The search's state between steps, as a ``workloads.blocks`` state: the streaming encoder's
+    # LSTM states (none offline), the latest ``enc_proj``, every network's LSTM states, its
+    # cached rows, then the hypothesis scores (``max_scores`` entries).
 
     def _search_state(self) -> list[int | None]:
-        out: list[int | None] = []
+        out: list[int | None] = self.enc_state + [self.enc_proj]
         for m in self.models:
             out += self.state[m]
         out += [self.rows[m] for m in self.models]
@@ -206,7 +251,10 @@ class GraphBuilder:
         return out + self.scores + [None] * (self.max_scores - len(self.scores))
 
     def _set_search_state(self, state: list[int | None]) -> None:
-        i = 0
+        i = len(self.enc_state)
+        self.enc_state = list(state[:i])
+        self.enc_proj = state[i]
+        i += 1
         for m in self.models:
             k = len(self.state[m])
             self.state[m] = list(state[i:i + k])
@@ -413,53 +461,90 @@ def rnnt_graph(config: ModelConfig, stats, frames: int, *, tsd_max_symbols_per_f
     return _build(config, stats, frames, tsd_max_symbols_per_frame, greedy_max_symbols_per_frame)
 
 
+class SearchEmitter:
+    """Emits a decode's search steps in order, from their ``StepStats``, on a ``GraphBuilder``
+    whose scorer is set up (``scorer_init``): the per-method choice of each step's pool, ended
+    and capped hyps, and the final read-back of the results. Offline every step is emitted at
+    once; a streaming build (``workloads.streaming``) emits each chunk's steps after its encoder
+    work.
+
+    Args:
+        tsd_max_symbols_per_frame, greedy_max_symbols_per_frame: the search's per-frame label
+            limits (see ``rnnt_graph``).
+    """
+
+    def __init__(self, b: GraphBuilder, stats, tsd_max_symbols_per_frame: int,
+                 greedy_max_symbols_per_frame: int) -> None:
+        if stats.method not in ("alsd", "greedy", "tsd"):
+            raise ValueError(f"unknown search method {stats.method!r}")
+        self.b, self.stats = b, stats
+        self.tsd_max, self.greedy_max = tsd_max_symbols_per_frame, greedy_max_symbols_per_frame
+        self.kept = 0
+        self.finals = 0
+        b.max_scores = 1 + max((s.merges for s in stats.steps), default=0)
+        if stats.method == "alsd":
+            V = b.config.num_labels
+            b.label_columns = b.add("ne", "search", "", -1, ((V,),), ((V,),), in_dtypes=(I64,),
+                                    out_dtypes=(BOOL,))
+
+    def emit(self, s) -> None:
+        """Queue step ``s`` (steps in order)."""
+        b, beam, method = self.b, self.stats.beam, self.stats.method
+        if method == "alsd":
+            self.kept = b.search_step(s, beam, "all", 0, s.capped) - s.merges
+            self.finals += s.finals
+        elif method == "greedy":
+            forced = s.substep == self.greedy_max
+            b.search_step(s, 1, "blank" if forced else "all")
+        else:
+            # hyps that ended the frame at earlier sub-steps = survivors of the previous
+            # sub-step (selected minus merged) not expanded again now
+            ended = 0 if s.substep == 0 else max(0, self.kept - s.hyps)
+            last = s.substep >= self.tsd_max
+            self.kept = b.search_step(s, beam, "blank" if last else "all", ended) - s.merges
+
+    def finish(self) -> None:
+        """Emit the queued steps, then the read-back of the results (``item`` per result)."""
+        b, beam, method = self.b, self.stats.beam, self.stats.method
+        if method == "alsd":
+            # the best ``beam`` final hyps have their scores read back (``float``); if none became
+            # final, the live ones of the last step [upper bound: candidates masked to -inf at
+            # U_max are dropped too, which the statistics do not count]
+            results = min(beam, self.finals) if self.finals else min(beam, self.kept)
+        elif method == "greedy":
+            results = 1
+        else:
+            results = min(beam, self.kept)
+        b.finish_search()
+        for _ in range(results):
+            b.add("item", "search", "", -1, ((),), (), b.scores[:1])
+
+
+def graph_meta(config: ModelConfig, stats, frames: int) -> dict:
+    """``OpGraph.meta`` of a built decode (see ``rnnt_graph``)."""
+    summary = stats.summary() if hasattr(stats, "summary") else {}
+    return {"model": config.name, "frames": frames, "audio_s": frames * config.features.frame_shift_s,
+            "method": stats.method, "beam": stats.beam, "lm_fusion": stats.lm_fusion, "source": "analytic",
+            "search": summary}
+
+
+def check_stats_frames(config: ModelConfig, stats, frames: int, T: int) -> None:
+    if stats.frames and stats.frames != T:
+        raise ValueError(f"statistics are for {stats.frames} encoder frames, but {frames} input "
+                         f"frames give {T} for model {config.name!r}")
+
+
 def _build(config: ModelConfig, stats, frames: int, tsd_max_symbols_per_frame: int,
            greedy_max_symbols_per_frame: int) -> OpGraph:
     b = GraphBuilder(config)
     enc, T = b.encoder(frames)
-    if stats.frames and stats.frames != T:
-        raise ValueError(f"statistics are for {stats.frames} encoder frames, but {frames} input "
-                         f"frames give {T} for model {config.name!r}")
-    method, beam, V = stats.method, stats.beam, config.num_labels
+    check_stats_frames(config, stats, frames, T)
     b.scorer_init(T, enc, stats.lm_fusion == "dr")
-    steps = stats.steps
-    b.max_scores = 1 + max((s.merges for s in steps), default=0)
-    if method == "alsd":
-        b.label_columns = b.add("ne", "search", "", -1, ((V,),), ((V,),), in_dtypes=(I64,),
-                                out_dtypes=(BOOL,))
-        kept = 0
-        for s in steps:
-            kept = b.search_step(s, beam, "all", 0, s.capped) - s.merges
-        finals = sum(s.finals for s in steps)
-        # the best ``beam`` final hyps have their scores read back (``float``); if none became
-        # final, the live ones of the last step [upper bound: candidates masked to -inf at
-        # U_max are dropped too, which the statistics do not count]
-        results = min(beam, finals) if finals else min(beam, kept)
-    elif method == "greedy":
-        for s in steps:
-            forced = s.substep == greedy_max_symbols_per_frame
-            b.search_step(s, 1, "blank" if forced else "all")
-        results = 1
-    elif method == "tsd":
-        ended = kept = 0
-        for s in steps:
-            # hyps that ended the frame at earlier sub-steps = survivors of the previous
-            # sub-step (selected minus merged) not expanded again now
-            ended = 0 if s.substep == 0 else max(0, kept - s.hyps)
-            last = s.substep >= tsd_max_symbols_per_frame
-            k = b.search_step(s, beam, "blank" if last else "all", ended)
-            kept = k - s.merges
-        results = min(beam, kept)
-    else:
-        raise ValueError(f"unknown search method {method!r}")
-    b.finish_search()
-    for _ in range(results):
-        b.add("item", "search", "", -1, ((),), (), b.scores[:1])
-    summary = stats.summary() if hasattr(stats, "summary") else {}
-    meta = {"model": config.name, "frames": frames, "audio_s": frames * config.features.frame_shift_s,
-            "method": method, "beam": beam, "lm_fusion": stats.lm_fusion, "source": "analytic",
-            "search": summary}
-    return b.graph(meta)
+    search = SearchEmitter(b, stats, tsd_max_symbols_per_frame, greedy_max_symbols_per_frame)
+    for s in stats.steps:
+        search.emit(s)
+    search.finish()
+    return b.graph(graph_meta(config, stats, frames))
 
 
 def paper_graph(config: ModelConfig, audio_s: float, beam: int, lm_fusion: str,

@@ -16,7 +16,10 @@ stated model whose inputs are the audio length, the beam and a label rate:
   at the same rate as the best path]. Fractional counts are spread over the steps so that totals
   are the rounded expected values.
 - ALSD runs ``T + U`` steps (the best path's alignment length; early stopping and the U_max cap
-  are not modelled), and the final ``beam`` hypotheses end at the last step.
+  are not modelled), and the final ``beam`` hypotheses end at the last step. The latest frame a
+  step reads (``StepStats.frame``, what streaming waits for) is the best path's at that step
+  rounded up, ``ceil(i T / (T + U))`` [assumption: the beam's hyps keep pace with the best path;
+  one with fewer labels sits further ahead].
 - Merged duplicates (``merges_per_step``, default 0 [assumption]) only add one scalar
   ``logaddexp`` each; they do not change the network work.
 - TSD: per frame, sub-step 0 scores all hyps, sub-step v >= 1 the ``expansion_fraction`` of the
@@ -108,7 +111,8 @@ def parametric_stats(config: ModelConfig, audio_s: float, beam: int, lm_fusion: 
         for i in range(n_steps):
             hyps = 1 if i == 0 else beam
             new = 1 if i == 0 else min(hyps, spread.take(frac * hyps))  # step 0: <sos> row
-            step(i, hyps, new, finals=beam if i == n_steps - 1 else 0)
+            step(i, hyps, new, frame=min(T - 1, -(-i * T // n_steps)),
+                 finals=beam if i == n_steps - 1 else 0)
     elif method == "tsd":
         spread, index = _Spread(), 0
         for t in range(T):

@@ -287,7 +287,9 @@ def trace(system, features: torch.Tensor, **search_kwargs) -> tuple[OpGraph, Any
 
     Returns:
         (graph, the decode's ``DecodeResult``). ``graph.meta`` holds ``model``, ``frames`` (input
-        feature frames), ``audio_s``, the search settings and ``search`` (its statistics summary).
+        feature frames), ``audio_s``, the search settings, ``search`` (its statistics summary) and
+        ``search_stats`` (every step's ``StepStats``, ``SearchStats.to_dict(columns=True)``: what a
+        streaming simulation of the traced decode replays, ``workloads.streaming``).
     """
     import models
     from models.hooks import current_step
@@ -304,4 +306,5 @@ def trace(system, features: torch.Tensor, **search_kwargs) -> tuple[OpGraph, Any
         summary = stats.summary()
         graph.meta.update({k: summary[k] for k in ("method", "beam", "lm_fusion") if k in summary})
         graph.meta["search"] = summary
+        graph.meta["search_stats"] = stats.to_dict(columns=True)
     return graph, result

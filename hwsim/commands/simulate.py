@@ -5,6 +5,13 @@ With ``--graph G.parquet`` (written by ``hwsim trace``) the graph's own metadata
 (or ``--model``), the audio seconds, beam, LM fusion and search method; an option that
 contradicts the graph is an error. The result equals ``hwsim.simulate(OpGraph.load(G), HW,
 PRECISION, audio_s=meta["audio_s"])``.
+
+With ``--streaming`` the audio arrives in real time in chunks of ``--chunk-ms`` (default: one
+encoder output frame, 40 ms for ``swb300-stream``) and each chunk's work is released when its
+audio is there (``workloads.streaming``, ``hwsim.streaming``): the output adds per-chunk delay
+statistics, the final-result latency after the end of speech and whether the decoder keeps up;
+``--out`` adds ``chunks.csv``. With ``--graph`` or ``--trace`` the stream replays the traced
+decode's own per-step search statistics. A bidirectional encoder is rejected.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ import logging
 import math
 from pathlib import Path
 
-from hwsim.commands._args import add_search_args, audio_seconds, seed
+from hwsim.commands._args import add_search_args, audio_seconds, positive_float, seed
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +45,11 @@ def register(subparsers) -> None:
     src.add_argument("--graph", metavar="G.parquet",
                      help="cost this graph (hwsim trace --out) instead of building one")
     p.add_argument("--seed", type=seed, default=0, help="seed of the random features for --trace")
+    p.add_argument("--streaming", action="store_true",
+                   help="audio arrives in real time, chunk by chunk (unidirectional models)")
+    p.add_argument("--chunk-ms", type=positive_float, default=None,
+                   help="chunk length for --streaming, a multiple of the 10 ms frame shift "
+                        "(default: one encoder output frame)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--out", help="write the run folder (tables, summary, breakdown, roofline, provenance, "
                                  "trace.json for Perfetto / chrome://tracing, gantt.png) to this directory")
@@ -63,6 +75,10 @@ def build_graph(args: argparse.Namespace, config):
               else input_frames(config, args.audio_s))
     check_frames(config, frames, f"--audio-s {args.audio_s:g}")
     if not args.trace:
+        if args.streaming:
+            from workloads.streaming import paper_streaming_graph
+            return paper_streaming_graph(config, args.audio_s, args.beam, args.lm_fusion, method=args.method,
+                                         chunk_ms=args.chunk_ms)
         return workloads.paper_graph(config, args.audio_s, args.beam, args.lm_fusion, method=args.method)
     import models
     import models.features
@@ -70,7 +86,23 @@ def build_graph(args: argparse.Namespace, config):
     system = models.build_system(config)
     features = models.features.random_features(config, frames, args.seed)
     graph, _ = workloads.trace(system, features, beam=args.beam, lm_fusion=args.lm_fusion, method=args.method)
-    return graph
+    return stream_of(graph, config, args.chunk_ms, "--trace") if args.streaming else graph
+
+
+def stream_of(graph, config, chunk_ms: float | None, where: str):
+    """The streaming graph of a traced decode: its per-step search statistics replayed chunk by
+    chunk (``workloads.streaming``)."""
+    from hwsim.streaming import stats_of_graph
+    from workloads.streaming import chunk_frames_of, streaming_graph
+
+    chunk = chunk_frames_of(config, chunk_ms)
+    limits = {}
+    if graph.meta.get("max_symbols_per_frame") is not None:
+        m = int(graph.meta["max_symbols_per_frame"])
+        limits = {"tsd_max_symbols_per_frame": m, "greedy_max_symbols_per_frame": m}
+    stream = streaming_graph(config, stats_of_graph(graph.meta, where), int(graph.meta["frames"]), chunk, **limits)
+    stream.meta["source"] = f"streamed from the search statistics of {where}"
+    return stream
 
 
 def load_graph(path: str):
@@ -151,6 +183,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.out:
         check_dir(args.out)
+    if args.chunk_ms is not None and not args.streaming:
+        raise UserError("--chunk-ms needs --streaming")
     graph = None
     if args.graph:
         graph = load_graph(args.graph)
@@ -171,6 +205,8 @@ def run(args: argparse.Namespace) -> int:
         graph = build_graph(args, config)
         result = simulate(graph, hw, policy, args.audio_s, config=config)
     else:
+        if args.streaming:
+            graph = stream_of(graph, config, args.chunk_ms, f"--graph {args.graph}")
         try:
             result = simulate(graph, hw, policy, args.audio_s, config=config)
         except CostError as exc:  # e.g. a traced op the cost model has no function for
@@ -190,8 +226,19 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(f"{config.name} on {hw.name} at {policy.name}: beam {args.beam}, LM fusion {args.lm_fusion}, "
           f"{args.audio_s:g} s audio" + (f" (graph {args.graph})" if args.graph else ""))
-    print(f"  latency_s        {s['latency_s']:.6g}")
-    print(f"  rtf              {s['rtf']:.4g}")
+    if "streaming" in s:
+        st = s["streaming"]
+        d = st["delay_s"]
+        print(f"  streaming        {st['chunks']:,} chunks of {st['chunk_s'] * 1000:g} ms; delay after each "
+              f"chunk's arrival: mean {d['mean'] * 1000:.3g} ms, p50 {d['p50'] * 1000:.3g}, "
+              f"p95 {d['p95'] * 1000:.3g}, max {d['max'] * 1000:.3g}")
+        drift = "n/a" if st["drift_s_per_s"] is None else f"{st['drift_s_per_s']:.3g} s/s"
+        print(f"  final_latency_s  {st['final_latency_s']:.6g} after the end of speech; keeps up: "
+              f"{'yes' if st['keeps_up'] else 'no'} (delay drift {drift})")
+        print(f"  latency_s        {s['latency_s']:.6g} (end of the last op, from the start of the audio)")
+    else:
+        print(f"  latency_s        {s['latency_s']:.6g}")
+        print(f"  rtf              {s['rtf']:.4g}")
     print(f"  macs             {s['macs']:,}")
     print(f"  ops              {s['ops']:,}")
     if s["compression_x"] is not None:

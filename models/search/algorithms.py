@@ -85,7 +85,7 @@ def alsd_search(scorer: StepScorer, frames: int, cfg: SearchConfig, stats: Searc
         if not live:
             break
         with step_scope(i):
-            row = stats.add_step(step=i)
+            row = stats.add_step(step=i, frame=max(h.frame for h in live))
             scores = scorer.score([h.prefix for h in live], [h.frame for h in live], row)
             totals = _totals(live, scores)
             capped = [len(h.prefix) >= u_max for h in live]

@@ -17,7 +17,9 @@ class StepStats:
 
     Attributes:
         step: search step index (the ``step_scope`` value of the step's ops).
-        frame: encoder frame scored (greedy/TSD); -1 for ALSD, whose hyps sit at several frames.
+        frame: encoder frame scored (greedy/TSD); for ALSD, whose hyps sit at several frames,
+            the latest of them: the last encoder frame the step reads (streaming releases the
+            step when that frame is there: ``workloads.streaming``).
         substep: label expansions already made at this frame (greedy/TSD); 0 for ALSD.
         hyps: hypotheses alive at the start of the step (all of them are scored).
         joint_evals: rows of the step's joint call.
@@ -85,17 +87,27 @@ class SearchStats:
         """One row per step, columns = ``StepStats`` fields."""
         return pd.DataFrame([asdict(s) for s in self.steps], columns=list(STEP_FIELDS))
 
-    def to_dict(self) -> dict:
-        """JSON-able dict; steps as a list of dicts."""
+    def to_dict(self, columns: bool = False) -> dict:
+        """JSON-able dict; steps as a list of dicts, or with ``columns`` as one list per
+        ``StepStats`` field (compact: what a traced graph's meta keeps)."""
+        steps = [asdict(s) for s in self.steps]
+        if columns:
+            steps = {f: [getattr(s, f) for s in self.steps] for f in STEP_FIELDS}
         return {"method": self.method, "beam": self.beam, "lm_fusion": self.lm_fusion,
-                "frames": self.frames, "labels": self.labels,
-                "steps": [asdict(s) for s in self.steps]}
+                "frames": self.frames, "labels": self.labels, "steps": steps}
 
     @classmethod
     def from_dict(cls, data: dict) -> "SearchStats":
         unknown = set(data) - {"method", "beam", "lm_fusion", "frames", "labels", "steps"}
         if unknown:
             raise ValueError(f"unknown SearchStats keys {sorted(unknown)}")
-        steps = [StepStats(**s) for s in data.get("steps", [])]
+        steps = data.get("steps", [])
+        if isinstance(steps, dict):       # ``to_dict(columns=True)``
+            unknown = set(steps) - set(STEP_FIELDS)
+            if unknown:
+                raise ValueError(f"unknown StepStats fields {sorted(unknown)}")
+            n = len(next(iter(steps.values()), []))
+            steps = [{f: int(v[i]) for f, v in steps.items()} for i in range(n)]
+        steps = [StepStats(**s) for s in steps]
         return cls(data["method"], int(data["beam"]), data["lm_fusion"], int(data.get("frames", 0)),
                    int(data.get("labels", 0)), steps)

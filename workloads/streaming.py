@@ -1,0 +1,204 @@
+"""Streaming decode graphs: the audio arrives in real time and is decoded chunk by chunk.
+
+A unidirectional encoder can run while the audio arrives. The audio is cut into chunks of
+``chunk_frames`` feature frames (10 ms each); when a chunk has arrived, the encoder runs on its
+frames (``GraphBuilder.encoder_chunk``: every layer's new frames, from the state the chunk before
+left, then ``joint.enc_proj`` of the new output frames), and then every search step whose latest
+encoder frame (``StepStats.frame``; for ALSD the latest frame among its hyps) is now there.
+Steps that need a later frame wait for a later chunk; after the last chunk the remaining steps
+and the read-back of the results run.
+
+Which frames a chunk brings, per layer, follows from the front end exactly: after the first
+``n`` input frames, ``stacked_frames(n)`` stacked frames exist, and after the reducing layer
+``reduced_frames`` of those (``models.config``). The default chunk is the input frames of one
+encoder output frame (``stride x time_reduction`` frames: 40 ms for ``swb300-stream``), the
+finest chunking the encoder's time reduction allows.
+
+The graph is an ordinary ``OpGraph`` in program order chunk by chunk, with ``meta["streaming"]``:
+``chunk_frames``, ``chunk_s``, ``arrival_s`` (when each chunk's last frame has arrived, seconds
+from the start of the audio) and ``first_op`` (id of each chunk's first op; a chunk's ops run
+from it to the next chunk's first op). The simulator releases each op at its chunk's arrival
+(``hwsim.streaming``). A single chunk (the whole utterance at once) is exactly the offline graph
+(``workloads.rnnt.rnnt_graph``), released at the end of the audio.
+
+The ops of a chunk's encoder carry the chunk index as their ``step``; the search steps keep
+their step index. A bidirectional encoder needs the whole utterance before its backward
+direction can start: it is rejected (``StreamingError``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from models.config import ModelConfig, reduced_frames, stacked_frames
+from models.yamlio import UserError
+from workloads.graph import OpGraph
+from workloads.rnnt import GraphBuilder, SearchEmitter, check_stats_frames, graph_meta, rnnt_graph
+
+
+class StreamingError(UserError):
+    """A model or chunking that cannot be streamed (the message says why)."""
+
+
+def frames_per_output(config: ModelConfig) -> int:
+    """Input feature frames per encoder output frame (``stride x time_reduction``): the
+    default chunk."""
+    return config.features.stride * max(config.encoder.time_reduction, 1)
+
+
+@dataclass(frozen=True)
+class ChunkPlan:
+    """How a streamed utterance is cut (see the module docstring).
+
+    Attributes:
+        chunk_frames: input feature frames per chunk (the last chunk may be shorter).
+        frame_shift_s: seconds per input frame.
+        counts: (chunks, encoder layers + 1) new frames per layer in each chunk, then new
+            encoder output frames.
+        arrival_s: per chunk, when its last input frame has arrived.
+        frames_ready: per chunk, encoder output frames available after it (cumulative).
+    """
+
+    chunk_frames: int
+    frame_shift_s: float
+    counts: np.ndarray
+    arrival_s: np.ndarray
+    frames_ready: np.ndarray
+
+    @property
+    def n_chunks(self) -> int:
+        return len(self.arrival_s)
+
+    @property
+    def chunk_s(self) -> float:
+        return self.chunk_frames * self.frame_shift_s
+
+
+def chunk_frames_of(config: ModelConfig, chunk_ms: float | None) -> int:
+    """Input frames per chunk for ``chunk_ms`` milliseconds (None: ``frames_per_output``).
+
+    Raises:
+        StreamingError: a bidirectional encoder; ``chunk_ms`` not a positive multiple of the
+            frame shift.
+    """
+    if config.encoder.bidirectional:
+        raise StreamingError(
+            f"model {config.name!r} has a bidirectional encoder: its backward direction needs the "
+            "whole utterance, so it cannot be streamed; use a unidirectional model (e.g. "
+            "swb300-stream) or simulate offline")
+    if chunk_ms is None:
+        return frames_per_output(config)
+    shift_ms = config.features.frame_shift_s * 1000.0
+    n = chunk_ms / shift_ms
+    if not chunk_ms > 0 or abs(n - round(n)) > 1e-6 or round(n) < 1:
+        raise StreamingError(f"--chunk-ms must be a positive multiple of the {shift_ms:g} ms frame shift "
+                             f"of model {config.name!r}, got {chunk_ms:g}")
+    return int(round(n))
+
+
+def plan_chunks(config: ModelConfig, frames: int, chunk_frames: int) -> ChunkPlan:
+    """The chunks of ``frames`` input frames, ``chunk_frames`` each (see ``ChunkPlan``).
+
+    Raises:
+        StreamingError: a ``mean`` time reduction whose groups would straddle chunks (choose a
+            chunk of a multiple of ``frames_per_output`` frames).
+    """
+    f, enc = config.features, config.encoder
+    layers = enc.layers
+    r = enc.time_reduction
+    after = enc.time_reduction_after if r > 1 else layers
+    n_chunks = -(-frames // chunk_frames)
+    ends = np.minimum(np.arange(1, n_chunks + 1, dtype=np.int64) * chunk_frames, frames)
+    cum = np.zeros((n_chunks, layers + 1), dtype=np.int64)
+    for c, n_in in enumerate(ends):
+        S = stacked_frames(int(n_in), f.stack, f.stride) if n_in >= f.stack else 0
+        R = reduced_frames(S, r, enc.time_reduction_method) if r > 1 else S
+        if (r > 1 and enc.time_reduction_method == "mean" and c < n_chunks - 1 and S % r):
+            raise StreamingError(
+                f"a chunk of {chunk_frames} frames ends inside a mean time-reduction group of model "
+                f"{config.name!r}: use a multiple of {frames_per_output(config)} frames "
+                f"({frames_per_output(config) * f.frame_shift_s * 1000:g} ms)")
+        cum[c, :after] = S
+        cum[c, after:layers] = R
+        cum[c, layers] = R
+    counts = np.diff(np.vstack([np.zeros((1, layers + 1), dtype=np.int64), cum]), axis=0)
+    return ChunkPlan(chunk_frames, f.frame_shift_s, counts, ends * f.frame_shift_s, cum[:, layers].copy())
+
+
+def streaming_graph(config: ModelConfig, stats, frames: int, chunk_frames: int | None = None, *,
+                    tsd_max_symbols_per_frame: int = 3, greedy_max_symbols_per_frame: int = 5) -> OpGraph:
+    """The decode's op graph when its audio arrives in chunks (module docstring).
+
+    Args:
+        config: a model with a unidirectional encoder.
+        stats: ``SearchStats`` of the decode (a real one, e.g. a traced graph's
+            ``meta["search_stats"]``, or ``workloads.stats.parametric_stats``).
+        frames: input feature frames. chunk_frames: input frames per chunk (default
+            ``frames_per_output``).
+        tsd_max_symbols_per_frame, greedy_max_symbols_per_frame: as ``rnnt_graph``.
+
+    Raises:
+        StreamingError: a bidirectional encoder. ValueError: statistics of another length.
+    """
+    if chunk_frames is None:
+        chunk_frames = chunk_frames_of(config, None)
+    else:
+        chunk_frames_of(config, chunk_frames * config.features.frame_shift_s * 1000.0)
+    plan = plan_chunks(config, frames, chunk_frames)
+    T = int(plan.frames_ready[-1])
+    check_stats_frames(config, stats, frames, T)
+    meta_stream = {"chunk_frames": chunk_frames, "chunk_s": plan.chunk_s,
+                   "arrival_s": [float(a) for a in plan.arrival_s]}
+    if plan.n_chunks == 1:
+        g = rnnt_graph(config, stats, frames, tsd_max_symbols_per_frame=tsd_max_symbols_per_frame,
+                       greedy_max_symbols_per_frame=greedy_max_symbols_per_frame)
+        g.meta["streaming"] = {**meta_stream, "first_op": [0]}
+        return g
+
+    b = GraphBuilder(config)
+    b.enc_state = [None] * (2 * config.encoder.layers)
+    b.scorer_init(T, None, stats.lm_fusion == "dr", project=False)
+    search = SearchEmitter(b, stats, tsd_max_symbols_per_frame, greedy_max_symbols_per_frame)
+    # one run of blocks for the whole stream: chunk encoders and search steps share one state
+    b._search = b.run(("stream", b.models, b.max_scores, len(b.enc_state)), b._search_state())
+    chunk_call: list[int] = []          # index of each chunk's first call in the run
+    steps = stats.steps
+    j = 0
+    for c in range(plan.n_chunks):
+        chunk_call.append(len(b._search.calls))
+        counts = tuple(int(v) for v in plan.counts[c])
+
+        def make(counts=counts):
+            def fn(step: int, state: list[int | None]):
+                b._set_search_state(state)
+                b.encoder_chunk(step, counts)
+                return b._search_state(), None
+            return fn
+
+        b._search.call(("encoder_chunk", counts), c, make)
+        ready = int(plan.frames_ready[c])
+        last = c == plan.n_chunks - 1
+        while j < len(steps) and (last or steps[j].frame < ready):
+            search.emit(steps[j])
+            j += 1
+    first_call_op = len(b)            # the ops before the run: the scorer's set-up (chunk 0)
+    sizes = np.array([len(b.blocks[k].code) for k in b._search.calls], dtype=np.int64)
+    offsets = first_call_op + np.concatenate([[0], np.cumsum(sizes)])
+    search.finish()
+    first_op = offsets[np.asarray(chunk_call, dtype=np.int64)]
+    first_op[0] = 0
+    meta = graph_meta(config, stats, frames)
+    meta["streaming"] = {**meta_stream, "first_op": [int(v) for v in first_op]}
+    return b.graph(meta)
+
+
+def paper_streaming_graph(config: ModelConfig, audio_s: float, beam: int, lm_fusion: str,
+                          method: str = "alsd", chunk_ms: float | None = None) -> OpGraph:
+    """``streaming_graph`` of ``parametric_stats`` (as ``workloads.rnnt.paper_graph`` offline)."""
+    from workloads.stats import input_frames, parametric_stats
+
+    chunk = chunk_frames_of(config, chunk_ms)
+    stats = parametric_stats(config, audio_s, beam, lm_fusion, method=method)
+    return streaming_graph(config, stats, input_frames(config, audio_s), chunk)
