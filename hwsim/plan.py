@@ -318,7 +318,7 @@ class MemoryPlan:
         source = np.where(~has, SOURCE_CODE[""],
                           np.where(pre > 0, SOURCE_CODE["prefetched"],
                                    np.where(from_dram <= 0, SOURCE_CODE["resident"],
-                                            np.where(res > 0, np.where(first, SOURCE_CODE["loaded"],
+                                            np.where(res > 0, np.where(first & (carried < res), SOURCE_CODE["loaded"],
                                                                        SOURCE_CODE["mixed"]),
                                                      SOURCE_CODE["streamed"])))).astype(np.int64)
         return {"w_local": w_local, "w_shared": w_shared, "w_remote": w_remote, "dram_pre": pre,
@@ -390,7 +390,9 @@ def plan_memory(*, pairs: Pairs, size: np.ndarray, seg_labels: list[str], groups
         act_op, act_bytes: per group, the op producing its largest activation buffer (-1 =
             none) and that buffer's bytes.
         preloaded: what the first segment keeps on chip is there before it starts (carried,
-            no load): a streaming chip's model, loaded once at start-up.
+            no load): a streaming chip's model, loaded once at start-up. Keeping a byte of a
+            weight used ``u`` times then saves ``u`` reads, not ``u - 1``, and a weight used
+            once per stream chunk is worth keeping too.
     """
     n_pairs = len(pairs.seg)
     local_b, shared_b, remote_b = np.zeros(n_pairs), np.zeros(n_pairs), np.zeros(n_pairs)
@@ -412,9 +414,12 @@ def plan_memory(*, pairs: Pairs, size: np.ndarray, seg_labels: list[str], groups
         act_item = {int(g): float(act_bytes[g]) for g in gids if act_op[g] >= 0} if plan_on else {}
         for g, sz in act_item.items():
             items_of[g].append((ACT_SAVING, sz, "~act", ("act", g)))
+        # A byte kept on chip saves a DRAM read at every use but the first, which loads it;
+        # preloaded, at every use.
+        first_load = 0 if (preloaded and s == 0) else 1
         for p in pr:
-            if pairs.uses[p] >= 2 and plan_on:
-                items_of[int(pairs.group[p])].append((float(pairs.uses[p] - 1), float(size[p]),
+            if pairs.uses[p] - first_load >= 1 and plan_on:
+                items_of[int(pairs.group[p])].append((float(pairs.uses[p] - first_load), float(size[p]),
                                                       str(weight_names[pairs.weight[p]]), ("w", int(p))))
         local, shared, remote = _place(items_of, {int(g): (pad * share[g] if plan_on else 0.0)
                                                   for g in gids if not groups.floating[g]},

@@ -20,7 +20,9 @@ search is used at every chunk, so what stays on chip is decided once for the who
 compiler of a streaming pipeline would, and it is on chip before the audio starts (``preloaded``:
 a serving chip loads its model once, not per utterance [assumption]). Each chunk's ops are
 released when its audio has arrived (``release_op``, ``release_s``). A one-chunk streaming graph
-is the offline graph, planned and segmented as such and released at the end of the audio.
+is the offline graph, planned and segmented as such and released at the end of the audio,
+unless it is one chunk of a steady stream (``meta["streaming"]["steady"]``: ``hwsim.serve``'s
+batches), planned as the stream.
 """
 
 from __future__ import annotations
@@ -158,7 +160,7 @@ def _lower(graph: OpGraph) -> Program:
             np.diff(release_op) < 0) or release_op[-1] > n or np.any(np.diff(release_s) < 0))):
         raise ValueError("graph meta 'streaming' needs first_op (non-decreasing, from 0) and arrival_s "
                          "(non-decreasing) of equal length, one per chunk")
-    preloaded = len(release_op) > 1
+    preloaded = len(release_op) > 1 or bool(stream.get("steady"))
     if preloaded:
         seg, seg_labels = np.zeros(n, dtype=np.int32), ["stream"]
     else:

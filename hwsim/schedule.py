@@ -329,7 +329,7 @@ def _attribute(out, running, total, span, idle_phase):
     or, when nothing runs (waiting for a transfer), to ``idle_phase`` (the op that starts at
     its end)."""
     if total > 0.5:
-        for p in range(len(out)):
+        for p in range(len(running)):
             if running[p] > 0.0:
                 out[p] += span * running[p] / total
     else:

@@ -28,7 +28,7 @@ direction can start: it is rejected (``StreamingError``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -127,6 +127,15 @@ def plan_chunks(config: ModelConfig, frames: int, chunk_frames: int) -> ChunkPla
     return ChunkPlan(chunk_frames, f.frame_shift_s, counts, ends * f.frame_shift_s, cum[:, layers].copy())
 
 
+def step_chunks(plan: ChunkPlan, stats) -> np.ndarray:
+    """The chunk after which each search step runs: the first chunk after which its latest
+    frame (``StepStats.frame``) is there, and never before the step before it (steps run in
+    order); steps left after the last chunk run after it."""
+    frame = np.array([s.frame for s in stats.steps], dtype=np.int64)
+    chunk = np.searchsorted(plan.frames_ready, frame, side="right")
+    return np.minimum(np.maximum.accumulate(chunk) if len(chunk) else chunk, plan.n_chunks - 1)
+
+
 def streaming_graph(config: ModelConfig, stats, frames: int, chunk_frames: int | None = None, *,
                     tsd_max_symbols_per_frame: int = 3, greedy_max_symbols_per_frame: int = 5) -> OpGraph:
     """The decode's op graph when its audio arrives in chunks (module docstring).
@@ -165,6 +174,7 @@ def streaming_graph(config: ModelConfig, stats, frames: int, chunk_frames: int |
     b._search = b.run(("stream", b.models, b.max_scores, len(b.enc_state)), b._search_state())
     chunk_call: list[int] = []          # index of each chunk's first call in the run
     steps = stats.steps
+    released = np.bincount(step_chunks(plan, stats), minlength=plan.n_chunks)
     j = 0
     for c in range(plan.n_chunks):
         chunk_call.append(len(b._search.calls))
@@ -178,9 +188,7 @@ def streaming_graph(config: ModelConfig, stats, frames: int, chunk_frames: int |
             return fn
 
         b._search.call(("encoder_chunk", counts), c, make)
-        ready = int(plan.frames_ready[c])
-        last = c == plan.n_chunks - 1
-        while j < len(steps) and (last or steps[j].frame < ready):
+        for _ in range(int(released[c])):
             search.emit(steps[j])
             j += 1
     first_call_op = len(b)            # the ops before the run: the scorer's set-up (chunk 0)
@@ -202,3 +210,66 @@ def paper_streaming_graph(config: ModelConfig, audio_s: float, beam: int, lm_fus
     chunk = chunk_frames_of(config, chunk_ms)
     stats = parametric_stats(config, audio_s, beam, lm_fusion, method=method)
     return streaming_graph(config, stats, input_frames(config, audio_s), chunk)
+
+
+def steady_counts(plan: ChunkPlan) -> tuple[int, ...]:
+    """The new frames per layer (and output frames) of the chunks of a stream in steady state:
+    the most common row of ``plan.counts`` (ties: the first)."""
+    rows, inverse, n = np.unique(plan.counts, axis=0, return_inverse=True, return_counts=True)
+    return tuple(int(v) for v in rows[int(np.argmax(n))])
+
+
+def mean_step(stats):
+    """A search step of the decode's average shape (``StepStats`` fields rounded means, no
+    merges, finals or capped hyps): what one stream adds to a batched step (``hwsim.serve``)."""
+    from models.search.stats import StepStats
+
+    steps = stats.steps
+    if not steps:
+        raise ValueError("the search statistics have no step")
+
+    def avg(name: str) -> int:
+        return int(round(sum(getattr(x, name) for x in steps) / len(steps)))
+
+    return StepStats(step=0, hyps=max(1, avg("hyps")), joint_evals=max(1, avg("joint_evals")),
+                     pred_evals=avg("pred_evals"), lm_ext_evals=avg("lm_ext_evals"),
+                     lm_src_evals=avg("lm_src_evals"), pred_calls=int(avg("pred_evals") > 0),
+                     lm_calls=int(avg("lm_ext_evals") > 0))
+
+
+def batched_chunk_graph(config: ModelConfig, counts: tuple[int, ...], step, steps: int, beam: int,
+                        lm_fusion: str, B: int, chunk_s: float) -> OpGraph:
+    """One steady-state chunk of ``B`` streams batched together (``hwsim.serve``): the chunk's
+    encoder work (``counts``, ``GraphBuilder.encoder_chunk``) with every row count times ``B``,
+    then ``steps`` search steps each of ``B`` streams' ``step`` (``mean_step``) in one call per
+    network (rows times ``B``: a weight is read once for the batch) and one selection over the
+    ``B`` streams' candidates (``beam * B`` kept) [approximation: a real batch selects per
+    stream; the costed elements are the same].
+
+    Planned as one chunk of a stream (``meta["streaming"]["steady"]``): one preloaded segment
+    whose on-chip weights are chosen for a steady stream, released at 0.
+    """
+    b = GraphBuilder(config)
+    b.enc_state = [None] * (2 * config.encoder.layers)
+    b.scorer_init(max(1, counts[-1] * B), None, lm_fusion == "dr", project=False)
+    b.max_scores = 1
+    b._search = b.run(("batch", b.models, 1, len(b.enc_state)), b._search_state())
+
+    def make():
+        def fn(t: int, state: list[int | None]):
+            b._set_search_state(state)
+            b.encoder_chunk(t, counts, B)
+            return b._search_state(), None
+        return fn
+
+    b._search.call(("encoder_chunk", counts, B), 0, make)
+    scaled = replace(step, hyps=step.hyps * B, joint_evals=step.joint_evals * B, pred_evals=step.pred_evals * B,
+                     lm_ext_evals=step.lm_ext_evals * B, lm_src_evals=step.lm_src_evals * B, merges=0,
+                     finals=0, capped=0)
+    for i in range(steps):
+        b.search_step(replace(scaled, step=i), beam * B, "all")
+    b.finish_search()
+    meta = {"model": config.name, "source": f"one steady chunk of {B} batched streams", "batch": B,
+            "beam": beam, "lm_fusion": lm_fusion, "frames": 0, "audio_s": chunk_s,
+            "streaming": {"chunk_s": chunk_s, "arrival_s": [0.0], "first_op": [0], "steady": True}}
+    return b.graph(meta)

@@ -27,6 +27,27 @@ def test_chunked_phase_sweep_equals_the_sorted_one(monkeypatch, n):
     assert chunked.sum() == pytest.approx(end.max(), rel=1e-12)
 
 
+@pytest.mark.parametrize("n", [3, 500, 5000])
+def test_chunked_phase_sweep_with_releases_equals_the_sorted_one(monkeypatch, n):
+    """Streaming: idle time ending at an op that starts at its release is the last entry."""
+    rng = np.random.default_rng(n)
+    rel_op = np.unique(np.append(0, rng.integers(0, n, max(1, n // 10))))
+    rel_s = np.sort(np.round(rng.uniform(0, 20, len(rel_op)), 2))
+    release = rel_s[np.searchsorted(rel_op, np.arange(n), side="right") - 1]
+    start = np.maximum(np.round(rng.uniform(0, 20, n), 2), release)
+    start[rel_op] = release[rel_op]                    # some ops start right at their release
+    end = start + np.round(rng.uniform(0, 0.5, n), 2)
+    phase = rng.integers(0, 6, n)
+    whole = schedule.phase_latency(start, end, phase, 6, release_op=rel_op, release_s=rel_s)
+    monkeypatch.setattr(schedule, "SORT_CHUNK", 7)
+    chunked = schedule.phase_latency(start, end, phase, 6, release_op=rel_op, release_s=rel_s)
+    np.testing.assert_allclose(chunked, whole, rtol=1e-12, atol=1e-12)
+    assert len(whole) == 7 and whole.sum() == pytest.approx(end.max(), rel=1e-12)
+    plain = schedule.phase_latency(start, end, phase, 6)
+    assert whole[6] > 0 and whole[:6].sum() + whole[6] == pytest.approx(plain.sum(), rel=1e-12)
+    assert (whole[:6] <= plain + 1e-12).all()
+
+
 def test_chunked_sweep_refuses_more_concurrent_ops_than_its_capacity(monkeypatch):
     monkeypatch.setattr(schedule, "SORT_CHUNK", 2)
     start, end = np.zeros(4), np.ones(4)                 # four ops at once

@@ -1,0 +1,332 @@
+"""Serving capacity: S live streams share one chip; how late are their words, and how many
+streams meet a latency target while keeping up.
+
+**Streams.** Every stream decodes the same kind of utterance (``audio_s`` seconds, the search
+statistics of ``workloads.stats.parametric_stats`` or given), cut into chunks as
+``workloads.streaming`` cuts one; stream ``s`` starts at ``offset_s[s] = frac(s * g) *
+chunk_s`` with ``g = (sqrt(5) - 1) / 2`` [assumption: live streams start at unrelated times;
+this low-discrepancy sequence spreads them over a chunk period and does not move when streams
+are added]. Chunk ``c`` of stream ``s`` arrives at ``offset_s[s] + arrival_s[c]``.
+
+**Batching.** The chip runs one batch at a time [assumption: consecutive batches do not
+overlap, which a pipelined schedule could do: capacity is a lower bound in that respect]. When
+it is free, it takes the ready streams (those whose next chunk has arrived), oldest chunk first,
+up to ``max_batch``; with ``max_wait_s > 0`` and fewer than ``max_batch`` ready, it waits for
+more until the oldest ready chunk has waited ``max_wait_s`` (not past the last arrival before
+that). A batch holds at most one chunk per stream (a stream's chunks depend on each other).
+
+**Service time** of a batch of ``b`` streams, from the op-level simulator
+(``batched_chunk_graph``, planned as a stream: weights preloaded, on chip as the knapsack
+allows): ``encoder_s[b]`` (the chunk's encoder work for ``b`` streams at once, every GEMM's rows
+times ``b``, its weights read once) plus, for each search step ``j`` of the chunk,
+``step_s[b_j]`` for the ``b_j`` members that have a ``j``-th step (``step_s[b]``: the makespan
+a step of ``b`` streams' average step, ``workloads.streaming.mean_step``, adds after the
+encoder). Both are made non-decreasing in ``b`` (a smaller batch may run a larger batch's
+program, padded). This is where batching and precision interact: a weight streamed from DRAM at
+every use is read once per batch.
+
+**Results.** Per stream: the delay of each chunk (finish of its batch - its arrival), its
+``p50``/``p95``/``max``, the final latency after its end of speech and whether it keeps up
+(``hwsim.streaming.drift`` <= ``KEEP_UP_DRIFT``); per run: the worst stream's p95 (``p95_s``),
+the chip's busy share and the mean batch. ``max_streams`` finds the largest ``S`` whose worst
+p95 meets a target with every stream keeping up, by doubling then bisection (the worst p95 does
+not fall when streams are added with ``max_wait_s = 0``: ``tests/hwsim/test_serve.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from numba import njit
+
+from hwsim.streaming import KEEP_UP_DRIFT, distribution, drift
+
+log = logging.getLogger(__name__)
+
+GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0
+
+#: Columns of ``ServeResult.streams``.
+STREAM_COLUMNS = ("stream", "offset_s", "delay_mean_s", "delay_p50_s", "delay_p95_s", "delay_max_s",
+                  "final_latency_s", "drift_s_per_s", "keeps_up")
+
+
+@dataclass(frozen=True)
+class BatchPolicy:
+    """How streams are batched: at most ``max_batch`` per batch; wait at most ``max_wait_s``
+    for a fuller batch (0: take what is ready)."""
+
+    max_batch: int = 16
+    max_wait_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.max_batch < 1:
+            raise ValueError(f"max_batch must be >= 1, got {self.max_batch}")
+        if not (self.max_wait_s >= 0 and math.isfinite(self.max_wait_s)):
+            raise ValueError(f"max_wait_s must be a finite number >= 0, got {self.max_wait_s}")
+
+
+@dataclass(frozen=True)
+class Workload:
+    """What every stream decodes and what the chip takes for it (module docstring).
+
+    Attributes:
+        arrival_s: per chunk, its arrival from the stream's start. steps: search steps per chunk.
+        chunk_s: chunk length. encoder_s, step_s: service seconds for batches of 1 ..
+            ``len - 1`` streams (index 0 unused). what: a short description for reports.
+    """
+
+    arrival_s: np.ndarray
+    steps: np.ndarray
+    chunk_s: float
+    encoder_s: np.ndarray
+    step_s: np.ndarray
+    what: dict
+
+    @property
+    def max_batch(self) -> int:
+        return len(self.encoder_s) - 1
+
+    def service_s(self, members_steps: np.ndarray) -> float:
+        """Seconds for one batch whose members have ``members_steps`` search steps each."""
+        return float(_service(np.asarray(members_steps, dtype=np.int64), self.encoder_s, self.step_s))
+
+
+def workload(config, hw, policy, audio_s: float, beam: int, lm_fusion: str, method: str = "alsd",
+             chunk_ms: float | None = None, max_batch: int = 16, stats=None) -> Workload:
+    """The streams' chunks and the chip's service times for batches up to ``max_batch``.
+
+    Raises:
+        StreamingError: a bidirectional model; a chunk that is not a whole number of encoder
+            output frames (every full chunk must bring the same work).
+    """
+    from models.config import ModelConfig, load_config
+    from models.quant.policy import PrecisionPolicy, load_policy
+    from workloads.stats import input_frames, parametric_stats
+    from workloads.streaming import (StreamingError, batched_chunk_graph, chunk_frames_of, frames_per_output,
+                                     mean_step, plan_chunks, steady_counts, step_chunks)
+
+    from hwsim.simulate import simulate
+    from hwsim.spec import load_spec
+
+    if not isinstance(config, ModelConfig):
+        config = load_config(config)
+    hw = load_spec(hw)
+    if not isinstance(policy, PrecisionPolicy):
+        policy = load_policy(policy)
+    chunk = chunk_frames_of(config, chunk_ms)
+    if chunk % frames_per_output(config):
+        raise StreamingError(f"serving needs chunks of whole encoder output frames: a multiple of "
+                             f"{frames_per_output(config) * config.features.frame_shift_s * 1000:g} ms for model "
+                             f"{config.name!r}, got {chunk * config.features.frame_shift_s * 1000:g} ms")
+    frames = input_frames(config, audio_s)
+    if stats is None:
+        stats = parametric_stats(config, audio_s, beam, lm_fusion, method=method)
+    plan = plan_chunks(config, frames, chunk)
+    steps = np.bincount(step_chunks(plan, stats), minlength=plan.n_chunks).astype(np.int64)
+    counts = steady_counts(plan)
+    step = mean_step(stats)
+    enc = np.zeros(max_batch + 1)
+    one = np.zeros(max_batch + 1)
+    quiet = logging.getLogger("hwsim.simulate")
+    level = quiet.level
+    quiet.setLevel(max(level, logging.WARNING))    # the same fallbacks for every batch: said once below
+    try:
+        for b in range(1, max_batch + 1):
+            runs = [simulate(batched_chunk_graph(config, counts, step, k, stats.beam, lm_fusion, b, plan.chunk_s),
+                             hw, policy, plan.chunk_s, config=config) for k in (0, 1)]
+            enc[b], one[b] = runs[0].latency_s, max(runs[1].latency_s - runs[0].latency_s, 0.0)
+            if b == 1:
+                fallbacks = runs[1].summary["precision_fallbacks"]
+    finally:
+        quiet.setLevel(level)
+    if fallbacks:
+        log.info("precision fallbacks on %s (per batched chunk and step): %s", hw.name, fallbacks)
+    # A batch of b streams may run the program of a larger batch, padded: its time is at most
+    # that one's (the list schedule and the core allocation are heuristics, and do not always
+    # give a smaller batch a shorter makespan).
+    enc[1:] = np.minimum.accumulate(enc[1:][::-1])[::-1]
+    one[1:] = np.minimum.accumulate(one[1:][::-1])[::-1]
+    what = {"model": config.name, "hw": hw.name, "precision": policy.name, "beam": stats.beam,
+            "lm_fusion": lm_fusion, "method": stats.method, "audio_s": float(audio_s), "chunk_s": plan.chunk_s,
+            "chunks": plan.n_chunks}
+    return Workload(plan.arrival_s.astype(np.float64), steps, plan.chunk_s, enc, one, what)
+
+
+@njit(cache=True, nogil=True)
+def _service(members_steps, enc, step):
+    b = len(members_steps)
+    out = enc[b]
+    k = 0
+    for m in members_steps:
+        if m > k:
+            k = m
+    for j in range(1, k + 1):
+        bj = 0
+        for m in members_steps:
+            if m >= j:
+                bj += 1
+        out += step[bj]
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _simulate(offset, arrival, steps, enc, step, max_batch, max_wait):
+    S = len(offset)
+    C = len(arrival)
+    head = np.zeros(S, dtype=np.int64)
+    finish = np.empty((S, C))
+    sizes = np.zeros(max_batch + 1, dtype=np.int64)
+    busy = 0.0
+    t = 0.0
+    done = 0
+    ready = np.empty(S, dtype=np.int64)
+    key = np.empty(S)
+    while done < S * C:
+        n_ready = 0
+        oldest = np.inf
+        next_arrival = np.inf
+        for s in range(S):
+            if head[s] < C:
+                a = offset[s] + arrival[head[s]]
+                if a <= t:
+                    ready[n_ready] = s
+                    key[n_ready] = a
+                    n_ready += 1
+                    if a < oldest:
+                        oldest = a
+                elif a < next_arrival:
+                    next_arrival = a
+        if n_ready == 0:
+            t = next_arrival
+            continue
+        if n_ready < max_batch and max_wait > 0.0:
+            deadline = oldest + max_wait
+            if t < deadline and next_arrival <= deadline:
+                t = next_arrival           # wait for one more stream
+                continue
+        order = np.argsort(key[:n_ready], kind="mergesort")
+        b = min(n_ready, max_batch)
+        members = np.empty(b, dtype=np.int64)
+        for i in range(b):
+            members[i] = steps[head[ready[order[i]]]]
+        dur = _service(members, enc, step)
+        end = t + dur
+        for i in range(b):
+            s = ready[order[i]]
+            finish[s, head[s]] = end
+            head[s] += 1
+        done += b
+        sizes[b] += 1
+        busy += dur
+        t = end
+    return finish, sizes, busy
+
+
+def offsets(streams: int, chunk_s: float) -> np.ndarray:
+    """Start of each stream (module docstring): ``frac(s * g) * chunk_s``."""
+    s = np.arange(streams, dtype=np.float64)
+    return np.mod(s * GOLDEN, 1.0) * chunk_s
+
+
+@dataclass
+class ServeResult:
+    """``serve``'s result: ``summary`` (scalars), ``streams`` (``STREAM_COLUMNS``, one row per
+    stream), ``delay_s`` (streams x chunks), the workload and the policy."""
+
+    summary: dict
+    streams: pd.DataFrame
+    delay_s: np.ndarray
+    workload: Workload
+    batching: BatchPolicy
+
+
+def serve(work: Workload, streams: int, batching: BatchPolicy | None = None) -> ServeResult:
+    """Simulate ``streams`` live streams of ``work`` sharing the chip (module docstring);
+    ``batching`` default: batches up to the largest the workload has service times for.
+
+    Returns:
+        ``ServeResult``; ``summary`` has ``streams``, ``p95_s`` (worst stream's p95 delay),
+        ``p95_median_s`` (median over streams), ``delay_max_s``, ``final_latency_max_s``,
+        ``keeps_up`` (every stream), ``busy`` (chip busy time / audio span), ``mean_batch``,
+        ``batches``, ``max_batch``, ``max_wait_s``, and the workload's ``what``.
+    """
+    if streams < 1:
+        raise ValueError(f"streams must be >= 1, got {streams}")
+    batching = batching or BatchPolicy(max_batch=work.max_batch)
+    if batching.max_batch > work.max_batch:
+        raise ValueError(f"max_batch {batching.max_batch} > the {work.max_batch} batch sizes the workload "
+                         "has service times for")
+    off = offsets(streams, work.chunk_s)
+    finish, sizes, busy = _simulate(off, work.arrival_s, work.steps, work.encoder_s, work.step_s,
+                                    int(batching.max_batch), float(batching.max_wait_s))
+    arrive = off[:, None] + work.arrival_s[None, :]
+    delay = finish - arrive
+    rows = []
+    for s in range(streams):
+        d = distribution(delay[s])
+        slope = drift(work.arrival_s, delay[s])
+        final = float(delay[s, -1])
+        rows.append({"stream": s, "offset_s": float(off[s]), "delay_mean_s": d["mean"], "delay_p50_s": d["p50"],
+                     "delay_p95_s": d["p95"], "delay_max_s": d["max"], "final_latency_s": final,
+                     "drift_s_per_s": slope,
+                     "keeps_up": bool(final < work.what["audio_s"]) if slope is None else bool(slope <= KEEP_UP_DRIFT)})
+    table = pd.DataFrame(rows, columns=list(STREAM_COLUMNS))
+    n_batches = int(sizes.sum())
+    span = float(finish.max() - off.min()) if finish.size else 0.0
+    summary = {**work.what, "streams": int(streams), "max_batch": int(batching.max_batch),
+               "max_wait_s": float(batching.max_wait_s),
+               "p95_s": float(table["delay_p95_s"].max()), "p95_median_s": float(table["delay_p95_s"].median()),
+               "delay_max_s": float(table["delay_max_s"].max()),
+               "final_latency_max_s": float(table["final_latency_s"].max()),
+               "keeps_up": bool(table["keeps_up"].all()), "busy": busy / span if span > 0 else 0.0,
+               "batches": n_batches, "mean_batch": float(streams * len(work.arrival_s) / n_batches) if n_batches else 0.0,
+               "service_s": {"encoder_b1": float(work.encoder_s[1]), "step_b1": float(work.step_s[1]),
+                             f"encoder_b{work.max_batch}": float(work.encoder_s[-1]),
+                             f"step_b{work.max_batch}": float(work.step_s[-1])}}
+    return ServeResult(summary, table, delay, work, batching)
+
+
+def meets(result: ServeResult, p95_s: float) -> bool:
+    """Every stream keeps up and the worst stream's p95 delay is at most ``p95_s``."""
+    return result.summary["keeps_up"] and result.summary["p95_s"] <= p95_s
+
+
+def max_streams(work: Workload, p95_s: float, batching: BatchPolicy | None = None,
+                limit: int = 64) -> tuple[int, dict[int, ServeResult]]:
+    """The largest number of streams, at most ``limit``, that ``meets`` the target: doubling
+    from 1, then bisection between the last that met it and the first that did not.
+
+    Returns:
+        (streams, {streams tried: result}); 0 when even one stream misses the target.
+    """
+    if limit < 1:
+        raise ValueError(f"limit must be >= 1, got {limit}")
+    tried: dict[int, ServeResult] = {}
+
+    def ok(s: int) -> bool:
+        tried[s] = serve(work, s, batching)
+        return meets(tried[s], p95_s)
+
+    if not ok(1):
+        return 0, tried
+    lo, hi = 1, None
+    s = 1
+    while hi is None:
+        s = min(2 * s, limit)
+        if ok(s):
+            lo = s
+            if s == limit:
+                return lo, tried
+        else:
+            hi = s
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if ok(mid):
+            lo = mid
+        else:
+            hi = mid
+    return lo, tried
