@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pandas as pd
 
-from hwsim.dse.sweep import HW_PREFIX, POINT_FIELDS
+from hwsim.dse.sweep import HW_PREFIX, POINT_FIELDS, SERVE_PREFIX
 
 
 def param_columns(df: pd.DataFrame) -> list[str]:
-    """The point-parameter columns of a results table (``POINT_FIELDS`` and ``hw.*``)."""
-    return [c for c in df.columns if c in POINT_FIELDS or str(c).startswith(HW_PREFIX)]
+    """The point-parameter columns of a results table (``POINT_FIELDS``, ``hw.*``, ``serve.*``)."""
+    return [c for c in df.columns if c in POINT_FIELDS or str(c).startswith((HW_PREFIX, SERVE_PREFIX))]
 
 
 def varied_columns(df: pd.DataFrame) -> list[str]:

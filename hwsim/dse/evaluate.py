@@ -13,7 +13,7 @@ import math
 from collections import OrderedDict
 from functools import lru_cache
 
-from hwsim.dse.sweep import GRAPH_FIELDS, resolve_spec, spec_figures
+from hwsim.dse.sweep import GRAPH_FIELDS, SERVE_FIELDS, SERVE_PREFIX, resolve_spec, spec_figures
 
 #: Graphs kept per process. Paper-scale graphs are large; chunks arrive grouped by graph key, so
 #: a short LRU is enough.
@@ -85,8 +85,9 @@ def evaluate_point(point: dict) -> dict:
     Returns:
         Flat figures: ``latency_s``, ``rtf``, ``macs``, ``ops``, ``weight_bytes``,
         ``fp32_weight_bytes``, ``compression_x``, ``phase_<name>_s``, ``energy_j`` (when the spec
-        has energy costs), ``onchip_bytes``, ``peak_macs_per_s``, ``peak_ops_per_s``, and any
-        other scalar of the summary.
+        has energy costs), ``onchip_bytes``, ``peak_macs_per_s``, ``peak_ops_per_s``, any
+        other scalar of the summary, and with ``serve.*`` settings the serving capacity
+        (``serving_figures``).
     """
     from hwsim.simulate import simulate
 
@@ -95,7 +96,26 @@ def evaluate_point(point: dict) -> dict:
     result = simulate(graph_for(point), spec, _policy(point["precision"]), point["audio_s"], config=config)
     figures = flatten_summary(result.summary, skip=set(point))
     figures.update(spec_figures(spec, point["precision"]))
+    if any(k.startswith(SERVE_PREFIX) for k in point):
+        figures.update(serving_figures(point, spec, config))
     for k, v in figures.items():
         if isinstance(v, float) and not math.isfinite(v):
             raise ValueError(f"simulator returned {k}={v}")
     return figures
+
+
+def serving_figures(point: dict, spec, config) -> dict:
+    """``max_streams``, ``serve_p95_s`` (worst stream's p95 delay at ``max_streams``; None at 0),
+    ``serve_p95_1_s`` (one stream's) and ``serve_at_limit`` of a point with ``serve.*``
+    settings (``hwsim.dse.sweep``), by ``hwsim.serve``."""
+    from hwsim import serve
+
+    cfg = {k: point.get(SERVE_PREFIX + k, default) for k, (_, _, _, default) in SERVE_FIELDS.items()}
+    limit = int(cfg["limit"])
+    batching = serve.BatchPolicy(max_batch=min(int(cfg["max_batch"]), limit), max_wait_s=cfg["max_wait_ms"] / 1000)
+    beam = 1 if point["method"] == "greedy" else point["beam"]
+    work = serve.workload(config, spec, _policy(point["precision"]), point["audio_s"], beam, point["lm_fusion"],
+                          method=point["method"], chunk_ms=cfg["chunk_ms"], max_batch=batching.max_batch)
+    best, tried = serve.max_streams(work, cfg["p95_ms"] / 1000, batching, limit=limit)
+    return {"max_streams": best, "serve_p95_s": tried[best].summary["p95_s"] if best else None,
+            "serve_p95_1_s": tried[1].summary["p95_s"], "serve_at_limit": best == limit}

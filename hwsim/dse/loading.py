@@ -19,8 +19,8 @@ from typing import Any
 
 from hwsim.dse.constraints import compile_constraint
 from hwsim.limits import MAX_AUDIO_S, MAX_BEAM
-from hwsim.dse.sweep import (DERIVED, HW_PREFIX, LM_FUSIONS, METHODS, POINT_FIELDS, BasePoint, Sampling,
-                             Sweep, constraint_env, flatten_fields, spec_with)
+from hwsim.dse.sweep import (DERIVED, HW_PREFIX, LM_FUSIONS, METHODS, POINT_FIELDS, SERVE_FIELDS, SERVE_PREFIX,
+                             BasePoint, Sampling, Sweep, constraint_env, flatten_fields, spec_with)
 from models.yamlio import ConfigError, from_dict, loads_yaml, read_config_text, to_dict
 
 _NUMBER_RE = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
@@ -48,6 +48,7 @@ def loads_sweep(text: str, source: str = "<sweep>") -> Sweep:
         raise ConfigError(f"{source}: base: required key is missing")
     base = _load_base(data["base"], source)
     vary, groups = _load_vary(data.get("vary") or {}, base, source)
+    _check_serving(base, vary, groups, source)
     sampling = _load_sampling(data.get("sampling", "grid"), source)
     raw_constraints = data.get("constraints") or []
     if not isinstance(raw_constraints, list):
@@ -67,7 +68,7 @@ def loads_sweep(text: str, source: str = "<sweep>") -> Sweep:
 def _load_base(raw: Any, source: str) -> dict:
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: base: expected a mapping, got {type(raw).__name__}")
-    plain = {k: v for k, v in raw.items() if not str(k).startswith(HW_PREFIX)}
+    plain = {k: v for k, v in raw.items() if not str(k).startswith((HW_PREFIX, SERVE_PREFIX))}
     if "audio_s" in plain:
         plain["audio_s"] = _coerce_number(plain["audio_s"])
     bp = from_dict(BasePoint, plain, source=source, path="base")
@@ -77,7 +78,51 @@ def _load_base(raw: Any, source: str) -> dict:
     for key, value in raw.items():
         if str(key).startswith(HW_PREFIX):
             base[key] = _check_hw(key, value, [base["hw"]], {}, f"{source}: base.{key}")
+        elif str(key).startswith(SERVE_PREFIX):
+            base[key] = _check_serve(key, value, f"{source}: base.{key}")
     return base
+
+
+def _check_serve(key: str, value: Any, where: str) -> Any:
+    """Validate ``serve.<setting> = value`` (``SERVE_FIELDS``); returns it typed."""
+    name = key[len(SERVE_PREFIX):]
+    if name not in SERVE_FIELDS:
+        raise ConfigError(f"{where}: unknown serving setting {name!r}; expected one of "
+                          f"{', '.join(SERVE_PREFIX + k for k in SERVE_FIELDS)}")
+    kind, minimum, strict, _ = SERVE_FIELDS[name]
+    value = _coerce_number(value)
+    ok = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+    if kind is int:
+        ok = ok and isinstance(value, int)
+    if not ok or value < minimum or (strict and value == minimum):
+        raise ConfigError(f"{where}: expected {'an integer' if kind is int else 'a number'} "
+                          f"{'>' if strict else '>='} {minimum:g}, got {value!r}")
+    return kind(value)
+
+
+def _check_serving(base: dict, vary, groups, source: str) -> None:
+    """A sweep with ``serve.*`` settings needs ``serve.p95_ms`` and unidirectional models."""
+    names = set(base)
+    models = [base["model"]]
+    for key, values in vary:
+        if key in groups:
+            for v in values:
+                names |= set(v)
+                models += [v["model"]] if "model" in v else []
+        else:
+            names.add(key)
+            models += list(values) if key == "model" else []
+    if not any(str(n).startswith(SERVE_PREFIX) for n in names):
+        return
+    if SERVE_PREFIX + "p95_ms" not in names:
+        raise ConfigError(f"{source}: serve.p95_ms: required with serving settings (the p95 chunk-delay "
+                          "target in ms, in base or vary)")
+    from models.config import load_config
+
+    for m in dict.fromkeys(models):
+        if load_config(m).encoder.bidirectional:
+            raise ConfigError(f"{source}: model {m!r}: serving needs a unidirectional encoder (streaming); "
+                              "use e.g. swb300-stream")
 
 
 def _check_field(name: str, value: Any, where: str) -> Any:
@@ -195,16 +240,17 @@ def _load_vary(raw: Any, base: dict, source: str) -> tuple[tuple[tuple[str, tupl
         where = f"{source}: vary.{key}"
         if not isinstance(key, str):
             raise ConfigError(f"{where}: parameter names must be strings")
-        if key not in POINT_FIELDS and not key.startswith(HW_PREFIX):
+        if key not in POINT_FIELDS and not key.startswith((HW_PREFIX, SERVE_PREFIX)):
             if not isinstance(spec, dict) or "range" in spec:
                 raise ConfigError(f"{source}: vary: unknown parameter {key!r}; vary any of "
-                                  f"{', '.join(POINT_FIELDS)} or hw.<dotted spec field path>, or give "
-                                  "a group (name: {member: [values], ...}) of parameters varied together")
+                                  f"{', '.join(POINT_FIELDS)}, hw.<dotted spec field path> or serve.<setting>, "
+                                  "or give a group (name: {member: [values], ...}) of parameters varied together")
             columns = {}
             for member, values in spec.items():
-                if member not in POINT_FIELDS and not str(member).startswith(HW_PREFIX) or member == "hw":
+                if (member not in POINT_FIELDS and not str(member).startswith((HW_PREFIX, SERVE_PREFIX))
+                        or member == "hw"):
                     raise ConfigError(f"{where}: unknown member {member!r}; members are point fields "
-                                      "(not hw) or hw.<dotted spec field path>")
+                                      "(not hw), hw.<dotted spec field path> or serve.<setting>")
                 columns[member] = _check_values(member, values, hws, fixed, f"{where}.{member}")
             lengths = {m: len(v) for m, v in columns.items()}
             if not columns or len(set(lengths.values())) != 1:
@@ -232,6 +278,7 @@ def _check_values(key: str, raw: Any, hws: list[str], fixed: dict, where: str) -
     for i, v in enumerate(values):
         w = f"{where}[{i}]"
         normalized.append(_check_hw(key, v, hws, fixed, w) if key.startswith(HW_PREFIX)
+                          else _check_serve(key, v, w) if key.startswith(SERVE_PREFIX)
                           else _check_field(key, v, w))
     _no_repeats([json.dumps(v, sort_keys=True) for v in normalized], normalized, where)
     return tuple(normalized)

@@ -26,7 +26,17 @@ checked when the sweep is planned (if constraints need the spec) or evaluated; a
 spec rejects becomes a design point with ``status=error``.
 
 A design point is a flat dict: the base fields (``model``, ``hw``, ``audio_s``, ``precision``,
-``beam``, ``lm_fusion``, ``method``) and one ``hw.<path>`` entry per hardware override. Its key is
+``beam``, ``lm_fusion``, ``method``), one ``hw.<path>`` entry per hardware override and, for a
+sweep of serving capacity, ``serve.<setting>`` entries (``SERVE_FIELDS``; ``serve.p95_ms``
+required among them), in base or vary like any field::
+
+    base: {model: swb300-stream, hw: rapid4, audio_s: 20, precision: int4, beam: 8, lm_fusion: dr,
+           serve.p95_ms: 40, serve.limit: 256}
+
+Such a point also gets ``max_streams`` (``hwsim.serve.max_streams``: the most live streams whose
+worst p95 chunk delay meets ``serve.p95_ms`` while every stream keeps up, at most
+``serve.limit``), ``serve_p95_s`` (that worst p95 at ``max_streams``), ``serve_p95_1_s`` (one
+stream's) and ``serve_at_limit``; its model must be unidirectional. Its key is
 the SHA-256 of its canonical JSON, stable across runs and machines. The key names presets, it
 does not hash their contents: after editing a preset, write results to a new directory.
 """
@@ -50,6 +60,11 @@ POINT_FIELDS = ("model", "hw", "audio_s", "precision", "beam", "lm_fusion", "met
 #: The fields that determine the operator graph (points sharing them share one graph).
 GRAPH_FIELDS = ("model", "audio_s", "beam", "lm_fusion", "method")
 HW_PREFIX = "hw."
+SERVE_PREFIX = "serve."
+#: Serving settings a point may carry (``hwsim.serve``): name -> (type, minimum, strict, default).
+SERVE_FIELDS = {"p95_ms": (float, 0.0, True, None), "limit": (int, 1, False, 64),
+                "max_batch": (int, 1, False, 16), "max_wait_ms": (float, 0.0, False, 0.0),
+                "chunk_ms": (float, 0.0, True, None)}
 LM_FUSIONS = ("none", "dr")
 #: Search methods of the analytic graph builder: alignment-length synchronous (ALSD) and
 #: time-synchronous decoding, or greedy (beam ignored: width 1).
@@ -158,10 +173,13 @@ class Sweep:
 
     @property
     def params(self) -> list[str]:
-        """Column names of the point parameters: ``POINT_FIELDS`` then the ``hw.*`` overrides."""
-        hw = [k for k in self.base if k.startswith(HW_PREFIX)]
-        hw += [k for k in self.varied if k.startswith(HW_PREFIX) and k not in hw]
-        return list(POINT_FIELDS) + hw
+        """Column names of the point parameters: ``POINT_FIELDS``, the ``hw.*`` overrides, then
+        the ``serve.*`` settings."""
+        out = list(POINT_FIELDS)
+        for prefix in (HW_PREFIX, SERVE_PREFIX):
+            extra = [k for k in self.base if k.startswith(prefix)]
+            out += extra + [k for k in self.varied if k.startswith(prefix) and k not in extra]
+        return out
 
     @property
     def varied(self) -> list[str]:
