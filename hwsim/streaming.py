@@ -69,19 +69,23 @@ def distribution(values: np.ndarray) -> dict:
             "max": float(v.max())}
 
 
-def drift(arrival_s: np.ndarray, delay_s: np.ndarray) -> float | None:
+def drift(arrival_s: np.ndarray, delay_s: np.ndarray):
     """Least-squares slope of ``delay_s`` against ``arrival_s`` over the second half of the
-    chunks (None below ``MIN_DRIFT_CHUNKS`` chunks)."""
+    chunks (None below ``MIN_DRIFT_CHUNKS`` chunks). ``delay_s`` of shape (streams, chunks)
+    gives one slope per stream (an array)."""
     a = np.asarray(arrival_s, dtype=np.float64)
     d = np.asarray(delay_s, dtype=np.float64)
-    ok = np.isfinite(d)
-    a, d = a[ok], d[ok]
+    rows = d.ndim == 2
+    d = np.atleast_2d(d)
+    ok = np.isfinite(d).all(axis=0)
+    a, d = a[ok], d[:, ok]
     if len(a) < MIN_DRIFT_CHUNKS:
         return None
-    a, d = a[len(a) // 2:], d[len(d) // 2:]
+    a, d = a[len(a) // 2:], d[:, len(a) // 2:]
     x = a - a.mean()
     denom = float(x @ x)
-    return float(x @ (d - d.mean()) / denom) if denom > 0 else 0.0
+    slope = (d - d.mean(axis=1, keepdims=True)) @ x / denom if denom > 0 else np.zeros(len(d))
+    return slope if rows else float(slope[0])
 
 
 def summary(chunks: pd.DataFrame, chunk_s: float, makespan_s: float, audio_s: float) -> dict:

@@ -13,6 +13,9 @@ report's accelerator, and writes into ``out_dir``:
 - ``phase_breakdown.png``: per-phase latency, FP16 vs INT4, for each model at the largest beam with
   DR fusion;
 - ``rtf_vs_beam.png``: RTF vs beam per precision, with and without fusion;
+- the validation section's files (``reports.validation``) and the streaming and serving
+  section's (``reports.serving``: one stream's delays, streams per chip at a latency target, the
+  p95 delay against the number of streams);
 - ``README.md``: the report (tables, figures, paper comparison, assumptions);
 - ``report.html``: the same report as one self-contained page, figures embedded, with an
   interactive Pareto plot when there is a design-space section (``reports.html``; generated, not
@@ -35,6 +38,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from reports.serving import ServingGrid
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +81,8 @@ class ReportGrid:
     #: The memory sweep (``memory_sweep``): scratchpad sizes per core (MiB), DRAM bandwidths (GB/s).
     sweep_scratchpad_mib: tuple[float, ...] = (0.25, 0.5, 1, 2, 4, 8, 16, 32, 64)
     sweep_dram_gb_s: tuple[float, ...] = (12.8, 25.6, 51.2, 102.4, 204.8, 409.6)
+    #: The streaming and serving section (``reports.serving``); None leaves it out.
+    serving: ServingGrid | None = field(default_factory=ServingGrid)
 
 
 #: What-if variants of the report's accelerator for the paper comparison: (label, {dotted spec
@@ -360,6 +367,10 @@ def build(out_dir: str | Path = "reports/paper", grid: ReportGrid | None = None,
     from reports.validation import validation_section
 
     text += "\n" + validation_section(out)
+    if data.grid.serving is not None:
+        from reports.serving import serving_section
+
+        text += "\n" + serving_section(out, data.grid.serving)
     path = out / "README.md"
     path.write_text(text)
     log.info("wrote %s", path)

@@ -32,6 +32,11 @@ from reports.dse import PARETO_JSON, PARETO_PNG
 from reports.figures import PRECISION_COLOURS, precision_colour
 from reports.html import HTML_NAME
 from reports.paper import ReportGrid, build
+from reports.serving import ServingGrid
+
+#: A small streaming and serving section (seconds).
+SERVING = ServingGrid(audio_s=1.0, hws=("edge",), precisions=("fp16", "int4"), beams=(4,), fusions=("dr",),
+                      limit=8, max_batch=4, curve_streams=(1, 2, 4, 8))
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(os.environ.get("HWSIM_ARTIFACTS", ROOT / "artifacts")) / "html"
@@ -65,7 +70,7 @@ def _front_keys(df: pd.DataFrame) -> set[str]:
 def report(tmp_path_factory):
     out = tmp_path_factory.mktemp("html")
     grid = ReportGrid(models=("tiny",), precisions=("fp16", "int4"), beams=(2,), fusions=("dr",), audio_s=1.0,
-                      sweep_scratchpad_mib=(0.25, 2.0), sweep_dram_gb_s=(12.8, 51.2))
+                      sweep_scratchpad_mib=(0.25, 2.0), sweep_dram_gb_s=(12.8, 51.2), serving=SERVING)
     md = build(out, grid, sweep_dir=_sweep())
     return out, md.read_text(), (out / HTML_NAME).read_text()
 

@@ -9,13 +9,18 @@ import pandas as pd
 import pytest
 
 from reports.paper import ReportGrid, build
+from reports.serving import ServingGrid
+
+#: A small streaming and serving section (seconds).
+SERVING = ServingGrid(audio_s=1.0, hws=("edge",), precisions=("fp16", "int4"), beams=(4,), fusions=("dr",),
+                      limit=8, max_batch=4, curve_streams=(1, 2, 4, 8))
 
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     out = tmp_path_factory.mktemp("paper")
     grid = ReportGrid(models=("tiny",), precisions=("fp16", "int4"), beams=(2,), fusions=("dr",), audio_s=1.0,
-                      sweep_scratchpad_mib=(0.25, 2.0), sweep_dram_gb_s=(12.8, 51.2))
+                      sweep_scratchpad_mib=(0.25, 2.0), sweep_dram_gb_s=(12.8, 51.2), serving=SERVING)
     path = build(out, grid)
     return out, path.read_text()
 
@@ -61,3 +66,24 @@ def test_text_quotes_the_tables(report):
               & (resid.uses >= 2)]
     share = (w.local_bytes + w.shared_bytes + w.remote_bytes).sum() / w.bytes.sum()
     assert f"{100 * share:.0f}% at INT4" in text or f"{100 * share:.1f}% at INT4" in text
+
+
+def test_serving_section_matches_its_tables(report):
+    out, text = report
+    import pandas as pd
+
+    cap = pd.read_csv(out / "serving_capacity.csv")
+    one = pd.read_csv(out / "streaming_one_stream.csv")
+    curve = pd.read_csv(out / "serving_p95_vs_streams.csv")
+    assert (out / "serving_p95_vs_streams.png").stat().st_size > 0
+    assert "## Streaming and serving" in text
+    assert len(cap) == 2 and len(one) == 2 and set(curve["streams"]) == {1, 2, 4, 8}
+    for _, r in cap.iterrows():
+        count = f">= {r['max_streams']}" if r["at_limit"] else str(r["max_streams"])
+        assert f"| edge | {r['precision']} | 4 | dr | {count} |" in text
+    a = cap[cap["precision"] == "int4"].iloc[0]
+    b = cap[cap["precision"] == "fp16"].iloc[0]
+    fmt = (lambda r: f">= {r['max_streams']}" if r["at_limit"] else str(r["max_streams"]))
+    assert f"on `edge` INT4 serves {fmt(a)} streams and FP16 {fmt(b)}" in text
+    # the one-stream table: op-level delays, p95 at most the max
+    assert (one["delay_p95_ms"] <= one["delay_max_ms"]).all() and (one["delay_mean_ms"] > 0).all()
