@@ -17,13 +17,21 @@ that). A batch holds at most one chunk per stream (a stream's chunks depend on e
 
 **Service time** of a batch of ``b`` streams, from the op-level simulator
 (``batched_chunk_graph``, planned as a stream: weights preloaded, on chip as the knapsack
-allows): ``encoder_s[b]`` (the chunk's encoder work for ``b`` streams at once, every GEMM's rows
-times ``b``, its weights read once) plus, for each search step ``j`` of the chunk,
-``step_s[b_j]`` for the ``b_j`` members that have a ``j``-th step (``step_s[b]``: the makespan
-a step of ``b`` streams' average step, ``workloads.streaming.mean_step``, adds after the
-encoder). Both are made non-decreasing in ``b`` (a smaller batch may run a larger batch's
-program, padded). This is where batching and precision interact: a weight streamed from DRAM at
-every use is read once per batch.
+allows), from three tables: ``encoder_s[b]`` (the chunk's encoder work for ``b`` streams at
+once, every GEMM's rows times ``b``, its weights read once), ``first_s[b]`` (the same followed by
+one search step of ``b`` streams' average step, ``workloads.streaming.mean_step``: the search
+overlaps the encoder where the dataflow allows) and ``step_s[b]`` (what one more such step
+adds). A batch whose members all have a step takes ``first_s[b]``; one where only ``b_1`` of them
+do, ``encoder_s[b] + first_s[b_1] - encoder_s[b_1]``; then each step ``j >= 2`` adds
+``step_s[b_j]`` for the ``b_j`` members that have a ``j``-th step. The makespans of 0, 1 and 2
+steps are first made non-decreasing in ``b`` and in the steps (a smaller batch, or one with fewer
+steps, may run the larger program, padded). This is
+where batching and precision interact: a weight streamed from DRAM at every use is read once per
+batch. Without batching, the model is checked against an op-level simulation of the interleaved
+streams (``workloads.streaming.interleave``, ``tests/hwsim/test_serve.py``; the reference
+report gives the agreement it measures): the two differ where the op-level schedule overlaps
+consecutive chunks of different streams, which the batch model does not, most near the load at
+which the chip starts to fall behind.
 
 **Results.** Per stream: the delay of each chunk (finish of its batch - its arrival), its
 ``p50``/``p95``/``max``, the final latency after its end of speech and whether it keeps up
@@ -75,14 +83,16 @@ class Workload:
 
     Attributes:
         arrival_s: per chunk, its arrival from the stream's start. steps: search steps per chunk.
-        chunk_s: chunk length. encoder_s, step_s: service seconds for batches of 1 ..
-            ``len - 1`` streams (index 0 unused). what: a short description for reports.
+        chunk_s: chunk length. encoder_s, first_s, step_s: service seconds for batches of 1 ..
+            ``len - 1`` streams (index 0 unused; module docstring). what: a short description
+            for reports.
     """
 
     arrival_s: np.ndarray
     steps: np.ndarray
     chunk_s: float
     encoder_s: np.ndarray
+    first_s: np.ndarray
     step_s: np.ndarray
     what: dict
 
@@ -92,7 +102,7 @@ class Workload:
 
     def service_s(self, members_steps: np.ndarray) -> float:
         """Seconds for one batch whose members have ``members_steps`` search steps each."""
-        return float(_service(np.asarray(members_steps, dtype=np.int64), self.encoder_s, self.step_s))
+        return float(_service(np.asarray(members_steps, dtype=np.int64), self.encoder_s, self.first_s, self.step_s))
 
 
 def workload(config, hw, policy, audio_s: float, beam: int, lm_fusion: str, method: str = "alsd",
@@ -129,42 +139,52 @@ def workload(config, hw, policy, audio_s: float, beam: int, lm_fusion: str, meth
     steps = np.bincount(step_chunks(plan, stats), minlength=plan.n_chunks).astype(np.int64)
     counts = steady_counts(plan)
     step = mean_step(stats)
-    enc = np.zeros(max_batch + 1)
-    one = np.zeros(max_batch + 1)
+    tables = np.zeros((3, max_batch + 1))          # makespan with 0, 1, 2 search steps
     quiet = logging.getLogger("hwsim.simulate")
     level = quiet.level
     quiet.setLevel(max(level, logging.WARNING))    # the same fallbacks for every batch: said once below
     try:
         for b in range(1, max_batch + 1):
-            runs = [simulate(batched_chunk_graph(config, counts, step, k, stats.beam, lm_fusion, b, plan.chunk_s),
-                             hw, policy, plan.chunk_s, config=config) for k in (0, 1)]
-            enc[b], one[b] = runs[0].latency_s, max(runs[1].latency_s - runs[0].latency_s, 0.0)
+            for k in range(3):
+                r = simulate(batched_chunk_graph(config, counts, step, k, stats.beam, lm_fusion, b, plan.chunk_s),
+                             hw, policy, plan.chunk_s, config=config)
+                tables[k, b] = r.latency_s
             if b == 1:
-                fallbacks = runs[1].summary["precision_fallbacks"]
+                fallbacks = r.summary["precision_fallbacks"]
     finally:
         quiet.setLevel(level)
     if fallbacks:
         log.info("precision fallbacks on %s (per batched chunk and step): %s", hw.name, fallbacks)
-    # A batch of b streams may run the program of a larger batch, padded: its time is at most
-    # that one's (the list schedule and the core allocation are heuristics, and do not always
-    # give a smaller batch a shorter makespan).
-    enc[1:] = np.minimum.accumulate(enc[1:][::-1])[::-1]
-    one[1:] = np.minimum.accumulate(one[1:][::-1])[::-1]
+    # A batch of b streams with k steps may run the program of a larger batch or of more steps,
+    # padded: its time is at most that one's (the list schedule and the core allocation are
+    # heuristics, and do not always give less work a shorter makespan).
+    env = tables.copy()
+    env[:, 1:] = np.minimum.accumulate(env[:, 1:][:, ::-1], axis=1)[:, ::-1]
+    env = np.minimum.accumulate(env[::-1], axis=0)[::-1]
+    enc, first, more = env[0], env[1], env[2] - env[1]
     what = {"model": config.name, "hw": hw.name, "precision": policy.name, "beam": stats.beam,
             "lm_fusion": lm_fusion, "method": stats.method, "audio_s": float(audio_s), "chunk_s": plan.chunk_s,
             "chunks": plan.n_chunks}
-    return Workload(plan.arrival_s.astype(np.float64), steps, plan.chunk_s, enc, one, what)
+    return Workload(plan.arrival_s.astype(np.float64), steps, plan.chunk_s, enc, first, more, what)
 
 
 @njit(cache=True, nogil=True)
-def _service(members_steps, enc, step):
+def _service(members_steps, enc, first, step):
     b = len(members_steps)
-    out = enc[b]
     k = 0
+    b1 = 0
     for m in members_steps:
         if m > k:
             k = m
-    for j in range(1, k + 1):
+        if m >= 1:
+            b1 += 1
+    if b1 == 0:
+        out = enc[b]
+    elif b1 == b:
+        out = first[b]
+    else:
+        out = enc[b] + max(first[b1] - enc[b1], 0.0)
+    for j in range(2, k + 1):
         bj = 0
         for m in members_steps:
             if m >= j:
@@ -215,7 +235,7 @@ def _pop(heap, n, key):
 
 
 @njit(cache=True, nogil=True)
-def _simulate(offset, arrival, steps, enc, step, max_batch, max_wait):
+def _simulate(offset, arrival, steps, enc, first, step, max_batch, max_wait):
     # Streams in a min-heap keyed by the arrival of their next chunk (ties: the lower stream):
     # the ready ones are those with key <= t, the oldest first.
     S = len(offset)
@@ -249,7 +269,7 @@ def _simulate(offset, arrival, steps, enc, step, max_batch, max_wait):
                 continue
         for i in range(b):
             member_steps[i] = steps[head[members[i]]]
-        dur = _service(member_steps[:b], enc, step)
+        dur = _service(member_steps[:b], enc, first, step)
         end = t + dur
         for i in range(b):
             s = members[i]
@@ -299,7 +319,7 @@ def serve(work: Workload, streams: int, batching: BatchPolicy | None = None) -> 
         raise ValueError(f"max_batch {batching.max_batch} > the {work.max_batch} batch sizes the workload "
                          "has service times for")
     off = offsets(streams, work.chunk_s)
-    finish, sizes, busy = _simulate(off, work.arrival_s, work.steps, work.encoder_s, work.step_s,
+    finish, sizes, busy = _simulate(off, work.arrival_s, work.steps, work.encoder_s, work.first_s, work.step_s,
                                     int(batching.max_batch), float(batching.max_wait_s))
     arrive = off[:, None] + work.arrival_s[None, :]
     delay = finish - arrive
@@ -321,9 +341,8 @@ def serve(work: Workload, streams: int, batching: BatchPolicy | None = None) -> 
                "final_latency_max_s": float(table["final_latency_s"].max()),
                "keeps_up": bool(table["keeps_up"].all()), "busy": busy / span if span > 0 else 0.0,
                "batches": n_batches, "mean_batch": float(streams * len(work.arrival_s) / n_batches) if n_batches else 0.0,
-               "service_s": {"encoder_b1": float(work.encoder_s[1]), "step_b1": float(work.step_s[1]),
-                             f"encoder_b{work.max_batch}": float(work.encoder_s[-1]),
-                             f"step_b{work.max_batch}": float(work.step_s[-1])}}
+               "service_s": {f"{name}_b{b}": float(getattr(work, f"{name}_s")[b])
+                             for b in dict.fromkeys((1, work.max_batch)) for name in ("encoder", "first", "step")}}
     return ServeResult(summary, table, delay, work, batching)
 
 

@@ -273,3 +273,43 @@ def batched_chunk_graph(config: ModelConfig, counts: tuple[int, ...], step, step
             "beam": beam, "lm_fusion": lm_fusion, "frames": 0, "audio_s": chunk_s,
             "streaming": {"chunk_s": chunk_s, "arrival_s": [0.0], "first_op": [0], "steady": True}}
     return b.graph(meta)
+
+
+def interleave(graph: OpGraph, offsets_s) -> OpGraph:
+    """Several live streams of one streaming graph in one op graph, for the op-level simulator:
+    stream ``s`` is ``graph`` with every chunk arriving ``offsets_s[s]`` later; the chunks of all
+    streams are in order of arrival (ties: the lower stream), each stream's ops keep their
+    producers. No batching: every stream runs its own ops (``hwsim.serve`` models batches).
+
+    ``meta["streaming"]`` has ``first_op`` and ``arrival_s`` per (stream, chunk) in that order,
+    and ``stream``, ``chunk`` naming each.
+    """
+    st = graph.meta.get("streaming") or {}
+    first = np.asarray(st.get("first_op", []), dtype=np.int64)
+    arrival = np.asarray(st.get("arrival_s", []), dtype=np.float64)
+    if len(first) < 2:
+        raise ValueError("interleave needs a streaming graph of more than one chunk")
+    offsets = np.asarray(offsets_s, dtype=np.float64)
+    n, C, S = len(graph), len(first), len(offsets)
+    bounds = np.append(first, n)
+    size = np.diff(bounds)
+    t = offsets[:, None] + arrival[None, :]                     # (S, C) arrival of each block
+    order = np.lexsort((np.repeat(np.arange(S), C), t.reshape(-1)))
+    s_of, c_of = order // C, order % C
+    start = np.concatenate([[0], np.cumsum(size[c_of])])[:-1]   # new first op of each block
+    new_first = np.empty((S, C), dtype=np.int64)
+    new_first[s_of, c_of] = start
+    chunk_of_op = np.repeat(np.arange(C), size)
+    local = np.arange(n) - first[chunk_of_op]
+    new_id = new_first[:, chunk_of_op] + local[None, :]          # (S, n): stream s's op i
+    orig = np.concatenate([np.arange(first[c], bounds[c + 1]) for c in c_of])
+    stream = np.repeat(s_of, size[c_of])
+    code, step, ptr, deps = graph.code, graph.step, *graph.edge_arrays()
+    counts = np.diff(ptr)[orig]
+    src = np.concatenate([np.arange(ptr[i], ptr[i + 1]) for i in orig]) if len(deps) else np.zeros(0, np.int64)
+    new_deps = new_id[np.repeat(stream, counts), deps[src]] if len(src) else np.zeros(0, np.int64)
+    meta = {**graph.meta, "source": f"{S} interleaved streams of: {graph.meta.get('source', 'a streaming graph')}",
+            "streaming": {**st, "first_op": [int(v) for v in start], "arrival_s": [float(v) for v in t.reshape(-1)[order]],
+                          "stream": [int(v) for v in s_of], "chunk": [int(v) for v in c_of]}}
+    return OpGraph.from_arrays(graph.templates, code[orig], step[orig], np.concatenate([[0], np.cumsum(counts)]),
+                               new_deps, meta)
