@@ -13,7 +13,16 @@ the graph build and the simulation; from the child's ``getrusage``):
   ``--limit 4096`` (its answer is in the thousands).
 
 Goals (issue 18): the 60 s stream in under 2 s of CPU; ``--max-streams`` up to 64 streams in
-under a minute on 2 cores. Writes JSON to ``results_path("streaming")`` (``benchmarks/_timing.py``).
+under a minute on 2 cores.
+
+Also measured (``monotonicity``, in this process, 10 s streams, beam 8): how far ``hwsim.serve``'s
+delays are from monotone, without batching (max batch 1: a FIFO, where they must be) and with
+batches of up to 16: over S = 1..40 streams, the steps S -> S + 1 where some stream's p95 fell and
+the largest fall of the worst stream's p95 (edge, rapid4 x FP16, INT8, INT4, DR fusion); and with
+every bandwidth doubled (DRAM, scratchpad, shared, inter-core), the cases (S = 1, 2, 4, 8, 16, 32,
+with and without fusion) where some stream's p95 rose, and by how much.
+
+Writes JSON to ``results_path("streaming")`` (``benchmarks/_timing.py``).
 """
 
 from __future__ import annotations
@@ -48,6 +57,54 @@ def child(args: list[str]) -> dict:
             "peak_rss_mib": after.ru_maxrss / 1024.0, "result": json.loads(proc.stdout)}
 
 
+def monotonicity() -> dict:
+    """See the module docstring."""
+    import numpy as np
+
+    from hwsim import serve
+    from hwsim.spec import load_spec
+
+    out = {}
+    for batch in (1, 16):
+        policy = serve.BatchPolicy(max_batch=batch)
+        steps = fell = 0
+        worst_drop = 0.0
+        raised = cases = 0
+        worst_rise = 0.0
+        for name in ("edge", "rapid4"):
+            hw = load_spec(name)
+            fast = hw.replace_paths({"dram_bw_bytes_per_s": 2 * hw.dram_bw_bytes_per_s,
+                                     "core.scratchpad_bw_bytes_per_s": 2 * hw.core.scratchpad_bw_bytes_per_s,
+                                     "shared_bw_bytes_per_s": 2 * hw.shared_bw_bytes_per_s,
+                                     "inter_core_bw_bytes_per_s": 2 * hw.inter_core_bw_bytes_per_s})
+            for p in ("fp16", "int8", "int4"):
+                for fusion in ("none", "dr"):
+                    w = serve.workload("swb300-stream", hw, p, 10.0, 8, fusion, max_batch=16)
+                    if fusion == "dr":
+                        prev = prev_worst = None
+                        for s in range(1, 41):
+                            d = serve.serve(w, s, policy).streams["delay_p95_s"].to_numpy()
+                            if prev is not None:
+                                steps += 1
+                                fell += bool((d[:-1] < prev - 1e-12).any())
+                                worst_drop = max(worst_drop, 1 - d.max() / prev_worst)
+                            prev, prev_worst = d, d.max()
+                    w2 = serve.workload("swb300-stream", fast, p, 10.0, 8, fusion, max_batch=16)
+                    for s in (1, 2, 4, 8, 16, 32):
+                        a = serve.serve(w, s, policy).streams["delay_p95_s"].to_numpy()
+                        b = serve.serve(w2, s, policy).streams["delay_p95_s"].to_numpy()
+                        cases += 1
+                        if (b > a + 1e-12).any():
+                            raised += 1
+                            worst_rise = max(worst_rise, float(np.max(b / a - 1)))
+        out[f"max_batch_{batch}"] = {"streams_steps": steps, "streams_steps_where_a_p95_fell": fell,
+                                     "worst_p95_largest_fall": worst_drop, "bandwidth_cases": cases,
+                                     "bandwidth_cases_where_a_p95_rose": raised,
+                                     "bandwidth_largest_rise": worst_rise}
+        print(f"max batch {batch}: {out[f'max_batch_{batch}']}", flush=True)
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", help="JSON file (default: benchmarks/results/latest/streaming.json)")
@@ -78,6 +135,7 @@ def main() -> None:
         "stream_cpu_s_max": max(r["cpu_s"] for r in streams), "goal_stream_cpu_s": GOAL_STREAM_CPU_S,
         "serve_64_cpu_s": serves[0]["cpu_s"], "goal_serve_cpu_s": GOAL_SERVE_CPU_S,
         "meets_goal": max(r["cpu_s"] for r in streams) <= GOAL_STREAM_CPU_S and serves[0]["cpu_s"] <= GOAL_SERVE_CPU_S,
+        "monotonicity": monotonicity(),
     }
     out = Path(args.out) if args.out else results_path("streaming")
     out.parent.mkdir(parents=True, exist_ok=True)
