@@ -81,14 +81,9 @@ def monotonicity() -> dict:
                 for fusion in ("none", "dr"):
                     w = serve.workload("swb300-stream", hw, p, 10.0, 8, fusion, max_batch=16)
                     if fusion == "dr":
-                        prev = prev_worst = None
-                        for s in range(1, 41):
-                            d = serve.serve(w, s, policy).streams["delay_p95_s"].to_numpy()
-                            if prev is not None:
-                                steps += 1
-                                fell += bool((d[:-1] < prev - 1e-12).any())
-                                worst_drop = max(worst_drop, 1 - d.max() / prev_worst)
-                            prev, prev_worst = d, d.max()
+                        m = serve.stream_monotonicity(w, 40, policy)
+                        steps, fell = steps + m["steps"], fell + m["fell"]
+                        worst_drop = max(worst_drop, m["worst_drop"])
                     w2 = serve.workload("swb300-stream", fast, p, 10.0, 8, fusion, max_batch=16)
                     for s in (1, 2, 4, 8, 16, 32):
                         a = serve.serve(w, s, policy).streams["delay_p95_s"].to_numpy()

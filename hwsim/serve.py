@@ -346,6 +346,23 @@ def serve(work: Workload, streams: int, batching: BatchPolicy | None = None) -> 
     return ServeResult(summary, table, delay, work, batching)
 
 
+def stream_monotonicity(work: Workload, streams: int, batching: BatchPolicy | None = None) -> dict:
+    """How far the delays are from monotone in the number of streams, over S = 1 .. ``streams``:
+    ``steps`` (S -> S + 1), ``fell`` (steps where some stream's p95 fell) and ``worst_drop``
+    (the largest relative fall of the worst stream's p95; 0 if it never fell)."""
+    steps = fell = 0
+    worst_drop = 0.0
+    prev = None
+    for s in range(1, streams + 1):
+        p95 = serve(work, s, batching).streams["delay_p95_s"].to_numpy()
+        if prev is not None:
+            steps += 1
+            fell += bool((p95[:-1] < prev - 1e-12).any())
+            worst_drop = max(worst_drop, 1.0 - p95.max() / prev.max())
+        prev = p95
+    return {"steps": steps, "fell": fell, "worst_drop": worst_drop}
+
+
 def meets(result: ServeResult, p95_s: float) -> bool:
     """Every stream keeps up and the worst stream's p95 delay is at most ``p95_s``."""
     return result.summary["keeps_up"] and result.summary["p95_s"] <= p95_s

@@ -113,18 +113,17 @@ def simulate_streaming(config, hw, policy, audio_s: float, beam: int, lm_fusion:
         ``SimResult`` with ``summary["streaming"]`` and ``SimResult.chunks``.
     """
     from models.config import ModelConfig, load_config
-    from workloads.stats import input_frames, parametric_stats
-    from workloads.streaming import chunk_frames_of, streaming_graph
+    from workloads.stats import input_frames
+    from workloads.streaming import chunk_frames_of, paper_streaming_graph, streaming_graph
 
     from hwsim.simulate import simulate
 
     if not isinstance(config, ModelConfig):
         config = load_config(config)
-    chunk = chunk_frames_of(config, chunk_ms)
-    frames = input_frames(config, audio_s)
     if stats is None:
-        stats = parametric_stats(config, audio_s, beam, lm_fusion, method=method)
-    graph = streaming_graph(config, stats, frames, chunk)
+        graph = paper_streaming_graph(config, audio_s, beam, lm_fusion, method=method, chunk_ms=chunk_ms)
+    else:
+        graph = streaming_graph(config, stats, input_frames(config, audio_s), chunk_frames_of(config, chunk_ms))
     return simulate(graph, hw, policy, audio_s, config=config)
 
 

@@ -123,24 +123,15 @@ def op_level_check(grid: ServingGrid) -> pd.DataFrame:
 
 
 def anomalies(works: dict, grid: ServingGrid, streams: int = 40) -> dict:
-    """How far batching breaks monotonicity in the number of streams: over S = 1 .. ``streams``
-    for each workload, the steps S -> S + 1 where some stream's p95 fell, and the largest
-    relative fall of the worst stream's p95."""
+    """How far batching breaks monotonicity in the number of streams, summed over the workloads
+    (``hwsim.serve.stream_monotonicity``)."""
     from hwsim import serve
 
     batching = serve.BatchPolicy(max_batch=grid.max_batch)
-    steps = fell = 0
-    worst_drop = 0.0
-    for work in works.values():
-        prev = prev_worst = None
-        for s in range(1, streams + 1):
-            p = serve.serve(work, s, batching).streams["delay_p95_s"].to_numpy()
-            if prev is not None:
-                steps += 1
-                fell += bool((p[:-1] < prev - 1e-12).any())
-                worst_drop = max(worst_drop, 1.0 - p.max() / prev_worst)
-            prev, prev_worst = p, p.max()
-    return {"configurations": len(works), "steps": steps, "fell": fell, "worst_drop": worst_drop, "streams": streams}
+    parts = [serve.stream_monotonicity(work, streams, batching) for work in works.values()]
+    return {"configurations": len(works), "steps": sum(p["steps"] for p in parts),
+            "fell": sum(p["fell"] for p in parts), "worst_drop": max((p["worst_drop"] for p in parts), default=0.0),
+            "streams": streams}
 
 
 def curve_figure(curve: pd.DataFrame, grid: ServingGrid, path: Path) -> Path:

@@ -280,6 +280,26 @@ class GraphBuilder:
             self._search = self.run(("search", self.models, self.max_scores), self._search_state())
         return self._search.call(key, s.step, make)
 
+    def start_stream(self, tag: str) -> BlockRun:
+        """Begin one run of blocks for a streaming decode (``workloads.streaming``), shared by the
+        chunks' encoder work (``queue_encoder_chunk``) and the search steps (``search_step``), so
+        that their state (``enc_state``, ``enc_proj``, the search's) flows through one replay."""
+        self._search = self.run((tag, self.models, self.max_scores, len(self.enc_state)), self._search_state())
+        return self._search
+
+    def queue_encoder_chunk(self, step: int, counts: Sequence[int], B: int = 1) -> None:
+        """Queue ``encoder_chunk(step, counts, B)`` as a block of the run ``start_stream`` began."""
+        counts = tuple(int(v) for v in counts)
+
+        def make():
+            def fn(t: int, state: list[int | None]):
+                self._set_search_state(state)
+                self.encoder_chunk(t, counts, B)
+                return self._search_state(), None
+            return fn
+
+        self._search.call(("encoder_chunk", counts, B), step, make)
+
     def finish_search(self) -> None:
         """Emit the queued search steps; the search state is then the last step's."""
         if self._search is not None:

@@ -171,28 +171,19 @@ def streaming_graph(config: ModelConfig, stats, frames: int, chunk_frames: int |
     b.scorer_init(T, None, stats.lm_fusion == "dr", project=False)
     search = SearchEmitter(b, stats, tsd_max_symbols_per_frame, greedy_max_symbols_per_frame)
     # one run of blocks for the whole stream: chunk encoders and search steps share one state
-    b._search = b.run(("stream", b.models, b.max_scores, len(b.enc_state)), b._search_state())
+    run = b.start_stream("stream")
     chunk_call: list[int] = []          # index of each chunk's first call in the run
     steps = stats.steps
     released = np.bincount(step_chunks(plan, stats), minlength=plan.n_chunks)
     j = 0
     for c in range(plan.n_chunks):
-        chunk_call.append(len(b._search.calls))
-        counts = tuple(int(v) for v in plan.counts[c])
-
-        def make(counts=counts):
-            def fn(step: int, state: list[int | None]):
-                b._set_search_state(state)
-                b.encoder_chunk(step, counts)
-                return b._search_state(), None
-            return fn
-
-        b._search.call(("encoder_chunk", counts), c, make)
+        chunk_call.append(len(run.calls))
+        b.queue_encoder_chunk(c, plan.counts[c])
         for _ in range(int(released[c])):
             search.emit(steps[j])
             j += 1
     first_call_op = len(b)            # the ops before the run: the scorer's set-up (chunk 0)
-    sizes = np.array([len(b.blocks[k].code) for k in b._search.calls], dtype=np.int64)
+    sizes = np.array([len(b.blocks[k].code) for k in run.calls], dtype=np.int64)
     offsets = first_call_op + np.concatenate([[0], np.cumsum(sizes)])
     search.finish()
     first_op = offsets[np.asarray(chunk_call, dtype=np.int64)]
@@ -253,16 +244,8 @@ def batched_chunk_graph(config: ModelConfig, counts: tuple[int, ...], step, step
     b.enc_state = [None] * (2 * config.encoder.layers)
     b.scorer_init(max(1, counts[-1] * B), None, lm_fusion == "dr", project=False)
     b.max_scores = 1
-    b._search = b.run(("batch", b.models, 1, len(b.enc_state)), b._search_state())
-
-    def make():
-        def fn(t: int, state: list[int | None]):
-            b._set_search_state(state)
-            b.encoder_chunk(t, counts, B)
-            return b._search_state(), None
-        return fn
-
-    b._search.call(("encoder_chunk", counts, B), 0, make)
+    b.start_stream("batch")
+    b.queue_encoder_chunk(0, counts, B)
     scaled = replace(step, hyps=step.hyps * B, joint_evals=step.joint_evals * B, pred_evals=step.pred_evals * B,
                      lm_ext_evals=step.lm_ext_evals * B, lm_src_evals=step.lm_src_evals * B, merges=0,
                      finals=0, capped=0)
