@@ -3,10 +3,12 @@
 A CPU thread is described as a one-core accelerator whose numbers are all measured here, on one
 thread (``torch.set_num_threads(1)``; Numba kernels below their threading threshold):
 
-- matrix engine: peak MAC rates per precision of each executor, from a large GEMM
-  (``gemm_bench``); the array's rows from the measured efficiency of small-``m`` GEMMs
-  (``fit_array``: the power of two, with or without ``fold_outputs``, whose ragged-tile loss through
-  ``hwsim.gemm.cost_gemm`` best matches GEMMs of m = 1 ... 64 with a 768 KiB weight in L2);
+- matrix engine (``matrix.cycle_model: cpu``, ``hwsim.gemm``): per executor and precision, the
+  library's GEMM as a call, passes over the weight and the rows' MACs (``fit_cpu_gemm``), fitted
+  to GEMMs measured here that are not the validation's: m = 1 ... 64 with a 768 KiB weight in L2
+  (``curve.*``) and one large GEMM (``gemm.*``, 256 x 1024 x 1024) for the passes and the rates;
+  1 x 256 x 64 (``small.*``) for the call; 64 x 480 x n for n = 16 ... 96 (``ntile.*``) for the
+  column granule;
 - scratchpad = the L2 of one core (size from sysfs), shared SRAM = the part of the L3 that keeps its
   bandwidth (measured: the largest read size whose bandwidth stays above the geometric mean of
   the L3 and DRAM plateaus), DRAM; each bandwidth from a read stream (``torch.sum`` of fp32, what
@@ -56,26 +58,33 @@ from pathlib import Path
 import numpy as np
 
 from hwsim.provenance import utc_stamp
+from models.yamlio import UserError
 
 log = logging.getLogger(__name__)
+
+class CalibrationError(UserError):
+    """The measurements cannot be turned into a preset (names what was measured and why)."""
+
 
 EXECUTORS = ("torch", "aten", "numba")
 #: Precisions each executor's matrix engine runs (what it has a kernel for).
 ENGINE_PRECISIONS = {"torch": ("fp32", "bf16", "int8"), "aten": ("fp32", "bf16", "int8"),
                      "numba": ("int8", "int4")}
-#: Precisions whose small-m GEMMs ``fit_array`` matches, per executor: the decode executor runs
-#: FP32 graphs, so its array is fitted to FP32 alone; the others to every precision they run.
-FIT_PRECISIONS = {"torch": ("fp32",), "aten": ("fp32", "bf16", "int8"), "numba": ("int8", "int4")}
 #: Preset file suffix per executor (``FILE.yaml``, ``FILE-aten.yaml``, ``FILE-numba.yaml``).
 SUFFIX = {"torch": "", "aten": "-aten", "numba": "-numba"}
 
 PEAK_SHAPE = (256, 1024, 1024)          # m, k, n of the peak-rate GEMM
 #: Weight (k, n) of the small-m GEMMs per precision: 768 KiB, in a 1 MiB L2.
 CURVE_K_N = {"fp32": (256, 768), "bf16": (384, 1024), "int8": (768, 1024), "int4": (1024, 1536)}
-CURVE_M = (1, 2, 4, 8, 16, 64)
-ROW_CHOICES = (1, 2, 4, 8, 16, 32, 64)
-FOLD_CHOICES = (False, True)
-COLS = 16                               # [assumption] one AVX-512 register of fp32 lanes
+CURVE_M = (1, 2, 4, 6, 8, 12, 16, 32, 64)
+SMALL_SHAPE = (1, 256, 64)              # m, k, n of the call-cost GEMM
+NTILE_M_K = (64, 480)                   # m, k of the column-granule GEMMs (k: no power-of-two stride)
+NTILE_N = (16, 32, 40, 48, 64, 96)
+GRANULE_CHOICES = (1, 8, 16, 32, 64)
+M_TILE_CHOICES = (0, 4, 6, 8, 16)       # 0: one pass over the weight whatever m
+#: Executors whose library has a GEMV path for m = 1 (oneDNN / MKL do; the project's Numba
+#: kernels run one row through the same register tile as six).
+GEMV_PATH = {"aten": True, "numba": False}
 READ_SIZES = (256 << 10, 4 << 20, 8 << 20, 16 << 20, 32 << 20, 256 << 20)
 ELTWISE_N = 1 << 16                     # elements of the tanh / add / topk rate items
 CALIB_DECODE = {"model": "tiny", "frames": 200, "beam": 4, "lm_fusion": "none", "seed": 7}
@@ -101,8 +110,9 @@ class Item:
 class Calibration:
     """What ``measure`` found: machine facts and measured items by name.
 
-    Item names: ``gemm.<executor>.<precision>`` (peak MAC/s), ``curve.<executor>.<precision>.m<M>``
-    (seconds per call), ``read.<bytes>`` / ``copy.<bytes>`` (B/s), ``sfu.<exe>``, ``vector.<exe>``,
+    Item names: ``gemm.<executor>.<precision>`` (MAC/s of the large GEMM),
+    ``curve.<executor>.<precision>.m<M>``, ``small.<executor>.<precision>``,
+    ``ntile.<executor>.<precision>.n<N>`` (seconds per call), ``read.<bytes>`` / ``copy.<bytes>`` (B/s), ``sfu.<exe>``, ``vector.<exe>``,
     ``select.<exe>`` (elements/s), ``dispatch.aten`` / ``dispatch.numba`` (s per call),
     ``dispatch.torch`` (s per traced op of the calibration decode), ``decode.measured_s``,
     ``l2_bytes``, ``l3_bytes`` (sysfs), ``l3_effective_bytes``, ``frequency_hz`` (cpuinfo).
@@ -111,8 +121,9 @@ class Calibration:
     machine: dict
     date: str
     items: dict[str, Item] = field(default_factory=dict)
-    #: Per executor: (rows, fold_outputs) of its matrix engine (``fit_array``).
-    array: dict[str, tuple[int, bool]] = field(default_factory=dict)
+    #: Per GEMM executor (aten, numba) and precision: the fitted ``CpuGemmSpec`` fields and the
+    #: rows rate ``macs_per_cycle`` (``fit_cpu_gemm``); the torch executor uses aten's.
+    gemm: dict[str, dict[str, dict]] = field(default_factory=dict)
 
     def value(self, name: str) -> float:
         return self.items[name].value
@@ -317,6 +328,12 @@ def _benches() -> dict[str, tuple[Callable[[], object], str]]:
             for mm in CURVE_M:
                 benches[f"curve.{exe}.{p}.m{mm}"] = (gemm_bench(exe, p, mm, ck, cn),
                                                      f"gemm_bench({exe!r}, {p!r}, {mm}, {ck}, {cn})")
+            sm, sk, sn = SMALL_SHAPE
+            benches[f"small.{exe}.{p}"] = (gemm_bench(exe, p, sm, sk, sn), f"gemm_bench({exe!r}, {p!r}, {sm}, {sk}, {sn})")
+            tm, tk = NTILE_M_K
+            for tn in NTILE_N:
+                benches[f"ntile.{exe}.{p}.n{tn}"] = (gemm_bench(exe, p, tm, tk, tn),
+                                                     f"gemm_bench({exe!r}, {p!r}, {tm}, {tk}, {tn})")
         for u in ("sfu", "vector", "select"):
             benches[f"{u}.{exe}"] = (unit_bench(exe, u), f"unit_bench({exe!r}, {u!r}, {ELTWISE_N})")
         benches[f"dispatch.{exe}"] = (tiny_op_bench(exe), f"tiny_op_bench({exe!r})")
@@ -388,8 +405,7 @@ def measure(repeats: int = 5, min_sample_s: float = 0.02, decode: bool = True,
     cal.items["l3_effective_bytes"] = Item(float(effective_l3(cal)), "bytes",
                                            "largest read_bench size whose bandwidth is above the geometric "
                                            "mean of read_bench(4 MiB) and read_bench(256 MiB)")
-    for exe in EXECUTORS:
-        cal.array[exe] = fit_array(cal, exe)
+    fit_gemms(cal)
     if decode:
         meas = seconds["decode"]
         d, sim0 = fit_dispatch(cal, calib[1], calib[0], meas)
@@ -415,19 +431,169 @@ def effective_l3(cal: Calibration) -> int:
 # Derived model parameters
 
 
-def spec_dict(cal: Calibration, executor: str, array: tuple[int, bool] | None = None,
-              dispatch_s: float | None = None) -> dict:
+def level_bandwidths(cal: Calibration) -> dict[str, float]:
+    """Bandwidth (B/s) of the scratchpad (L2), shared SRAM (L3) and DRAM as the presets give them."""
+    sizes = sorted(int(k.split(".")[1]) for k in cal.items if k.startswith("read."))
+    return {"scratchpad": cal.value(f"read.{sizes[0]}"), "shared": cal.value(f"read.{sizes[1]}"),
+            "dram": cal.value(f"read.{sizes[-1]}")}
+
+
+def _l2_bytes(cal: Calibration) -> int:
+    if "l2_bytes" in cal.items:
+        return int(cal.value("l2_bytes"))
+    return min(int(k.split(".")[1]) for k in cal.items if k.startswith("read.")) * 4
+
+
+def weight_s_per_byte(cal: Calibration, w_bytes: float) -> float:
+    """Seconds per byte of one pass over a weight of ``w_bytes`` read again and again, as the
+    presets' execution plan (``hwsim.plan``) stores one weight alone: the scratchpad (L2) full
+    first, then the shared SRAM (l3_effective_bytes - L2), the rest in DRAM; each part at its
+    level's bandwidth."""
+    bw = level_bandwidths(cal)
+    l2 = float(_l2_bytes(cal))
+    shared = max(cal.value("l3_effective_bytes") - l2, 0.0)
+    in_l2 = min(w_bytes, l2)
+    in_shared = min(w_bytes - in_l2, shared)
+    rest = w_bytes - in_l2 - in_shared
+    return (in_l2 / bw["scratchpad"] + in_shared / bw["shared"] + rest / bw["dram"]) / w_bytes
+
+
+def _lsq(rows: list[tuple[float, float, float]]) -> tuple[float, float, float]:
+    """Non-negative least squares of ``y = a * x1 + b * x2`` relative to y, rows (x1, x2, y).
+    Returns (a, b, sum of squared relative residuals); b > 0."""
+    x = np.array([(r[0], r[1]) for r in rows], dtype=np.float64)
+    y = np.array([r[2] for r in rows], dtype=np.float64)
+    w = 1.0 / np.maximum(np.abs(y), 1e-12)
+    sol, *_ = np.linalg.lstsq(x * w[:, None], y * w, rcond=None)
+    a, b = float(sol[0]), float(sol[1])
+    if a < 0 or b <= 0:
+        a = 0.0
+        b = float(np.sum(x[:, 1] * y * w * w) / np.sum((x[:, 1] * w) ** 2))
+    if not b > 0:
+        raise CalibrationError("GEMM times do not grow with the MACs (least squares gives a rate "
+                               f"of {b:g} s/MAC): the timings are not of GEMMs, or noise swamped them")
+    res = (a * x[:, 0] + b * x[:, 1] - y) * w
+    return a, b, float(np.sum(res ** 2))
+
+
+def fit_gemms(cal: Calibration) -> None:
+    """``cal.gemm``: ``fit_cpu_gemm`` of every GEMM executor and precision.
+
+    Raises:
+        CalibrationError: a fit fails (named: executor, precision, why).
+    """
+    for exe in ("aten", "numba"):
+        fits = {}
+        for p in ENGINE_PRECISIONS[exe]:
+            try:
+                fits[p] = fit_cpu_gemm(cal, exe, p, kernel_tile(exe))
+            except CalibrationError as exc:
+                raise CalibrationError(f"the {exe} {p} GEMM model: {exc}") from None
+        cal.gemm[exe] = fits
+
+
+def kernel_tile(executor: str) -> tuple[int, int] | None:
+    """(n_granule, m_tile) known from the code rather than fitted: the project's Numba kernels on
+    their VNNI path run a register tile of ``vnni.MR`` rows x ``vnni.NR`` columns over weight
+    panels ``NR`` columns wide (``hwsim.kernels.vnni``). None: fit them (``fit_cpu_gemm``)."""
+    if executor != "numba":
+        return None
+    from hwsim.kernels import kernel_path, vnni
+
+    return (vnni.NR, vnni.MR) if kernel_path() == "vnni" else None
+
+
+def fit_cpu_gemm(cal: Calibration, executor: str, precision: str,
+                 tile: tuple[int, int] | None = None) -> dict:
+    """``CpuGemmSpec`` fields and the rows rate of one executor's GEMM at one precision.
+
+    From calibrate's own GEMMs (never the validation's), with ``d`` = the executor's dispatch:
+
+    1. ``n_granule``: the choice of ``GRANULE_CHOICES`` whose ``t = c + a * ceil(n/g) * g`` best
+       fits the ``ntile.*`` GEMMs (64 x 480 x n), least squares relative to t.
+    2. ``call_cycles``: the ``small.*`` GEMM (1 x 256 x 64) less ``d`` and less its own work
+       under the fitted model (alternating with 3. until the call settles).
+    3. ``weight_passes``, the rows rate and ``m_tile``: for each of ``M_TILE_CHOICES``,
+       non-negative least squares of ``t - d - call = passes * ceil(m/m_tile) * (pass over the
+       weight) + m*k*n_g / rate`` over the ``curve.*`` GEMMs (m = 1 ... 64, 768 KiB weight in
+       L2; m >= 2 where the library has a GEMV path) and the ``gemm.*`` GEMM (256 x 1024 x
+       1024, weight in the shared SRAM); the choice with the smallest residual wins. A pass
+       over the weight costs its bytes (n padded to n_g) at the bandwidth of its level
+       (``weight_s_per_byte``).
+    4. GEMV path (``GEMV_PATH``): ``gemv_weight_passes`` = 1 [assumption: a GEMV streams its
+       weight once, unpacked] and ``gemv_macs_per_cycle`` from the m = 1 curve GEMM.
+
+    ``tile`` = (n_granule, m_tile) known from the kernel's code (``kernel_tile``): not fitted.
+    """
+    from models.quant.policy import BITS
+
+    f = cal.value("frequency_hz")
+    d = cal.value(f"dispatch.{executor}")
+    per = BITS[precision] / 8.0
+    tm, tk = NTILE_M_K
+    best_g, best_res = GRANULE_CHOICES[0], math.inf
+    for g in (GRANULE_CHOICES if tile is None else (tile[0],)):
+        rows = [(1.0, math.ceil(n / g) * g, cal.value(f"ntile.{executor}.{precision}.n{n}")) for n in NTILE_N]
+        _, _, res = _lsq(rows)
+        if res < best_res - 1e-12:
+            best_g, best_res = g, res
+    g = best_g
+    gemv = GEMV_PATH[executor]
+    ck, cn = CURVE_K_N[precision]
+    pk, pn = PEAK_SHAPE[1:]
+
+    def ng(n: int) -> int:
+        return math.ceil(n / g) * g
+
+    def one_pass(k: int, n: int) -> float:
+        return k * ng(n) * per * weight_s_per_byte(cal, k * n * per)
+
+    points = [(m, ck, cn, cal.value(f"curve.{executor}.{precision}.m{m}")) for m in CURVE_M if m > 1 or not gemv]
+    points.append((PEAK_SHAPE[0], pk, pn, float(np.prod(PEAK_SHAPE)) / cal.value(f"gemm.{executor}.{precision}")))
+    sm, sk, sn = SMALL_SHAPE
+    small = cal.value(f"small.{executor}.{precision}")
+    call = max(small - d, 0.0)
+    for _ in range(50):             # fixed point of (call, fit): converges in a few rounds
+        last_call = call
+        best = None
+        for mt in (M_TILE_CHOICES if tile is None else (tile[1],)):
+            rows = [((math.ceil(m / mt) if mt else 1) * one_pass(k, n), m * k * ng(n), t - d - call)
+                    for m, k, n, t in points]
+            a, b, res = _lsq(rows)
+            if best is None or res < best[3] - 1e-12:
+                best = (mt, a, b, res)
+        mt, passes, s_per_mac, _ = best
+        gv_rate = None
+        if gemv:
+            t1 = cal.value(f"curve.{executor}.{precision}.m1")
+            left = t1 - d - call - one_pass(ck, cn)
+            gv_rate = ck * ng(cn) / left / f if left > 0 else None
+        # the small GEMM's own work under this model, taken out of its time for the call
+        if gemv and gv_rate is not None:
+            work = one_pass(sk, sn) + sk * ng(sn) / (gv_rate * f)
+        else:
+            work = passes * one_pass(sk, sn) + sm * sk * ng(sn) * s_per_mac
+        call = max(small - d - work, 0.0)
+        if abs(call - last_call) <= 1e-9 * max(small, 1e-12):
+            break
+    return {"macs_per_cycle": 1.0 / (s_per_mac * f), "call_cycles": call * f, "n_granule": g, "m_tile": mt,
+            "weight_passes": passes, "gemv_weight_passes": 1.0 if gv_rate is not None else None,
+            "gemv_macs_per_cycle": gv_rate}
+
+
+def spec_dict(cal: Calibration, executor: str, dispatch_s: float | None = None) -> dict:
     """The preset of ``executor`` as a plain dict (``hwsim.spec.AcceleratorSpec`` fields)."""
     f = cal.value("frequency_hz")
-    rows, fold = cal.array.get(executor, (8, False)) if array is None else array
     src = "numba" if executor == "numba" else "aten"
-    rates = {p: cal.value(f"gemm.{src}.{p}") / (f * rows * COLS) for p in ENGINE_PRECISIONS[executor]}
+    fits = cal.gemm.get(src) or {p: fit_cpu_gemm(cal, src, p, kernel_tile(src)) for p in ENGINE_PRECISIONS[src]}
+    prec = ENGINE_PRECISIONS[executor]
+    rates = {p: fits[p]["macs_per_cycle"] for p in prec}
+    cpu = {p: {k: v for k, v in fits[p].items() if k != "macs_per_cycle"} for p in prec}
     if dispatch_s is None:
         dispatch_s = cal.value(f"dispatch.{executor}")
-    sizes = sorted(int(k.split(".")[1]) for k in cal.items if k.startswith("read."))
-    l2 = int(cal.value("l2_bytes")) if "l2_bytes" in cal.items else sizes[0] * 4
+    bw = level_bandwidths(cal)
+    l2 = _l2_bytes(cal)
     l3 = int(cal.value("l3_effective_bytes"))
-    prec = ENGINE_PRECISIONS[executor]
     float_p = [p for p in ("fp32", "bf16") if p in prec] or ["fp32"]
     return {
         "name": "host-cpu" + SUFFIX[executor],
@@ -436,18 +602,19 @@ def spec_dict(cal: Calibration, executor: str, array: tuple[int, bool] | None = 
         "frequency_hz": f,
         "cores": 1,
         "core": {
-            "matrix": {"rows": rows, "cols": COLS, "macs_per_pe_per_cycle": rates, "dataflow": "os",
-                       "fill_drain_overlap": True, "weight_preload_overlap": True, "fold_outputs": fold},
+            "matrix": {"rows": 1, "cols": 1, "macs_per_pe_per_cycle": rates, "dataflow": "os",
+                       "cycle_model": "cpu", "cpu": cpu},
             "sfu": {"elems_per_cycle": {p: cal.value(f"sfu.{src}") / f for p in float_p}},
             "vector": {"elems_per_cycle": {p: cal.value(f"vector.{src}") / f for p in float_p}},
             "select": {"unit": "vector", "elems_per_cycle": cal.value(f"select.{src}") / f},
             "scratchpad_bytes": l2,
-            "scratchpad_bw_bytes_per_s": cal.value(f"read.{sizes[0]}"),
+            "scratchpad_bw_bytes_per_s": bw["scratchpad"],
             "dispatch_overhead_cycles": dispatch_s * f,
+            "concurrent_units": False,
         },
         "shared_sram_bytes": max(l3 - l2, 0),
-        "shared_bw_bytes_per_s": cal.value(f"read.{sizes[1]}"),
-        "dram_bw_bytes_per_s": cal.value(f"read.{sizes[-1]}"),
+        "shared_bw_bytes_per_s": bw["shared"],
+        "dram_bw_bytes_per_s": bw["dram"],
         "dram_latency_s": 0.0,
         "mapping": {"residency": "plan", "prefetch": False, "spatial": False},
     }
@@ -463,33 +630,6 @@ def _spec(data: dict):
     from models.yamlio import from_dict
 
     return from_dict(AcceleratorSpec, data, source="hwsim.calibrate")
-
-
-def fit_array(cal: Calibration, executor: str) -> tuple[int, bool]:
-    """Array rows and ``fold_outputs`` that best reproduce the measured small-m GEMMs.
-
-    For each ``ROW_CHOICES`` x ``FOLD_CHOICES``, ``hwsim.gemm.cost_gemm`` (weight resident, the
-    executor's measured peaks and bare-call dispatch) predicts the ``curve.*`` GEMMs of the
-    executor's ``FIT_PRECISIONS`` (torch: those of aten at fp32); the choice with the smallest
-    median |log(predicted / measured)| wins (ties: the first).
-    """
-    from hwsim.gemm import cost_gemm
-
-    best, best_err = (ROW_CHOICES[0], False), math.inf
-    for rows in ROW_CHOICES:
-        for fold in FOLD_CHOICES:
-            src = "numba" if executor == "numba" else "aten"
-            hw = _spec(spec_dict(cal, executor, array=(rows, fold), dispatch_s=cal.value(f"dispatch.{src}")))
-            errs = []
-            for p in FIT_PRECISIONS[executor]:
-                k, n = CURVE_K_N[p]
-                for m in CURVE_M:
-                    pred = float(cost_gemm(hw, m, k, n, p, weight_resident=True).latency_s)
-                    errs.append(abs(math.log(pred / cal.value(f"curve.{src}.{p}.m{m}"))))
-            err = statistics.median(errs)
-            if err < best_err - 1e-12:
-                best, best_err = (rows, fold), err
-    return best
 
 
 def decode_graph(model: str, frames: int, beam: int, lm_fusion: str, seed: int):
@@ -538,8 +678,6 @@ def preset_yaml(cal: Calibration, executor: str) -> str:
     import yaml
 
     data = spec_dict(cal, executor)
-    f = data["frequency_hz"]
-    rows, fold = data["core"]["matrix"]["rows"], data["core"]["matrix"]["fold_outputs"]
     src = "numba" if executor == "numba" else "aten"
     m = cal.machine
     sizes = sorted(int(k.split(".")[1]) for k in cal.items if k.startswith("read."))
@@ -555,21 +693,29 @@ def preset_yaml(cal: Calibration, executor: str) -> str:
         "# Measured (medians of round-robin samples; `how` = the hwsim.calibrate call):",
     ]
     for name, it in sorted(cal.items.items()):
-        if name.startswith("curve.") and not name.startswith(f"curve.{src}."):
+        if name.split(".")[0] in ("curve", "small", "ntile") and name.split(".")[1] != src:
             continue
         if name.split(".")[0] in ("gemm", "sfu", "vector", "select", "dispatch") and name.split(".")[1] not in (src, executor):
             continue
         head.append(f"#   {name} = {it.value:.4g} {it.unit}  [{it.how}]")
     head += [
         "#",
-        f"# Derived: rows = {rows}, fold_outputs = {str(fold).lower()} (fit_array: the choice best matching the",
-        f"# curve.{src}.{{{','.join(FIT_PRECISIONS[executor])}}}.* GEMMs through hwsim.gemm.cost_gemm), cols = {COLS}",
-        f"# [assumption: one AVX-512 register of fp32 lanes]; macs_per_pe_per_cycle = gemm.{src}.<p> / frequency_hz",
-        f"# / (rows x cols); scratchpad = L2 of one core at read.{sizes[0]}; shared SRAM = l3_effective_bytes - L2",
+        f"# Derived: matrix.cycle_model cpu (hwsim.gemm) per precision from gemm/curve/small/ntile.{src}.<p>",
+        "# by hwsim.calibrate.fit_cpu_gemm: n_granule (best fit of the ntile GEMMs), call_cycles (the small GEMM",
+        "# less the dispatch and its own work), weight_passes, m_tile and the rows rate macs_per_pe_per_cycle",
+        "# (least squares over the curve and large GEMMs), gemv_macs_per_cycle (the m = 1 curve GEMM);",
+        "# [assumption] gemv_weight_passes 1 (a GEMV streams its weight once, unpacked).",
+    ]
+    tile = kernel_tile(src)
+    if tile is not None:
+        head.append(f"# n_granule {tile[0]}, m_tile {tile[1]}: from the code, not fitted (the VNNI kernels' register "
+                    "tile, hwsim.kernels.vnni NR x MR).")
+    head += [
+        f"# scratchpad = L2 of one core at read.{sizes[0]}; shared SRAM = l3_effective_bytes - L2",
         f"# at read.{sizes[1]}; DRAM at read.{sizes[-1]}; sfu / vector / select = sfu.{src} / vector.{src} /",
         f"# select.{src} per cycle; dispatch_overhead_cycles = dispatch.{executor} x frequency_hz.",
-        "# [assumption] dram_latency_s 0 (a streaming read hides it). [model limit] the cost model lets a core's",
-        "# matrix, SFU and vector units run concurrently, while one CPU thread runs one op at a time.",
+        "# [assumption] dram_latency_s 0 (a streaming read hides it). concurrent_units false: one CPU thread",
+        "# runs one op at a time.",
         "",
     ]
     return "\n".join(head) + yaml.safe_dump(data, sort_keys=False, width=100)

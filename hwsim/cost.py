@@ -16,7 +16,9 @@ cores, n divided, each core holding its slice of the weight):
 ``max(engine, scratchpad, shared, ring) + dispatch (+ split overhead and the input broadcast /
 output gather over the ring when g > 1)``, with
 
-- GEMM engine cycles: ``hwsim.gemm`` (array tiling, mapping choice, fill/drain) on ``ceil(n/g)``;
+- GEMM engine cycles: ``hwsim.gemm.gemm_engine`` (array tiling, mapping choice, fill/drain; or,
+  ``cycle_model: cpu``, a library call, passes over the weight at the bandwidth of the levels
+  it is stored in (``weight_levels``) and the rows' MACs, one after another) on ``ceil(n/g)``;
 - scratchpad: activations (per core) + the on-chip weight bytes (per core: every operand enters
   the engine through its core's scratchpad port, wherever it is stored) + folded-mapping
   re-reads, at the scratchpad bandwidth;
@@ -45,7 +47,7 @@ from models.quant.policy import PrecisionPolicy, tensor_storage_bytes
 from models.yamlio import UserError
 from workloads.graph import KINDS, PHASES
 
-from hwsim.gemm import gemm_mapping
+from hwsim.gemm import gemm_engine
 from hwsim.optable import categorical
 from hwsim.precision import PREC_BITS, PREC_CODE, PREC_NAMES, op_precision
 from hwsim.spec import AcceleratorSpec
@@ -86,6 +88,8 @@ class KindInputs:
     act_bytes: np.ndarray       # activation bytes at the scratchpad, per core
     w_onchip_bytes: np.ndarray  # weight bytes read from the own scratchpad, per core
     w_bytes: np.ndarray         # weight bytes, per core
+    w_shared_bytes: np.ndarray  # weight bytes read from the shared SRAM, per core
+    w_remote_bytes: np.ndarray  # weight bytes read from other cores' scratchpads, per core
 
 
 @dataclass
@@ -119,15 +123,33 @@ def _rate_table(rates: dict[str, float]) -> np.ndarray:
     return table
 
 
+def weight_levels(hw: AcceleratorSpec, x: KindInputs) -> tuple[np.ndarray, np.ndarray]:
+    """Seconds per weight byte of one pass over each GEMM's weight (the bandwidths of the levels
+    it is read from, mixed by its bytes there; the rest is DRAM), and the BOUND code of the
+    level holding most of it."""
+    dram = np.maximum(x.w_bytes - x.w_onchip_bytes - x.w_shared_bytes - x.w_remote_bytes, 0.0)
+    parts = np.stack([x.w_onchip_bytes, x.w_shared_bytes, x.w_remote_bytes, dram])
+    bws = np.array([hw.core.scratchpad_bw_bytes_per_s, hw.shared_bw_bytes_per_s,
+                    hw.inter_core_bw_bytes_per_s, hw.dram_bw_bytes_per_s])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s_per_byte = np.where(x.w_bytes > 0, (parts / bws[:, None]).sum(axis=0) / x.w_bytes, 0.0)
+    codes = np.array([BOUND_CODE["sram"], BOUND_CODE["shared"], BOUND_CODE["ring"], BOUND_CODE["dram"]])
+    return s_per_byte, codes[np.argmax(parts, axis=0)] if len(x.w_bytes) else np.zeros(0, dtype=np.int64)
+
+
 @register("gemm")
 def _gemm(hw: AcceleratorSpec, x: KindInputs) -> KindCost:
     f = hw.frequency_hz
-    mx = hw.core.matrix
-    mpc = _rate_table({p: mx.array_macs_per_cycle(p) for p in mx.macs_per_pe_per_cycle})[x.prec]
-    compute, fill, preload, reread, folded = gemm_mapping(hw, x.m, x.k, x.n, mpc, x.act_bytes,
-                                                          x.w_onchip_bytes, x.w_bytes)
+    s_per_byte, level = weight_levels(hw, x)
+    compute, fill, preload, reread, folded = gemm_engine(hw, x.m, x.k, x.n, x.prec, x.act_bytes,
+                                                         x.w_onchip_bytes, x.w_bytes, s_per_byte)
     engine = (compute + fill + preload) / f
-    bound = np.where(compute >= fill + preload, BOUND_CODE["compute"], BOUND_CODE["fill_drain"])
+    if hw.core.matrix.cycle_model == "cpu":
+        # the call is the library's fixed cost (dispatch-like); the passes are bound by memory
+        bound = np.select([compute >= np.maximum(fill, preload), preload >= fill],
+                          [BOUND_CODE["compute"], level], BOUND_CODE["dispatch"])
+    else:
+        bound = np.where(compute >= fill + preload, BOUND_CODE["compute"], BOUND_CODE["fill_drain"])
     return KindCost(np.full(len(x.m), UNIT_CODE["matrix"]), engine, bound, compute / f,
                     (fill + preload) / f, reread, folded)
 
@@ -394,7 +416,8 @@ def op_times(hw: AcceleratorSpec, prep: PreparedOps, g: np.ndarray, w_local: np.
         kind = prep.kind_names[code]
         idx = order[bounds[code]:bounds[code + 1]]
         x = KindInputs(prep.m[idx], prep.k[idx], n_core[idx], prep.work[idx], prep.eff[idx],
-                       act_core[idx], w_local[idx] / g[idx], prep.w_bytes[idx] / g[idx])
+                       act_core[idx], w_local[idx] / g[idx], prep.w_bytes[idx] / g[idx],
+                       w_shared[idx] / g[idx], w_remote[idx] / g[idx])
         c = COST_FUNCTIONS[kind](hw, x)
         unit[idx], engine[idx], ebound[idx] = c.unit, c.engine_s, c.engine_bound
         compute[idx], fill[idx] = c.compute_s, c.fill_drain_s

@@ -34,7 +34,24 @@ Here they are split as ``compute`` (``folds * k``, resp. ``folds * m``), ``prelo
 count). With ``L > 1`` lanes per PE (not a SCALE-Sim setting; our extension, L = 1 is SCALE-Sim)
 ``k`` becomes ``ceil(k/L)`` (os) and a ws fold holds ``R*L`` values of k.
 
-``cost_gemm`` is the public single-GEMM estimate, vectorized over arrays of shapes.
+``cycle_model: cpu``: a CPU thread's GEMM library (``matrix.cpu``, one ``CpuGemmSpec`` per
+precision; the "array" is 1 x 1, so ``macs_per_pe_per_cycle`` is the thread's rate for a GEMM's
+rows). The thread does a GEMM's parts one after another::
+
+    n_g     = ceil(n / n_granule) * n_granule                 (the register tile's columns)
+    passes  = gemv_weight_passes                              if m = 1 and it is given
+              ceil(m / m_tile) * weight_passes                (m_tile = 0: one tile)
+    compute = m * k * n_g / rate     rate = gemv_macs_per_cycle if m = 1 and given, else the rows rate
+    call    = call_cycles
+    weight  = passes * w_bytes * (n_g / n) * f * (seconds per byte of the levels the weight is in)
+
+Split as ``compute``, ``fill_drain`` (= ``call``: the library's fixed cost of a call) and
+``preload`` (= ``weight``: the passes over the weight). The seconds per weight byte mix the
+bandwidths of where the weight is stored (scratchpad, shared SRAM, other cores, DRAM) in
+proportion to its bytes there: a cache is modelled as the level that holds the weight.
+
+``cost_gemm`` is the public single-GEMM estimate, vectorized over arrays of shapes. The simulator
+prices every GEMM through ``gemm_engine``, as ``cost_gemm`` does.
 """
 
 from __future__ import annotations
@@ -46,6 +63,7 @@ import numpy as np
 from models.quant.policy import BITS
 from models.yamlio import ConfigError
 
+from hwsim.precision import PREC_CODE, PREC_NAMES
 from hwsim.spec import AcceleratorSpec
 
 
@@ -56,7 +74,8 @@ class GemmCost:
     Attributes:
         cycles: total = max(engine, sram, dram) + dispatch, where engine = compute + fill_drain
             + preload.
-        compute, fill_drain, preload: engine cycles (see the module docstring).
+        compute, fill_drain, preload: engine cycles (see the module docstring; ``cycle_model:
+            cpu``: the rows' MACs, the library call, the passes over the weight).
         sram, dram: memory cycles (inputs + outputs at the scratchpad, weight at DRAM unless
             resident).
         dispatch: dispatch overhead cycles.
@@ -154,6 +173,74 @@ def gemm_mapping(hw: AcceleratorSpec, m, k, n, macs_per_cycle, act_bytes, w_onch
             np.where(folded, reread2, 0.0), folded)
 
 
+def _cpu_table(hw: AcceleratorSpec, field: str) -> np.ndarray:
+    """``matrix.cpu[p].<field>`` per precision code (NaN where absent or None)."""
+    table = np.full(len(PREC_NAMES), np.nan)
+    for p, c in (hw.core.matrix.cpu or {}).items():
+        v = getattr(c, field)
+        table[PREC_CODE[p]] = np.nan if v is None else float(v)
+    return table
+
+
+def cpu_gemm_cycles(hw: AcceleratorSpec, m, k, n, prec, w_bytes, s_per_w_byte):
+    """(compute, call, weight) cycles of GEMMs under ``cycle_model: cpu`` (module docstring).
+
+    Args:
+        m, k, n: shapes (arrays of equal shape); prec: effective precision codes
+            (``hwsim.precision.PREC_CODE``), each a key of ``matrix.cpu``.
+        w_bytes: each GEMM's weight bytes; s_per_w_byte: seconds per weight byte of one pass
+            (1 / bandwidth of the level it is read from, mixed by bytes).
+    """
+    mx = hw.core.matrix
+    prec = np.asarray(prec, dtype=np.int64)
+    m = np.asarray(m, dtype=np.float64)
+    k = np.asarray(k, dtype=np.float64)
+    n = np.asarray(n, dtype=np.float64)
+    gran = _cpu_table(hw, "n_granule")[prec]
+    mt = _cpu_table(hw, "m_tile")[prec]
+    rate = np.full(len(PREC_NAMES), np.nan)
+    for p, r in mx.macs_per_pe_per_cycle.items():
+        rate[PREC_CODE[p]] = r
+    rate = rate[prec]
+    gv_rate = _cpu_table(hw, "gemv_macs_per_cycle")[prec]
+    gv_pass = _cpu_table(hw, "gemv_weight_passes")[prec]
+    gemv = m == 1
+    n_g = np.ceil(n / gran) * gran
+    compute = m * k * n_g / np.where(gemv & ~np.isnan(gv_rate), gv_rate, rate)
+    tiles = np.where(mt > 0, np.ceil(m / np.where(mt > 0, mt, 1.0)), 1.0)
+    passes = np.where(gemv & ~np.isnan(gv_pass), gv_pass, tiles * _cpu_table(hw, "weight_passes")[prec])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pad = np.where(n > 0, n_g / n, 1.0)
+    weight = passes * np.asarray(w_bytes, dtype=np.float64) * pad * s_per_w_byte * hw.frequency_hz
+    call = _cpu_table(hw, "call_cycles")[prec] + np.zeros_like(compute)
+    zero = m * k * n == 0
+    return (np.where(zero, 0.0, compute), np.where(zero, 0.0, call), np.where(zero, 0.0, weight))
+
+
+def gemm_engine(hw: AcceleratorSpec, m, k, n, prec, act_bytes, w_onchip_bytes, w_bytes, s_per_w_byte):
+    """Engine cycles of GEMMs as ``matrix.cycle_model`` times them: the one entry point of the
+    simulator (``hwsim.cost``) and of ``cost_gemm``.
+
+    Args:
+        prec: effective precision codes (``PREC_CODE``); act_bytes, w_onchip_bytes, w_bytes: as
+            ``gemm_mapping``; s_per_w_byte: seconds per weight byte where it is stored (used by
+            ``cycle_model: cpu`` only).
+
+    Returns:
+        (compute, fill_drain, preload, reread_bytes, folded), see ``gemm_mapping``; under
+        ``cycle_model: cpu`` fill_drain is the call and preload the passes over the weight.
+    """
+    mx = hw.core.matrix
+    if mx.cycle_model == "cpu":
+        compute, call, weight = cpu_gemm_cycles(hw, m, k, n, prec, w_bytes, s_per_w_byte)
+        return compute, call, weight, np.zeros_like(compute), np.zeros(compute.shape, dtype=bool)
+    rates = np.full(len(PREC_NAMES), np.nan)
+    for p in mx.macs_per_pe_per_cycle:
+        rates[PREC_CODE[p]] = mx.array_macs_per_cycle(p)
+    mpc = rates[np.asarray(prec, dtype=np.int64)]
+    return gemm_mapping(hw, m, k, n, mpc, act_bytes, w_onchip_bytes, w_bytes)
+
+
 def cost_gemm(hw: AcceleratorSpec, m, k, n, precision: str = "fp16", *, in_bits: float | None = None,
               w_bits: float | None = None, out_bits: float | None = None,
               weight_resident: bool = False) -> GemmCost:
@@ -173,6 +260,7 @@ def cost_gemm(hw: AcceleratorSpec, m, k, n, precision: str = "fp16", *, in_bits:
         raise ConfigError(f"unknown precision {precision!r}; known: {', '.join(BITS)}")
     eff = hw.engine_precision(precision)
     mpc = hw.core.matrix.array_macs_per_cycle(eff)
+    code = np.full(np.shape(m), PREC_CODE[eff], dtype=np.int64)
     bits = BITS[precision]
     in_bits = bits if in_bits is None else in_bits
     w_bits = bits if w_bits is None else w_bits
@@ -184,7 +272,8 @@ def cost_gemm(hw: AcceleratorSpec, m, k, n, precision: str = "fp16", *, in_bits:
     act_bytes = (m * k * in_bits + m * n * out_bits) / 8.0
     w_bytes = k * n * w_bits / 8.0
     w_onchip = w_bytes if weight_resident else np.zeros_like(w_bytes)
-    compute, fill, preload, reread, _ = gemm_mapping(hw, m, k, n, mpc, act_bytes, w_onchip, w_bytes)
+    s_per_byte = 1.0 / (hw.core.scratchpad_bw_bytes_per_s if weight_resident else hw.dram_bw_bytes_per_s)
+    compute, fill, preload, reread, _ = gemm_engine(hw, m, k, n, code, act_bytes, w_onchip, w_bytes, s_per_byte)
     sram_s = (act_bytes + w_onchip + reread) / hw.core.scratchpad_bw_bytes_per_s
     dram_s = np.where((w_bytes > 0) & (not weight_resident),
                       hw.dram_latency_s + w_bytes / hw.dram_bw_bytes_per_s, 0.0) + np.zeros_like(sram_s)

@@ -8,7 +8,8 @@ Policy (what a static compiler schedule of this program looks like):
   ops). A split op (a GEMM divided over its group's cores) occupies that unit on every core of
   the range at once and leaves its output on the first core; any other op runs on the core of
   the range where it can start first (ties: the core of its first producer, then the lowest).
-  Units of one core run concurrently; one unit runs one op at a time.
+  Units of one core run concurrently (unless ``core.concurrent_units`` is false: then one op at a
+  time per core); one unit runs one op at a time.
 - An input made on another core arrives ``xfer`` later (its bytes over the inter-core link plus
   the link latency); a split op's own broadcast and gather are part of its latency.
 - DRAM is one channel shared by all cores. An op's DRAM bytes are transfers that occupy the
@@ -120,7 +121,7 @@ def _remote(i, p, r, c0, nc, split, core):
 
 
 @njit(cache=True, nogil=True)
-def _schedule(base_row, sp_ops, sp_rows, unit, lat, c0, nc, split, xfer, dram_pre, dram_dem, dram_lat,
+def _schedule(base_row, sp_ops, sp_rows, unit, lane, lat, c0, nc, split, xfer, dram_pre, dram_dem, dram_lat,
               disp, seg, ptr, deps, ncores, nseg, n_busy, phase, width, out_bytes, n_phases, rel_op, rel_t):
     # Every per-op quantity is read through the op's row: ``base_row[i]``, or ``sp_rows[k]`` for
     # the special ops ``sp_ops`` (sorted). A special op has its base row's template and group,
@@ -150,13 +151,14 @@ def _schedule(base_row, sp_ops, sp_rows, unit, lat, c0, nc, split, xfer, dram_pr
             release = rel_t[kr]
             kr += 1
         u = unit[r]
+        ln = lane[r]
         a = c0[r]
         w = nc[r]
         if split[r]:
             t = release
             for c in range(a, a + w):
-                if free[c, u] > t:
-                    t = free[c, u]
+                if free[c, ln] > t:
+                    t = free[c, ln]
             for j in range(ptr[i], ptr[i + 1]):
                 p = deps[j]
                 ready = end[p]
@@ -176,7 +178,7 @@ def _schedule(base_row, sp_ops, sp_rows, unit, lat, c0, nc, split, xfer, dram_pr
             best_c = a
             for cc in range(w):
                 c = a + (pref - a + cc) % w
-                t = free[c, u]
+                t = free[c, ln]
                 if release > t:
                     t = release
                 for j in range(ptr[i], ptr[i + 1]):
@@ -211,9 +213,9 @@ def _schedule(base_row, sp_ops, sp_rows, unit, lat, c0, nc, split, xfer, dram_pr
         core[i] = best_c
         if split[r]:
             for c in range(a, a + w):
-                free[c, u] = fin
+                free[c, ln] = fin
         else:
-            free[best_c, u] = fin
+            free[best_c, ln] = fin
         # totals: busy time per phase and unit, producers' outputs that cross the ring
         busy[phase[r]] += fin - best_t
         unit_s[u] += (fin - best_t) * width[r]
@@ -230,7 +232,7 @@ def schedule_rows(base_row: np.ndarray, special_ops: np.ndarray, special_rows: n
                   dram_latency_s: float, dispatch_s: np.ndarray, seg: np.ndarray, ptr: np.ndarray,
                   deps: np.ndarray, cores: int, row_count: np.ndarray, phase: np.ndarray, width: np.ndarray,
                   out_bytes: np.ndarray, n_phases: int, release_op: np.ndarray | None = None,
-                  release_s: np.ndarray | None = None):
+                  release_s: np.ndarray | None = None, lane: np.ndarray | None = None):
     """Schedule ops (see the module docstring) whose costs are given per row, and total them.
 
     Args:
@@ -252,6 +254,9 @@ def schedule_rows(base_row: np.ndarray, special_ops: np.ndarray, special_rows: n
             and output bytes, for the totals.
         release_op, release_s: ops from ``release_op[k]`` on start no earlier than
             ``release_s[k]`` (sorted; streaming chunks); default none.
+        lane: the timeline of its core the op occupies (ops of one lane run one at a time);
+            default ``unit`` (units run concurrently). All zeros: a core that runs one op at a
+            time whatever its unit (``core.concurrent_units: false``, a CPU thread).
 
     Returns:
         (start_s, end_s, core (int16), ops per row that waited for DRAM, dram_busy_start_s,
@@ -271,7 +276,9 @@ def schedule_rows(base_row: np.ndarray, special_ops: np.ndarray, special_rows: n
     seg = np.ascontiguousarray(seg, dtype=np.int64)
     return _schedule(np.ascontiguousarray(base_row), np.ascontiguousarray(special_ops, dtype=np.int64),
                      np.ascontiguousarray(special_rows, dtype=np.int64),
-                     np.ascontiguousarray(unit, dtype=np.int64), np.ascontiguousarray(latency_s, dtype=f64),
+                     np.ascontiguousarray(unit, dtype=np.int64),
+                     np.ascontiguousarray(unit if lane is None else lane, dtype=np.int64),
+                     np.ascontiguousarray(latency_s, dtype=f64),
                      np.ascontiguousarray(core0, dtype=np.int64), np.ascontiguousarray(ncores, dtype=np.int64),
                      np.ascontiguousarray(split, dtype=np.bool_), np.ascontiguousarray(xfer_s, dtype=f64),
                      dram_pre_s, dram_demand_s, float(dram_latency_s), np.ascontiguousarray(dispatch_s, dtype=f64),

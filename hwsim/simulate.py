@@ -407,7 +407,8 @@ def _run(prog: Program, tprep: PreparedOps, rows: _Rows, hw: AcceleratorSpec, po
     start, end, core, waited, busy_start, busy_end, busy_ph, unit_s, ring_ph = schedule_rows(
         prog.base_row, special, special_rows, times.unit, times.latency_s, r_c0, r_nc, split, times.xfer_s,
         mb["dram_pre"] / bw, mb["dram_demand"] / bw, hw.dram_latency_s, times.dispatch_s, row_seg, prog.ptr,
-        prog.deps, hw.cores, count, row_phase, g_op, prep.out_bytes, len(PHASES), prog.release_op, prog.release_s)
+        prog.deps, hw.cores, count, row_phase, g_op, prep.out_bytes, len(PHASES), prog.release_op, prog.release_s,
+        lane=None if hw.core.concurrent_units else np.zeros_like(times.unit))
     latency = float(end.max()) if n else 0.0
     bound_counts = np.bincount(times.bound, weights=count - waited, minlength=len(BOUNDS)).astype(np.int64)
     bound_counts[BOUND_CODE["dram"]] += int(waited.sum())

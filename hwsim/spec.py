@@ -74,6 +74,51 @@ def fallback_precision(precision: str, supported: Any) -> str:
 
 
 @dataclass(frozen=True)
+class CpuGemmSpec:
+    """How a CPU's GEMM library runs one precision (``matrix.cycle_model: cpu``; ``hwsim.gemm``).
+
+    A CPU thread has no systolic array: a BLAS-like library multiplies ``(m x k) @ (k x n)`` as a
+    fixed call cost, passes over the weight (reading it, and for most libraries packing it into
+    a panel layout first), and the multiply-adds of the rows at the SIMD datapath's rate. The
+    fields are what ``hwsim calibrate`` measures (``hwsim.calibrate.fit_cpu_gemm``); the rows
+    rate is ``matrix.macs_per_pe_per_cycle`` of the 1 x 1 "array".
+
+    Attributes:
+        call_cycles: fixed cycles of one call at this precision, on top of the core's
+            ``dispatch_overhead_cycles`` (argument checks, primitive selection, buffers).
+        n_granule: n is rounded up to a multiple of this (the register tile's columns: the
+            SIMD width in output lanes, or the panel width of a prepacked weight).
+        m_tile: rows of m per pass over the weight (a kernel whose register tile holds
+            ``m_tile`` rows re-reads the weight panel for every row tile); 0: one pass whatever
+            m (the library packs the weight once and keeps every row's partial sums).
+        weight_passes: passes over the weight's bytes per row tile, each at the bandwidth of the
+            level the weight is stored at (a pack reads the weight and writes and re-reads the
+            packed copy: about 2-4 passes; a kernel on a prepacked weight: about 1).
+        gemv_weight_passes: passes over the weight when m = 1 (a GEMV path that streams the
+            weight without packing: 1); None: as for m >= 2.
+        gemv_macs_per_cycle: MACs per cycle when m = 1 (a GEMV runs at its own, lower rate:
+            one row cannot fill the register tile); None: the rows rate.
+    """
+
+    call_cycles: float = 0.0
+    n_granule: int = 1
+    m_tile: int = 0
+    weight_passes: float = 1.0
+    gemv_weight_passes: float | None = None
+    gemv_macs_per_cycle: float | None = None
+
+    def __post_init__(self) -> None:
+        require(self.call_cycles >= 0, f"call_cycles must be >= 0, got {self.call_cycles}")
+        require(self.n_granule >= 1, f"n_granule must be >= 1, got {self.n_granule}")
+        require(self.m_tile >= 0, f"m_tile must be >= 0 (0: one pass), got {self.m_tile}")
+        require(self.weight_passes >= 0, f"weight_passes must be >= 0, got {self.weight_passes}")
+        require(self.gemv_weight_passes is None or self.gemv_weight_passes >= 0,
+                f"gemv_weight_passes must be >= 0, got {self.gemv_weight_passes}")
+        require(self.gemv_macs_per_cycle is None or self.gemv_macs_per_cycle > 0,
+                f"gemv_macs_per_cycle must be > 0, got {self.gemv_macs_per_cycle}")
+
+
+@dataclass(frozen=True)
 class MatrixEngineSpec:
     """Systolic matrix engine of one core.
 
@@ -110,7 +155,15 @@ class MatrixEngineSpec:
             of weights, and the total is reported as SCALE-Sim does, as the index of the last
             cycle counted from 0 (one less than the cycles simulated). SCALE-Sim has neither
             overlap nor folding, so this model requires the three flags above to be false.
+            ``cpu``: a CPU thread's GEMM library (``CpuGemmSpec`` per precision in ``cpu``): the
+            "array" is 1 x 1 and its one PE the whole SIMD datapath, so ``macs_per_pe_per_cycle``
+            is the core's rate for the rows of a GEMM; a GEMM costs its call, its passes over
+            the weight at the bandwidth of the level the weight is in, and its MACs, one after
+            another (one thread does them in turn). Requires rows = cols = 1, dataflow ``os``
+            and the three flags above false.
             See ``hwsim.gemm`` for the closed forms.
+        cpu: ``cycle_model: cpu`` only: one ``CpuGemmSpec`` per precision of
+            ``macs_per_pe_per_cycle``.
     """
 
     rows: int
@@ -120,7 +173,8 @@ class MatrixEngineSpec:
     fill_drain_overlap: bool = False
     weight_preload_overlap: bool = False
     fold_outputs: bool = False
-    cycle_model: Literal["hwsim", "scalesim"] = "hwsim"
+    cycle_model: Literal["hwsim", "scalesim", "cpu"] = "hwsim"
+    cpu: dict[str, CpuGemmSpec] | None = None
 
     def __post_init__(self) -> None:
         require(self.rows >= 1, f"rows must be >= 1, got {self.rows}")
@@ -140,6 +194,21 @@ class MatrixEngineSpec:
             for name in ("fill_drain_overlap", "weight_preload_overlap", "fold_outputs"):
                 require(not getattr(self, name), f"{name} must be false with cycle_model: scalesim "
                         "(SCALE-Sim times every fold alone)")
+        if self.cycle_model == "cpu":
+            require(self.rows == 1 and self.cols == 1 and self.dataflow == "os",
+                    "cycle_model: cpu models a CPU thread as a 1 x 1 output-stationary 'array' (its one PE "
+                    f"is the SIMD datapath): rows, cols, dataflow must be 1, 1, os; got {self.rows}, "
+                    f"{self.cols}, {self.dataflow}")
+            for name in ("fill_drain_overlap", "weight_preload_overlap", "fold_outputs"):
+                require(not getattr(self, name), f"{name} must be false with cycle_model: cpu (a CPU GEMM "
+                        "has no array fill/drain, preload or folding)")
+            missing = sorted(set(self.macs_per_pe_per_cycle) - set(self.cpu or {}))
+            require(not missing, f"cpu: cycle_model: cpu needs an entry per precision of "
+                    f"macs_per_pe_per_cycle; missing: {', '.join(missing)}")
+            extra = sorted(set(self.cpu or {}) - set(self.macs_per_pe_per_cycle))
+            require(not extra, f"cpu: entries for precisions the engine does not run: {', '.join(extra)}")
+        else:
+            require(self.cpu is None, f"cpu: only with cycle_model: cpu (this engine's is {self.cycle_model})")
 
     def array_macs_per_cycle(self, precision: str) -> float:
         """Whole-array MACs per cycle at ``precision`` (a supported one): rows * cols * per-PE rate."""
@@ -199,6 +268,9 @@ class CoreSpec:
         scratchpad_bytes: private on-chip memory of the core.
         scratchpad_bw_bytes_per_s: scratchpad <-> units bandwidth.
         dispatch_overhead_cycles: fixed cycles per op (instruction issue, configuration, sync).
+        concurrent_units: true (default): the matrix engine, SFU, vector and select units run
+            ops at the same time, each one op at a time; false: the core runs one op at a time
+            whatever its unit (a CPU thread, which issues every op itself).
     """
 
     matrix: MatrixEngineSpec
@@ -208,6 +280,7 @@ class CoreSpec:
     scratchpad_bytes: int
     scratchpad_bw_bytes_per_s: float
     dispatch_overhead_cycles: float = 0.0
+    concurrent_units: bool = True
 
     def __post_init__(self) -> None:
         require(self.scratchpad_bytes >= 0, f"scratchpad_bytes must be >= 0, got {self.scratchpad_bytes}")

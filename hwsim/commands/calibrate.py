@@ -45,5 +45,11 @@ def run(args: argparse.Namespace) -> int:
     for k in keys + ["l3_effective_bytes"]:
         it = cal.items[k]
         print(f"  {k:<24} {it.value:.4g} {it.unit}")
-    print(f"  array (rows, fold_outputs) per executor: {cal.array}")
+    print("  GEMM model (hwsim.calibrate.fit_cpu_gemm; the torch executor uses aten's):")
+    for exe, fits in cal.gemm.items():
+        for prec, fit in fits.items():
+            gv = fit["gemv_macs_per_cycle"]
+            print(f"    {exe:>5} {prec:<4}  {fit['macs_per_cycle']:7.2f} MAC/cycle (m = 1: "
+                  f"{'rows rate' if gv is None else f'{gv:.2f}'}), call {fit['call_cycles']:8.0f} cycles, "
+                  f"n_granule {fit['n_granule']}, m_tile {fit['m_tile']}, weight passes {fit['weight_passes']:.2f}")
     return 0

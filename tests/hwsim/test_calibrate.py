@@ -6,7 +6,7 @@ import math
 import pytest
 
 from hwsim import calibrate as cal_mod
-from hwsim.calibrate import COLS, Calibration, Item, fit_array, fit_dispatch, preset_paths, preset_yaml, spec_dict
+from hwsim.calibrate import Calibration, Item, fit_dispatch, preset_paths, preset_yaml, spec_dict
 from hwsim.cli import main
 from hwsim.spec import load_spec
 from hwsim.validate import gemm_graph
@@ -14,8 +14,13 @@ from hwsim.validate import gemm_graph
 F = 2.0e9
 
 
-def fake_calibration(array=(4, False)) -> Calibration:
-    """Every item ``preset_yaml`` needs, with distinct round values."""
+def _fit(rate: float, granule: int = 16, m_tile: int = 0, gemv: float | None = None) -> dict:
+    return {"macs_per_cycle": rate, "call_cycles": 2000.0, "n_granule": granule, "m_tile": m_tile,
+            "weight_passes": 3.0, "gemv_weight_passes": None if gemv is None else 1.0, "gemv_macs_per_cycle": gemv}
+
+
+def fake_calibration() -> Calibration:
+    """Every item ``preset_yaml`` needs, with distinct round values, and GEMM fits given."""
     cal = Calibration(machine={"cpu_model": "Test CPU 9000", "flags": ["avx512_vnni"], "logical_cpus": 2,
                                "torch": "x", "numpy": "y"}, date="2026-01-02 03:04 UTC")
     it = cal.items
@@ -36,23 +41,27 @@ def fake_calibration(array=(4, False)) -> Calibration:
     it["dispatch.aten"] = Item(2e-6, "s", "tiny_op_bench('aten')")
     it["dispatch.numba"] = Item(1e-5, "s", "tiny_op_bench('numba')")
     it["dispatch.torch"] = Item(8e-6, "s", "fit_dispatch")
-    cal.array = {"aten": array, "torch": array, "numba": array}
+    cal.gemm = {"aten": {"fp32": _fit(20.0, gemv=6.0), "bf16": _fit(40.0, gemv=5.0), "int8": _fit(80.0, gemv=11.0)},
+                "numba": {"int8": _fit(60.0, 64, 6), "int4": _fit(70.0, 64, 6)}}
     return cal
 
 
 @pytest.mark.parametrize("exe", ["torch", "aten", "numba"])
 def test_preset_loads_and_carries_the_measured_numbers(tmp_path, exe):
-    cal = fake_calibration(array=(8, True))
+    cal = fake_calibration()
     path = tmp_path / f"host{exe}.yaml"
     path.write_text(preset_yaml(cal, exe))
     hw = load_spec(path)
     src = "numba" if exe == "numba" else "aten"
     assert hw.frequency_hz == F and hw.cores == 1
     mx = hw.core.matrix
-    assert (mx.rows, mx.cols, mx.fold_outputs) == (8, COLS, True)
+    assert (mx.rows, mx.cols, mx.cycle_model) == (1, 1, "cpu")
     for p in ({"numba": ("int8", "int4")}.get(exe, ("fp32", "bf16", "int8"))):
-        # whole-chip peak = the measured MAC/s (rates per PE per cycle multiply back)
-        assert hw.peak_macs_per_s(p) == pytest.approx(cal.value(f"gemm.{src}.{p}"), rel=1e-12)
+        fit = cal.gemm[src][p]
+        # the rows rate is the one PE's rate; every CpuGemmSpec field is the fit's
+        assert hw.peak_macs_per_s(p) == pytest.approx(fit["macs_per_cycle"] * F, rel=1e-12)
+        assert {k: getattr(mx.cpu[p], k) for k in fit if k != "macs_per_cycle"} == \
+            {k: v for k, v in fit.items() if k != "macs_per_cycle"}
     assert hw.core.dispatch_overhead_cycles / F == pytest.approx(cal.value(f"dispatch.{exe}"), rel=1e-12)
     assert hw.core.scratchpad_bytes == 1 << 20
     assert hw.core.scratchpad_bw_bytes_per_s == 9.0e10
@@ -66,21 +75,6 @@ def test_preset_loads_and_carries_the_measured_numbers(tmp_path, exe):
     assert "Test CPU 9000" in text and "2026-01-02 03:04 UTC" in text and "hwsim calibrate --out" in text
     assert f"dispatch.{exe} = {cal.value(f'dispatch.{exe}'):.4g} s  [{cal.items[f'dispatch.{exe}'].how}]" in text
     assert "read.268435456 = 1.5e+10 bytes_per_s" in text
-
-
-def test_fit_array_recovers_rows_from_hand_computed_times():
-    """Curve times made with the closed form of a 4-row output-stationary array (ceil(m/4) row
-    tiles, ceil(n/16) column tiles, ceil(k/L) cycles each) + dispatch: the fit finds 4 rows."""
-    cal = fake_calibration()
-    cal.items["read.262144"] = Item(1e18, "bytes_per_s", "memory never binds here")
-    d = cal.value("dispatch.aten")
-    for p in ("fp32", "bf16", "int8"):
-        k, n = cal_mod.CURVE_K_N[p]
-        lanes = cal.value(f"gemm.aten.{p}") / (F * 4 * COLS)
-        for m in cal_mod.CURVE_M:
-            cycles = math.ceil(m / 4) * math.ceil(n / COLS) * math.ceil(k / lanes) + 4 + COLS
-            cal.items[f"curve.aten.{p}.m{m}"] = Item(cycles / F + d, "s", "hand")
-    assert fit_array(cal, "aten") == (4, False)
 
 
 def test_fit_dispatch_solves_the_per_op_overhead_of_a_serial_graph():
@@ -101,8 +95,12 @@ def test_fit_dispatch_solves_the_per_op_overhead_of_a_serial_graph():
     assert d == pytest.approx(3.5e-6, rel=1e-6)
 
 
-def test_measure_with_a_fake_timer_writes_what_it_timed(tmp_path):
-    """A timer that says every call took 1 ms: every rate is work / 1 ms, and the presets say so."""
+def test_measure_with_a_fake_timer_writes_what_it_timed(tmp_path, monkeypatch):
+    """A timer that says every call took 1 ms: every rate is work / 1 ms, and the presets say so.
+    Such GEMM times cannot be fitted (they do not grow with the work): a CalibrationError says so."""
+    with pytest.raises(cal_mod.CalibrationError, match="the aten fp32 GEMM model: GEMM times do not grow"):
+        cal_mod.measure(repeats=1, min_sample_s=0.0, decode=False, timer=lambda fn, loops: 1e-3)
+    monkeypatch.setattr(cal_mod, "fit_gemms", lambda cal: cal.gemm.update(fake_calibration().gemm))
     cal = cal_mod.measure(repeats=1, min_sample_s=0.0, decode=False, timer=lambda fn, loops: 1e-3)
     m, k, n = cal_mod.PEAK_SHAPE
     assert cal.value("gemm.aten.fp32") == pytest.approx(m * k * n / 1e-3)
@@ -112,7 +110,8 @@ def test_measure_with_a_fake_timer_writes_what_it_timed(tmp_path):
     paths = cal_mod.write_presets(cal, tmp_path / "h.yaml")
     assert set(paths) == {"torch", "aten", "numba"}
     numba_hw = load_spec(paths["numba"])
-    assert numba_hw.peak_macs_per_s("int4") == pytest.approx(m * k * n / 1e-3)
+    assert cal.value("small.numba.int4") == 1e-3 and cal.value("ntile.aten.bf16.n40") == 1e-3
+    assert numba_hw.core.matrix.cycle_model == "cpu"
     assert numba_hw.dram_bw_bytes_per_s == pytest.approx(big * cal_mod.read_reps(big) / 1e-3)
 
 

@@ -150,8 +150,10 @@ def test_lane_counts_must_be_whole_where_the_formulas_need_it():
     with pytest.raises(ConfigError, match=r"macs_per_pe_per_cycle.fp16: .* 16 x 0.03125 = 0.5"):
         edge.replace_path("core.matrix.macs_per_pe_per_cycle.fp16", 0.03125)
     # Output-stationary: any rate > 0 is defined (a PE does k MACs in ceil(k / rate) cycles).
-    host = load_spec("host-cpu")
-    assert host.core.matrix.dataflow == "os" and host.core.matrix.macs_per_pe_per_cycle["fp32"] < 1
+    rapid = load_spec("rapid4")
+    assert rapid.core.matrix.dataflow == "os"
+    slow = rapid.replace_path("core.matrix.macs_per_pe_per_cycle.fp16", 0.3)
+    assert slow.core.matrix.macs_per_pe_per_cycle["fp16"] == 0.3
     # SCALE-Sim's cycle model needs whole MAC lanes and no overlap/folding.
     ss = load_spec("scalesim-os")
     with pytest.raises(ConfigError, match=r"macs_per_pe_per_cycle.int8 must be a whole number"):

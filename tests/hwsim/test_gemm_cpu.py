@@ -1,0 +1,196 @@
+"""``matrix.cycle_model: cpu``: a CPU thread's GEMM library as a call, passes over the weight and
+the rows' MACs (``hwsim.gemm.cpu_gemm_cycles``), through the simulator and ``hwsim gemm``, and
+its calibration (``hwsim.calibrate.fit_cpu_gemm``) recovering known parameters.
+
+Expected values are written out from the closed form in ``hwsim.gemm``'s docstring with the
+numbers of the spec below, not taken from a run.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from hwsim import cost_gemm, simulate
+from hwsim import calibrate as cal_mod
+from hwsim.calibrate import Calibration, Item, fit_cpu_gemm, spec_dict
+from hwsim.spec import AcceleratorSpec
+from hwsim.validate import gemm_graph, uniform_policy
+from models.yamlio import ConfigError, from_dict
+
+F = 1.0e9
+L2_BW, L3_BW, DRAM_BW = 100e9, 50e9, 10e9
+
+
+def cpu_spec(**fp32) -> AcceleratorSpec:
+    cpu = {"call_cycles": 1000.0, "n_granule": 16, "m_tile": 0, "weight_passes": 3.0,
+           "gemv_weight_passes": 1.0, "gemv_macs_per_cycle": 4.0}
+    cpu.update(fp32)
+    data = {"name": "cpu-test", "frequency_hz": F, "cores": 1,
+            "core": {"matrix": {"rows": 1, "cols": 1, "macs_per_pe_per_cycle": {"fp32": 16.0, "int8": 64.0},
+                                "cycle_model": "cpu",
+                                "cpu": {"fp32": cpu, "int8": {"n_granule": 64, "m_tile": 6, "weight_passes": 1.0}}},
+                     "sfu": {"elems_per_cycle": {"fp32": 1.0}}, "vector": {"elems_per_cycle": {"fp32": 8.0}},
+                     "select": {"unit": "vector", "elems_per_cycle": 1.0},
+                     "scratchpad_bytes": 1 << 20, "scratchpad_bw_bytes_per_s": L2_BW,
+                     "dispatch_overhead_cycles": 500.0},
+            "shared_sram_bytes": 8 << 20, "shared_bw_bytes_per_s": L3_BW, "dram_bw_bytes_per_s": DRAM_BW,
+            "mapping": {"residency": "plan", "prefetch": False, "spatial": False}}
+    return from_dict(AcceleratorSpec, data, source="test")
+
+
+def test_closed_form_gemv_and_rows():
+    hw = cpu_spec()
+    # m = 8, k = 100, n = 40 (n_g = 48), fp32 weight 16 kB resident: passes 3 at the L2 bandwidth
+    c = cost_gemm(hw, 8, 100, 40, "fp32", weight_resident=True)
+    w_bytes = 100 * 40 * 4
+    assert float(c.compute) == pytest.approx(8 * 100 * 48 / 16.0)
+    assert float(c.fill_drain) == 1000.0                            # the call
+    assert float(c.preload) == pytest.approx(3.0 * w_bytes * 48 / 40 / L2_BW * F)
+    assert float(c.cycles) == pytest.approx(8 * 100 * 48 / 16.0 + 1000 + 3 * w_bytes * 1.2 / L2_BW * F + 500)
+    # m = 1: the GEMV path, one pass, its own rate
+    g = cost_gemm(hw, 1, 100, 40, "fp32", weight_resident=True)
+    assert float(g.compute) == pytest.approx(100 * 48 / 4.0)
+    assert float(g.preload) == pytest.approx(1.0 * w_bytes * 1.2 / L2_BW * F)
+    # int8: m_tile 6 -> ceil(13 / 6) = 3 passes over a 64-column panel
+    i = cost_gemm(hw, 13, 64, 100, "int8", weight_resident=True)
+    assert float(i.preload) == pytest.approx(3 * 64 * 128 / L2_BW * F)
+    assert float(i.compute) == pytest.approx(13 * 64 * 128 / 64.0)
+
+
+def test_weight_passes_take_the_bandwidth_of_the_level_that_holds_the_weight():
+    """Four uses of one weight (the last is timed). The plan keeps what fits: 0.5 MiB in the
+    scratchpad; of 4 MiB, 1 MiB in the scratchpad and 3 MiB in the shared SRAM; of 16 MiB, 1 MiB
+    and 8 MiB, the rest from DRAM at every use. Each part is read at its level's bandwidth, as
+    calibrate's ``weight_s_per_byte`` assumes."""
+    hw = cpu_spec(gemv_weight_passes=None, gemv_macs_per_cycle=None, call_cycles=0.0)
+    mib = 1 << 20
+    for (k, n), parts in (((256, 512), (0.5 * mib, 0, 0)), ((1024, 1024), (mib, 3 * mib, 0)),
+                          ((2048, 2048), (mib, 8 * mib, 7 * mib))):
+        res = simulate(gemm_graph(4, k, n), hw, uniform_policy("fp32"), audio_s=1.0)
+        last = float(res.ops["latency_s"].iloc[-1])
+        one_pass = parts[0] / L2_BW + parts[1] / L3_BW + parts[2] / DRAM_BW
+        expect = (500 + 4 * k * n / 16.0) / F + 3.0 * one_pass
+        assert last == pytest.approx(expect, rel=1e-9), (k, n)
+        cal = _calibration()
+        cal.items["l3_effective_bytes"] = Item(9 * mib, "bytes", "sweep")
+        assert cal_mod.weight_s_per_byte(cal, 4 * k * n) == pytest.approx(one_pass / (4 * k * n), rel=1e-12)
+
+
+def test_cpu_model_demands_a_one_by_one_array_and_an_entry_per_precision():
+    base = cpu_spec().to_dict()
+    bad = dict(base, core=dict(base["core"], matrix=dict(base["core"]["matrix"], rows=8)))
+    with pytest.raises(ConfigError, match="1 x 1"):
+        from_dict(AcceleratorSpec, bad, source="x.yaml")
+    cpu = dict(base["core"]["matrix"]["cpu"])
+    cpu.pop("int8")
+    bad = dict(base, core=dict(base["core"], matrix=dict(base["core"]["matrix"], cpu=cpu)))
+    with pytest.raises(ConfigError, match="missing: int8"):
+        from_dict(AcceleratorSpec, bad, source="x.yaml")
+    bad = dict(base, core=dict(base["core"], matrix=dict(base["core"]["matrix"], cycle_model="hwsim")))
+    with pytest.raises(ConfigError, match="only with cycle_model: cpu"):
+        from_dict(AcceleratorSpec, bad, source="x.yaml")
+
+
+# ------------------------------------------------------------------------------- calibration
+
+
+def _times_from_model(cal: Calibration, exe: str, p: str, *, call_s, passes, rate, gv_rate, g, mt, d):
+    """Every GEMM ``fit_cpu_gemm`` reads, timed with the closed form (no noise)."""
+    from models.quant.policy import BITS
+
+    per = BITS[p] / 8
+
+    def t(m, k, n):
+        n_g = math.ceil(n / g) * g
+        one = k * n_g * per * cal_mod.weight_s_per_byte(cal, k * n * per)
+        if m == 1 and gv_rate is not None:
+            return d + call_s + one + k * n_g / (gv_rate * F)
+        tiles = math.ceil(m / mt) if mt else 1
+        return d + call_s + tiles * passes * one + m * k * n_g / (rate * F)
+
+    ck, cn = cal_mod.CURVE_K_N[p]
+    for m in cal_mod.CURVE_M:
+        cal.items[f"curve.{exe}.{p}.m{m}"] = Item(t(m, ck, cn), "s", "model")
+    cal.items[f"small.{exe}.{p}"] = Item(t(*cal_mod.SMALL_SHAPE), "s", "model")
+    tm, tk = cal_mod.NTILE_M_K
+    for n in cal_mod.NTILE_N:
+        cal.items[f"ntile.{exe}.{p}.n{n}"] = Item(t(tm, tk, n), "s", "model")
+    m, k, n = cal_mod.PEAK_SHAPE
+    cal.items[f"gemm.{exe}.{p}"] = Item(m * k * n / t(m, k, n), "mac_per_s", "model")
+
+
+def _calibration() -> Calibration:
+    cal = Calibration(machine={"cpu_model": "Test CPU", "flags": [], "logical_cpus": 2, "torch": "x",
+                               "numpy": "y"}, date="2026-01-02 03:04 UTC")
+    it = cal.items
+    it["frequency_hz"] = Item(F, "hz", "cpuinfo")
+    it["l2_bytes"] = Item(1 << 20, "bytes", "sysfs")
+    it["l3_effective_bytes"] = Item(16 << 20, "bytes", "sweep")
+    it["read.262144"] = Item(L2_BW, "bytes_per_s", "read")
+    it["read.4194304"] = Item(L3_BW, "bytes_per_s", "read")
+    it["read.268435456"] = Item(DRAM_BW, "bytes_per_s", "read")
+    it["dispatch.aten"] = Item(2e-6, "s", "tiny")
+    it["dispatch.numba"] = Item(5e-6, "s", "tiny")
+    return cal
+
+
+def test_fit_recovers_a_library_with_a_gemv_path():
+    cal = _calibration()
+    _times_from_model(cal, "aten", "fp32", call_s=3e-6, passes=2.5, rate=20.0, gv_rate=6.0, g=16, mt=0, d=2e-6)
+    fit = fit_cpu_gemm(cal, "aten", "fp32")
+    assert fit["n_granule"] == 16 and fit["m_tile"] == 0
+    assert fit["macs_per_cycle"] == pytest.approx(20.0, rel=1e-6)
+    assert fit["weight_passes"] == pytest.approx(2.5, rel=1e-6)
+    assert fit["call_cycles"] == pytest.approx(3e-6 * F, rel=1e-6)
+    assert fit["gemv_macs_per_cycle"] == pytest.approx(6.0, rel=1e-6)
+    assert fit["gemv_weight_passes"] == 1.0
+
+
+def test_fit_recovers_a_kernel_with_a_row_tile():
+    cal = _calibration()
+    _times_from_model(cal, "numba", "int8", call_s=1e-6, passes=1.2, rate=60.0, gv_rate=None, g=64, mt=6, d=5e-6)
+    fit = fit_cpu_gemm(cal, "numba", "int8")
+    assert (fit["n_granule"], fit["m_tile"]) == (64, 6)
+    assert fit["macs_per_cycle"] == pytest.approx(60.0, rel=1e-6)
+    assert fit["weight_passes"] == pytest.approx(1.2, rel=1e-6)
+    assert fit["call_cycles"] == pytest.approx(1e-6 * F, rel=1e-6)
+    assert fit["gemv_macs_per_cycle"] is None
+    # with the tile given (the kernel's code), the same numbers
+    assert fit_cpu_gemm(cal, "numba", "int8", tile=(64, 6)) == pytest.approx(fit)
+
+
+def test_preset_from_the_fit_reproduces_the_timed_gemms():
+    """The preset written from a calibration prices calibrate's GEMMs as they were timed."""
+    cal = _calibration()
+    for p, rate in (("fp32", 20.0), ("bf16", 40.0), ("int8", 80.0)):
+        _times_from_model(cal, "aten", p, call_s=3e-6, passes=3.0, rate=rate, gv_rate=rate / 3, g=16, mt=0, d=2e-6)
+    for p in ("sfu", "vector", "select"):
+        cal.items[f"{p}.aten"] = Item(1e9, "elems_per_s", "x")
+    hw = cal_mod._spec(spec_dict(cal, "aten"))
+    ck, cn = cal_mod.CURVE_K_N["bf16"]
+    for m in cal_mod.CURVE_M:
+        pred = float(cost_gemm(hw, m, ck, cn, "bf16", weight_resident=True).latency_s)
+        assert pred == pytest.approx(cal.value(f"curve.aten.bf16.m{m}"), rel=1e-6), m
+
+
+def test_a_core_without_concurrent_units_runs_one_op_at_a_time():
+    """A GEMM and an independent tanh: concurrently the makespan is the longer of the two; with
+    ``core.concurrent_units: false`` (one CPU thread) it is their sum."""
+    from workloads.graph import Op, OpGraph
+
+    gemm = Op(op="mm", kind="gemm", phase="search", step=0, module="", in_shapes=((8, 256), (256, 256)),
+              out_shapes=((8, 256),), in_dtypes=("float32", "float32"), out_dtypes=("float32",),
+              macs=8 * 256 * 256, flops=2 * 8 * 256 * 256, bytes_read=4 * (8 * 256 + 256 * 256),
+              bytes_written=4 * 8 * 256, weight="w", weight_bytes=4 * 256 * 256, m=8, k=256, n=256, elems=8 * 256)
+    tanh = Op(op="tanh", kind="nonlinear", phase="search", step=0, module="", in_shapes=((4096,),),
+              out_shapes=((4096,),), in_dtypes=("float32",), out_dtypes=("float32",), macs=0, flops=4096,
+              bytes_read=4 * 4096, bytes_written=4 * 4096, weight="", weight_bytes=0, m=0, k=0, n=0, elems=4096)
+    graph = OpGraph.from_records([gemm, tanh], [(), ()], meta={})
+    hw = cpu_spec()
+    both = simulate(graph, hw, uniform_policy("fp32"), audio_s=1.0)
+    one = simulate(graph, hw.replace_path("core.concurrent_units", False), uniform_policy("fp32"), audio_s=1.0)
+    lat = both.ops["latency_s"].to_numpy()
+    assert both.latency_s == pytest.approx(lat.max(), rel=1e-12)
+    assert one.latency_s == pytest.approx(lat.sum(), rel=1e-12)
