@@ -5,7 +5,8 @@
    between a decode's uses of a weight evicts it); the simulator's prediction beside them.
 2. Unit overlap: per decode case of ``hwsim.validate``, the sum of the simulated op latencies over the
    simulated makespan on ``host-cpu`` (> 1: the cost model overlapped a core's units, which one CPU
-   thread does not).
+   thread does not; the presets ``hwsim calibrate`` writes since 2026-12-07 set
+   ``core.concurrent_units: false``, so this is 1 on them: a check that it stays so).
 
 Times: thread CPU time, median of 30 calls. Run:
 OMP_WAIT_POLICY=passive NUMBA_CACHE_DIR=.cache/numba .venv/bin/python benchmarks/bench_validate_probes.py
