@@ -49,7 +49,7 @@ from workloads.graph import KINDS, PHASES
 
 from hwsim.gemm import gemm_engine
 from hwsim.optable import categorical
-from hwsim.precision import PREC_BITS, PREC_CODE, PREC_NAMES, op_precision
+from hwsim.precision import PREC_BITS, PREC_CODE, PREC_NAMES, op_precision, precision_table
 from hwsim.spec import AcceleratorSpec
 
 KIND_CODE = {k: i for i, k in enumerate(KINDS)}
@@ -116,13 +116,6 @@ def register(kind: str):
     return deco
 
 
-def _rate_table(rates: dict[str, float]) -> np.ndarray:
-    table = np.full(len(PREC_NAMES), np.nan)
-    for p, r in rates.items():
-        table[PREC_CODE[p]] = r
-    return table
-
-
 def weight_levels(hw: AcceleratorSpec, x: KindInputs) -> tuple[np.ndarray, np.ndarray]:
     """Seconds per weight byte of one pass over each GEMM's weight (the bandwidths of the levels
     it is read from, mixed by its bytes there; the rest is DRAM), and the BOUND code of the
@@ -140,11 +133,13 @@ def weight_levels(hw: AcceleratorSpec, x: KindInputs) -> tuple[np.ndarray, np.nd
 @register("gemm")
 def _gemm(hw: AcceleratorSpec, x: KindInputs) -> KindCost:
     f = hw.frequency_hz
-    s_per_byte, level = weight_levels(hw, x)
+    cpu = hw.core.matrix.cycle_model == "cpu"
+    # only the cpu model reads the weight's levels (array models bound memory in op_times)
+    s_per_byte, level = weight_levels(hw, x) if cpu else (None, None)
     compute, fill, preload, reread, folded = gemm_engine(hw, x.m, x.k, x.n, x.prec, x.act_bytes,
                                                          x.w_onchip_bytes, x.w_bytes, s_per_byte)
     engine = (compute + fill + preload) / f
-    if hw.core.matrix.cycle_model == "cpu":
+    if cpu:
         # the call is the library's fixed cost (dispatch-like); the passes are bound by memory
         bound = np.select([compute >= np.maximum(fill, preload), preload >= fill],
                           [BOUND_CODE["compute"], level], BOUND_CODE["dispatch"])
@@ -161,7 +156,7 @@ def _simple(hw: AcceleratorSpec, x: KindInputs, engine: np.ndarray, unit: str, b
 
 
 def _elementwise(hw: AcceleratorSpec, x: KindInputs, rates: dict[str, float], unit: str) -> KindCost:
-    rate = _rate_table(rates)[x.prec]
+    rate = precision_table(rates)[x.prec]
     return _simple(hw, x, np.ceil(x.work / rate) / hw.frequency_hz, unit, unit)
 
 

@@ -63,7 +63,7 @@ import numpy as np
 from models.quant.policy import BITS
 from models.yamlio import ConfigError
 
-from hwsim.precision import PREC_CODE, PREC_NAMES
+from hwsim.precision import PREC_CODE, precision_table
 from hwsim.spec import AcceleratorSpec
 
 
@@ -175,11 +175,7 @@ def gemm_mapping(hw: AcceleratorSpec, m, k, n, macs_per_cycle, act_bytes, w_onch
 
 def _cpu_table(hw: AcceleratorSpec, field: str) -> np.ndarray:
     """``matrix.cpu[p].<field>`` per precision code (NaN where absent or None)."""
-    table = np.full(len(PREC_NAMES), np.nan)
-    for p, c in (hw.core.matrix.cpu or {}).items():
-        v = getattr(c, field)
-        table[PREC_CODE[p]] = np.nan if v is None else float(v)
-    return table
+    return precision_table({p: getattr(c, field) for p, c in (hw.core.matrix.cpu or {}).items()})
 
 
 def cpu_gemm_cycles(hw: AcceleratorSpec, m, k, n, prec, w_bytes, s_per_w_byte):
@@ -198,10 +194,7 @@ def cpu_gemm_cycles(hw: AcceleratorSpec, m, k, n, prec, w_bytes, s_per_w_byte):
     n = np.asarray(n, dtype=np.float64)
     gran = _cpu_table(hw, "n_granule")[prec]
     mt = _cpu_table(hw, "m_tile")[prec]
-    rate = np.full(len(PREC_NAMES), np.nan)
-    for p, r in mx.macs_per_pe_per_cycle.items():
-        rate[PREC_CODE[p]] = r
-    rate = rate[prec]
+    rate = precision_table(mx.macs_per_pe_per_cycle)[prec]
     gv_rate = _cpu_table(hw, "gemv_macs_per_cycle")[prec]
     gv_pass = _cpu_table(hw, "gemv_weight_passes")[prec]
     gemv = m == 1
@@ -223,8 +216,8 @@ def gemm_engine(hw: AcceleratorSpec, m, k, n, prec, act_bytes, w_onchip_bytes, w
 
     Args:
         prec: effective precision codes (``PREC_CODE``); act_bytes, w_onchip_bytes, w_bytes: as
-            ``gemm_mapping``; s_per_w_byte: seconds per weight byte where it is stored (used by
-            ``cycle_model: cpu`` only).
+            ``gemm_mapping``; s_per_w_byte: seconds per weight byte where it is stored (read by
+            ``cycle_model: cpu`` only; None is fine for the array models).
 
     Returns:
         (compute, fill_drain, preload, reread_bytes, folded), see ``gemm_mapping``; under
@@ -234,10 +227,8 @@ def gemm_engine(hw: AcceleratorSpec, m, k, n, prec, act_bytes, w_onchip_bytes, w
     if mx.cycle_model == "cpu":
         compute, call, weight = cpu_gemm_cycles(hw, m, k, n, prec, w_bytes, s_per_w_byte)
         return compute, call, weight, np.zeros_like(compute), np.zeros(compute.shape, dtype=bool)
-    rates = np.full(len(PREC_NAMES), np.nan)
-    for p in mx.macs_per_pe_per_cycle:
-        rates[PREC_CODE[p]] = mx.array_macs_per_cycle(p)
-    mpc = rates[np.asarray(prec, dtype=np.int64)]
+    mpc = precision_table({p: mx.array_macs_per_cycle(p) for p in mx.macs_per_pe_per_cycle})[
+        np.asarray(prec, dtype=np.int64)]
     return gemm_mapping(hw, m, k, n, mpc, act_bytes, w_onchip_bytes, w_bytes)
 
 

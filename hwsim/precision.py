@@ -56,6 +56,15 @@ PREC_CODE = {p: i for i, p in enumerate(PREC_NAMES)}
 PREC_BITS = np.array([BITS[p] for p in PREC_NAMES], dtype=np.float64)
 
 
+def precision_table(values: dict) -> np.ndarray:
+    """``values`` (precision name -> number, or None) as an array indexed by ``PREC_CODE``; NaN
+    where a precision has no entry or its entry is None."""
+    table = np.full(len(PREC_NAMES), np.nan)
+    for p, v in values.items():
+        table[PREC_CODE[p]] = np.nan if v is None else float(v)
+    return table
+
+
 def combine(a: str, b: str) -> str:
     """Engine precision of a GEMM with operands at ``a`` and ``b``: both int -> the wider int;
     any float -> the wider float."""
