@@ -1,5 +1,9 @@
-"""Validation against this CPU (not a test): ``hwsim.validate.validate`` on the committed
-``host-cpu`` presets, saved for the report.
+"""Validation against this CPU (not a test): ``hwsim.validate.validate``, saved for the report.
+
+With ``--calibrate`` (what regenerates the committed results:
+``--calibrate --hw hwsim/presets/host-cpu.yaml --out benchmarks/results/validate.json``) the
+presets are measured in the same session as the cases and written to ``--hw`` first
+(``hwsim validate --calibrate``); without it, the presets named by ``--hw`` are used as they are.
 
 Predicted (the simulator) vs measured time of 135 GEMM cases (RNN-T weight shapes x m in 1, 4, 8, 16,
 250 x torch fp32 / bf16 / int8 and the Numba INT8 / INT4 kernels) and 4 whole decodes (``tiny``,
@@ -30,11 +34,13 @@ from _timing import results_path  # noqa: E402
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--hw", default="host-cpu", help="preset written by hwsim calibrate")
-    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--calibrate", action="store_true",
+                    help="measure the presets in the same session and write them to --hw (a .yaml path)")
+    ap.add_argument("--repeats", type=int, default=9, help="samples per case (median kept)")
     ap.add_argument("--out", type=Path, default=results_path("validate"))
     args = ap.parse_args()
     command = "python benchmarks/bench_validate.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    res = validate(args.hw, repeats=args.repeats, command=command.strip())
+    res = validate(args.hw, repeats=args.repeats, command=command.strip(), calibrate=args.calibrate)
     s = res["summary"]
     print(f"{res['machine']['cpu_model']} ({', '.join(res['machine']['flags'])}), {res['date']}")
     print("| cases | n | median abs err | p90 abs err | worst |")

@@ -9,10 +9,16 @@ thread (``torch.set_num_threads(1)``; Numba kernels below their threading thresh
   (``curve.*``) and one large GEMM (``gemm.*``, 256 x 1024 x 1024) for the passes and the rates;
   1 x 256 x 64 (``small.*``) for the call; 64 x 480 x n for n = 16 ... 96 (``ntile.*``) for the
   column granule;
-- scratchpad = the L2 of one core (size from sysfs), shared SRAM = the part of the L3 that keeps its
-  bandwidth (measured: the largest read size whose bandwidth stays above the geometric mean of
-  the L3 and DRAM plateaus), DRAM; each bandwidth from a read stream (``torch.sum`` of fp32, what
-  a GEMM does to its weight) at a size that fits that level; copy bandwidths are recorded too;
+- scratchpad = the L2 of one core (size from sysfs), shared SRAM = the rest of the cache capacity,
+  DRAM; the presets treat them as caches (``mapping.residency: cache``). The capacity is
+  measured for the reuse each executor makes: a buffer read again and again (the largest read
+  size whose bandwidth stays above the geometric mean of the L3 and DRAM plateaus) for the bare
+  ops, whose cases reuse one weight back to back; weights reused in turn as a decode's search
+  does, with small ops between (``cyclic_bench``, ``cyclic_capacity``) for the torch decode, whose
+  search weights a shared L3 keeps far less well (a 1 MiB weight's GEMM ran 2-3x slower inside a
+  decode than alone, profiled 2026-12-07). Each bandwidth from a read stream (``torch.sum`` of
+  fp32, what a GEMM does to its weight) at a size that fits that level; copy bandwidths are
+  recorded too;
 - special-function, vector and select rates from ``tanh``, ``add`` and ``topk`` on in-cache data;
 - per-op dispatch overhead of the executor being modelled.
 
@@ -22,9 +28,10 @@ and the Numba one in its GEMM rates):
 ``FILE.yaml``
     torch eager as ``models.decode`` runs it: every traced aten op pays the per-op overhead of the
     decode (dispatcher, ``nn.Module`` calls and the search's Python bookkeeping, which is not an op
-    of the graph), measured on a calibration decode of ``tiny`` (beam 4, no fusion, 200 frames,
-    seed 7) as the dispatch at which the simulator reproduces its measured time (``fit_dispatch``).
-    The validation decodes differ from it in length, beam and fusion (and model, for ``small``).
+    of the graph), fitted on calibration decodes of ``tiny`` and ``small`` (``CALIB_DECODES``:
+    beams 2 and 4, with and without DR fusion, 200 frames, seed 7) as the one overhead at which
+    the simulator reproduces their measured times best (``fit_dispatch``). The validation decodes
+    differ from them in beam (greedy and 8), length and input.
 ``FILE-aten.yaml``
     bare torch ops (one ``F.linear`` / ``torch._int_mm`` call per op): the dispatch of a tiny
     ``torch.add``.
@@ -87,7 +94,17 @@ M_TILE_CHOICES = (0, 4, 6, 8, 16)       # 0: one pass over the weight whatever m
 GEMV_PATH = {"aten": True, "numba": False}
 READ_SIZES = (256 << 10, 4 << 20, 8 << 20, 16 << 20, 32 << 20, 256 << 20)
 ELTWISE_N = 1 << 16                     # elements of the tanh / add / topk rate items
-CALIB_DECODE = {"model": "tiny", "frames": 200, "beam": 4, "lm_fusion": "none", "seed": 7}
+#: The decodes the torch executor's per-op overhead is fitted on (``fit_dispatch``): beams 2 and 4,
+#: 200 frames, seed 7; the validation's decodes (``hwsim.validate.DECODE_CASES``) are greedy and
+#: beam 8, of other lengths and inputs.
+CALIB_DECODES = tuple({"model": m, "frames": 200, "beam": b, "lm_fusion": f, "seed": 7}
+                      for m, b, f in (("tiny", 2, "none"), ("tiny", 4, "dr"), ("small", 2, "none"),
+                                      ("small", 4, "none"), ("small", 4, "dr")))
+#: Working sets (MiB) of the cyclic-reuse probe (``cyclic_bench``), and the small ops after each of
+#: its GEMMs: [assumption] the density of a decode's search, where the traced ``small`` beam-8 DR
+#: decode runs about 85 ops per step around 5.5 MiB of weight reads (about 16 per MiB).
+CYCLIC_MIB = (2, 3, 4, 6, 8, 12, 16, 24, 48)
+CYCLIC_OPS = 16
 
 
 @dataclass(frozen=True)
@@ -114,8 +131,10 @@ class Calibration:
     ``curve.<executor>.<precision>.m<M>``, ``small.<executor>.<precision>``,
     ``ntile.<executor>.<precision>.n<N>`` (seconds per call), ``read.<bytes>`` / ``copy.<bytes>`` (B/s), ``sfu.<exe>``, ``vector.<exe>``,
     ``select.<exe>`` (elements/s), ``dispatch.aten`` / ``dispatch.numba`` (s per call),
-    ``dispatch.torch`` (s per traced op of the calibration decode), ``decode.measured_s``,
-    ``l2_bytes``, ``l3_bytes`` (sysfs), ``l3_effective_bytes``, ``frequency_hz`` (cpuinfo).
+    ``dispatch.torch`` (s per traced op of the calibration decodes),
+    ``decode.<label>.measured_s`` (``decode_label``), ``cyclic.<MiB>`` (s per call),
+    ``l2_bytes``, ``l3_bytes`` (sysfs), ``l3_effective_bytes``, ``cyclic_capacity_bytes``,
+    ``frequency_hz`` (cpuinfo).
     """
 
     machine: dict
@@ -313,6 +332,27 @@ def tiny_op_bench(executor: str) -> Callable[[], object]:
     return lambda: torch.add(a, b)
 
 
+def cyclic_bench(mib: int, ops: int = CYCLIC_OPS) -> Callable[[], object]:
+    """A decode's reuse of its weights in a cache: ``mib`` distinct fp32 weights of 1 MiB
+    (``F.linear`` of 6 x 256 rows with a 1024 x 256 weight, beam-sized), each GEMM followed by
+    ``ops`` small element-wise ops on its output, all weights in turn at every call (a search
+    step touches its weights in the same order at every step)."""
+    import torch
+    import torch.nn.functional as F
+
+    ws = [torch.randn(1024, 256) for _ in range(mib)]
+    x = torch.randn(6, 256)
+
+    def cycle():
+        for w in ws:
+            y = F.linear(x, w)
+            for _ in range(ops // 2):
+                y = torch.sigmoid(y)
+                y = y * 0.5
+        return y
+    return cycle
+
+
 # ------------------------------------------------------------------------------------------------
 # Measurement
 
@@ -337,6 +377,8 @@ def _benches() -> dict[str, tuple[Callable[[], object], str]]:
         for u in ("sfu", "vector", "select"):
             benches[f"{u}.{exe}"] = (unit_bench(exe, u), f"unit_bench({exe!r}, {u!r}, {ELTWISE_N})")
         benches[f"dispatch.{exe}"] = (tiny_op_bench(exe), f"tiny_op_bench({exe!r})")
+    for mib in CYCLIC_MIB:
+        benches[f"cyclic.{mib}"] = (cyclic_bench(mib), f"cyclic_bench({mib})")
     for size in READ_SIZES:
         benches[f"read.{size}"] = (read_bench(size), f"read_bench({size})")
     for size in (READ_SIZES[0], READ_SIZES[1], READ_SIZES[-1]):
@@ -361,7 +403,7 @@ def _work(name: str) -> tuple[float, str]:
 
 def measure(repeats: int = 5, min_sample_s: float = 0.02, decode: bool = True,
             timer: Callable[[Callable[[], object], int], float] = sample_loop) -> Calibration:
-    """Measure this machine on one thread (about a minute with the defaults).
+    """Measure this machine on one thread (about half a minute with the defaults).
 
     Args:
         repeats: samples per item (median taken).
@@ -369,53 +411,107 @@ def measure(repeats: int = 5, min_sample_s: float = 0.02, decode: bool = True,
         decode: also measure the torch decode executor's per-op overhead (``fit_dispatch``).
         timer: ``timer(fn, loops) -> seconds per call`` (tests inject a fake one).
     """
-    import numba
-    import torch
+    session = Session(decode)
+    log.info("calibrate: %d micro-benchmarks x %d rounds", len(session.benches), repeats)
+    seconds = round_robin(session.callables(), repeats, min_sample_s, timer)
+    return session.finish(seconds, repeats)
 
-    torch.set_num_threads(1)
-    numba.set_num_threads(1)
-    cal = Calibration(machine_info(), utc_stamp())
-    mhz = cal.machine.get("cpu_mhz") or 1000.0
-    cal.items["frequency_hz"] = Item(mhz * 1e6, "hz", "'cpu MHz' of /proc/cpuinfo (read, not measured: "
-                                     "rates per cycle are measured rates divided by it)")
-    for idx, name in ((2, "l2_bytes"), (3, "l3_bytes")):
-        size = _cache_bytes(idx)
-        if size is not None:
-            cal.items[name] = Item(float(size), "bytes", f"/sys/devices/system/cpu/cpu0/cache/index{idx}/size")
-    benches = _benches()
-    if decode:
-        import models
 
-        c = CALIB_DECODE
-        system, feats, kw, graph, audio_s = decode_graph(c["model"], c["frames"], c["beam"],
-                                                         c["lm_fusion"], c["seed"])
-        calib = ((system, audio_s), graph)
-        benches["decode"] = ((lambda: models.decode(system, feats, **kw)),
-                             f"models.decode of {CALIB_DECODE}")
-    log.info("calibrate: %d micro-benchmarks x %d rounds", len(benches), repeats)
-    seconds = round_robin({k: v[0] for k, v in benches.items()}, repeats, min_sample_s, timer)
-    for name, sec in seconds.items():
-        if name == "decode":
-            cal.items["decode.measured_s"] = Item(sec, "s", f"{benches[name][1]}: median of {repeats} "
-                                                  "round-robin samples")
-            continue
-        work, unit = _work(name)
-        how = f"hwsim.calibrate.{benches[name][1]}: median of {repeats} round-robin samples"
-        cal.items[name] = Item(work / sec if work else sec, unit, how)
-    cal.items["l3_effective_bytes"] = Item(float(effective_l3(cal)), "bytes",
-                                           "largest read_bench size whose bandwidth is above the geometric "
-                                           "mean of read_bench(4 MiB) and read_bench(256 MiB)")
-    fit_gemms(cal)
-    if decode:
-        meas = seconds["decode"]
-        d, sim0 = fit_dispatch(cal, calib[1], calib[0], meas)
-        how = (f"hwsim.calibrate.fit_dispatch: models.decode of {CALIB_DECODE} timed with the others "
-               f"({meas * 1e3:.1f} ms, {len(calib[1])} traced ops); the dispatch at which hwsim.simulate "
-               f"gives that time ({sim0 * 1e3:.1f} ms with zero dispatch)")
-        cal.items["dispatch.torch"] = Item(d, "s", how)
-    else:
-        cal.items["dispatch.torch"] = cal.items["dispatch.aten"]
-    return cal
+class Session:
+    """The benchmarks of one calibration, to be timed (``callables``, possibly in one round-robin
+    with other cases: ``hwsim.validate.validate(calibrate_out=...)``), then turned into a
+    ``Calibration`` (``finish``)."""
+
+    def __init__(self, decode: bool = True):
+        import numba
+        import torch
+
+        torch.set_num_threads(1)
+        numba.set_num_threads(1)
+        self.cal = Calibration(machine_info(), utc_stamp())
+        cal = self.cal
+        mhz = cal.machine.get("cpu_mhz") or 1000.0
+        cal.items["frequency_hz"] = Item(mhz * 1e6, "hz", "'cpu MHz' of /proc/cpuinfo (read, not measured: "
+                                         "rates per cycle are measured rates divided by it)")
+        for idx, name in ((2, "l2_bytes"), (3, "l3_bytes")):
+            size = _cache_bytes(idx)
+            if size is not None:
+                cal.items[name] = Item(float(size), "bytes", f"/sys/devices/system/cpu/cpu0/cache/index{idx}/size")
+        self.benches = _benches()
+        self.decodes: dict = {}
+        if decode:
+            import models
+
+            for c in CALIB_DECODES:
+                system, feats, kw, graph, audio_s = decode_graph(c["model"], c["frames"], c["beam"],
+                                                                 c["lm_fusion"], c["seed"])
+                label = decode_label(c)
+                self.decodes[label] = (graph, system, audio_s)
+                self.benches[f"decode.{label}"] = ((lambda s=system, f=feats, k=kw: models.decode(s, f, **k)),
+                                                   f"models.decode of {c}")
+
+    def callables(self) -> dict[str, Callable[[], object]]:
+        """Name -> the call to time: every benchmark of the calibration, by item name (the
+        decodes as ``decode.<label>``)."""
+        return {k: v[0] for k, v in self.benches.items()}
+
+    def finish(self, seconds: dict[str, float], repeats: int) -> Calibration:
+        """The calibration from the measured ``seconds`` per call of every ``callables`` name."""
+        cal = self.cal
+        benches = self.benches
+        for name in benches:
+            sec = seconds[name]
+            if name.startswith("decode."):
+                cal.items[f"{name}.measured_s"] = Item(sec, "s", f"{benches[name][1]}: median of {repeats} "
+                                                       "round-robin samples")
+                continue
+            work, unit = _work(name)
+            how = f"hwsim.calibrate.{benches[name][1]}: median of {repeats} round-robin samples"
+            cal.items[name] = Item(work / sec if work else sec, unit, how)
+        cal.items["l3_effective_bytes"] = Item(float(effective_l3(cal)), "bytes",
+                                               "largest read_bench size whose bandwidth is above the geometric "
+                                               "mean of read_bench(4 MiB) and read_bench(256 MiB)")
+        if any(k.startswith("cyclic.") for k in cal.items):
+            cal.items["cyclic_capacity_bytes"] = Item(
+                float(cyclic_capacity(cal)), "bytes",
+                "hwsim.calibrate.cyclic_capacity: the cyclic_bench working set where a two-level step "
+                "(in cache / from DRAM) fits the times per GEMM best")
+        fit_gemms(cal)
+        if self.decodes:
+            decodes = self.decodes
+            cases = [(*decodes[lb], seconds[f"decode.{lb}"]) for lb in decodes]
+            d, fits = fit_dispatch(cal, cases)
+            parts = ", ".join(f"{lb} {meas * 1e3:.1f} ms measured, {f['sim0_s'] * 1e3:.1f} ms + "
+                              f"{f['ops']} x d, {f['predicted_s'] / meas:.2f}"
+                              for lb, (*_, meas), f in zip(decodes, cases, fits))
+            how = ("hwsim.calibrate.fit_dispatch: the per-op overhead d that makes hwsim.simulate of the "
+                   f"decodes {', '.join(decodes)} (timed with the others) closest to their measured times "
+                   f"(least squares, relative): {parts} (predicted / measured)")
+            cal.items["dispatch.torch"] = Item(d, "s", how)
+        else:
+            cal.items["dispatch.torch"] = cal.items["dispatch.aten"]
+        return cal
+
+
+def decode_label(c: dict) -> str:
+    """``tiny-200-b4-dr``: a calibration decode's item label."""
+    return f"{c['model']}-{c['frames']}-b{c['beam']}-{c['lm_fusion']}"
+
+
+def cyclic_capacity(cal: Calibration) -> int:
+    """Bytes of the largest working set that a decode's cyclic reuse keeps in the caches.
+
+    The ``cyclic.<MiB>`` times per GEMM step from an in-cache level to a from-DRAM one, over a
+    few sizes and with noise; the capacity is where a two-level step fits them best (least
+    squares of the log times, each side at its mean): the last size of the lower level."""
+    mibs = sorted(int(k.split(".")[1]) for k in cal.items if k.startswith("cyclic."))
+    logs = np.log([cal.value(f"cyclic.{n}") / n for n in mibs])
+
+    def sse(x: np.ndarray) -> float:
+        return float(np.sum((x - x.mean()) ** 2))
+
+    split = min(range(1, len(mibs)), key=lambda i: (sse(logs[:i]) + sse(logs[i:]), i))
+    return mibs[split - 1] << 20
 
 
 def effective_l3(cal: Calibration) -> int:
@@ -445,17 +541,16 @@ def _l2_bytes(cal: Calibration) -> int:
 
 
 def weight_s_per_byte(cal: Calibration, w_bytes: float) -> float:
-    """Seconds per byte of one pass over a weight of ``w_bytes`` read again and again, as the
-    presets' execution plan (``hwsim.plan``) stores one weight alone: the scratchpad (L2) full
-    first, then the shared SRAM (l3_effective_bytes - L2), the rest in DRAM; each part at its
-    level's bandwidth."""
+    """Seconds per byte of one pass over a weight of ``w_bytes`` used again and again, as the
+    presets' caches (``mapping.residency: cache``, ``hwsim.plan``) hold one weight alone: all of
+    it in the L2 when it fits there, else all in the shared level when it fits the bare ops'
+    cache capacity (``l3_effective_bytes``), else from DRAM."""
     bw = level_bandwidths(cal)
-    l2 = float(_l2_bytes(cal))
-    shared = max(cal.value("l3_effective_bytes") - l2, 0.0)
-    in_l2 = min(w_bytes, l2)
-    in_shared = min(w_bytes - in_l2, shared)
-    rest = w_bytes - in_l2 - in_shared
-    return (in_l2 / bw["scratchpad"] + in_shared / bw["shared"] + rest / bw["dram"]) / w_bytes
+    if w_bytes <= _l2_bytes(cal):
+        return 1.0 / bw["scratchpad"]
+    if w_bytes <= cal.value("l3_effective_bytes"):
+        return 1.0 / bw["shared"]
+    return 1.0 / bw["dram"]
 
 
 def _lsq(rows: list[tuple[float, float, float]]) -> tuple[float, float, float]:
@@ -593,7 +688,7 @@ def spec_dict(cal: Calibration, executor: str, dispatch_s: float | None = None) 
         dispatch_s = cal.value(f"dispatch.{executor}")
     bw = level_bandwidths(cal)
     l2 = _l2_bytes(cal)
-    l3 = int(cal.value("l3_effective_bytes"))
+    l3 = int(cal.value(cache_item(cal, executor)))
     float_p = [p for p in ("fp32", "bf16") if p in prec] or ["fp32"]
     return {
         "name": "host-cpu" + SUFFIX[executor],
@@ -616,8 +711,17 @@ def spec_dict(cal: Calibration, executor: str, dispatch_s: float | None = None) 
         "shared_bw_bytes_per_s": bw["shared"],
         "dram_bw_bytes_per_s": bw["dram"],
         "dram_latency_s": 0.0,
-        "mapping": {"residency": "plan", "prefetch": False, "spatial": False},
+        "mapping": {"residency": "cache", "prefetch": False, "spatial": False},
     }
+
+
+def cache_item(cal: Calibration, executor: str) -> str:
+    """The item that gives the executor's cache capacity (L2 + the shared level): a decode's cyclic
+    reuse (``cyclic_capacity_bytes``) for the torch executor, a buffer read again and again
+    (``l3_effective_bytes``) for the bare-op executors, whose cases reuse one weight back to back."""
+    if executor == "torch" and "cyclic_capacity_bytes" in cal.items:
+        return "cyclic_capacity_bytes"
+    return "l3_effective_bytes"
 
 
 EXECUTOR_TEXT = {"torch": "torch eager as models.decode runs it (per-op overhead of a decode)",
@@ -644,29 +748,33 @@ def decode_graph(model: str, frames: int, beam: int, lm_fusion: str, seed: int):
     return system, feats, kw, graph, frames * system.config.features.frame_shift_s
 
 
-def fit_dispatch(cal: Calibration, graph, system_audio, measured_s: float) -> tuple[float, float]:
-    """Per-op dispatch (s) at which ``hwsim.simulate`` of ``graph`` gives ``measured_s``.
+def fit_dispatch(cal: Calibration, cases: list[tuple]) -> tuple[float, list[dict]]:
+    """Per-op overhead ``d`` (s) of the torch executor from measured decodes.
 
-    ``system_audio`` = (system, audio seconds) of the decode. The simulated latency is
-    non-decreasing in the dispatch; it is solved by bisection. Returns (dispatch_s, simulated
-    seconds with zero dispatch).
+    ``cases``: (graph, system, audio seconds, measured seconds) per decode. On the torch preset
+    (one core, one op at a time) the simulated latency is ``sim0 + ops * d``; ``sim0`` and the
+    slope ``ops`` of each decode come from ``hwsim.simulate`` at two overheads, and ``d`` is the
+    non-negative least-squares fit of the measured times relative to them. Returns (d, per
+    case ``{"sim0_s", "ops", "predicted_s"}``, the last simulated at ``d``).
     """
     from hwsim.simulate import simulate
 
-    system, audio_s = system_audio
-
-    def sim(d: float) -> float:
+    def sim(graph, system, audio_s, d: float) -> float:
         return simulate(graph, _spec(spec_dict(cal, "torch", dispatch_s=d)), "fp32", audio_s,
-                        config=system.config).latency_s
+                        config=getattr(system, "config", None)).latency_s
 
-    sim0 = sim(0.0)
-    lo, hi = 0.0, max(measured_s / max(len(graph), 1), 1e-9)
-    while sim(hi) < measured_s and hi < 1.0:
-        hi *= 2
-    for _ in range(40):
-        mid = 0.5 * (lo + hi)
-        lo, hi = (mid, hi) if sim(mid) < measured_s else (lo, mid)
-    return 0.5 * (lo + hi), sim0
+    probe = 1e-5
+    rows = []
+    for graph, system, audio_s, meas in cases:
+        s0 = sim(graph, system, audio_s, 0.0)
+        rows.append((s0, (sim(graph, system, audio_s, probe) - s0) / probe, meas))
+    w = np.array([1.0 / r[2] for r in rows])
+    n = np.array([r[1] for r in rows]) * w
+    y = np.array([r[2] - r[0] for r in rows]) * w
+    d = max(float(np.dot(n, y) / np.dot(n, n)), 0.0) if np.dot(n, n) > 0 else 0.0
+    fits = [{"sim0_s": s0, "ops": int(round(ops)), "predicted_s": sim(g, sy, a, d)}
+            for (s0, ops, _), (g, sy, a, _) in zip(rows, cases)]
+    return d, fits
 
 
 # ------------------------------------------------------------------------------------------------
@@ -711,9 +819,10 @@ def preset_yaml(cal: Calibration, executor: str) -> str:
         head.append(f"# n_granule {tile[0]}, m_tile {tile[1]}: from the code, not fitted (the VNNI kernels' register "
                     "tile, hwsim.kernels.vnni NR x MR).")
     head += [
-        f"# scratchpad = L2 of one core at read.{sizes[0]}; shared SRAM = l3_effective_bytes - L2",
+        f"# scratchpad = L2 of one core at read.{sizes[0]}; shared SRAM = {cache_item(cal, executor)} - L2",
         f"# at read.{sizes[1]}; DRAM at read.{sizes[-1]}; sfu / vector / select = sfu.{src} / vector.{src} /",
         f"# select.{src} per cycle; dispatch_overhead_cycles = dispatch.{executor} x frequency_hz.",
+        "# mapping.residency cache: L2 and L3 are caches (hwsim.plan: LRU under cyclic reuse, exclusive L3).",
         "# [assumption] dram_latency_s 0 (a streaming read hides it). concurrent_units false: one CPU thread",
         "# runs one op at a time.",
         "",

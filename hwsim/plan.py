@@ -42,6 +42,20 @@ single-use weights) are issued at the start of the current segment into the capa
 current one leaves free; the DRAM channel serves them in its idle time (``hwsim.schedule``).
 What does not fit loads at its first use.
 
+**Caches** (``mapping.residency: cache``): the on-chip memories are caches, not scratchpads the
+compiler fills: what stays between two uses of a byte depends on how much else is touched in
+between. [assumption] Least-recently-used caches under cyclic reuse (a search step touches the
+same weights in the same order at every step), where a working set larger than a cache misses
+it at every access; an exclusive (victim) shared level, as AMD Zen's L3, which adds to the
+private one. Per segment and group, the working set is the group's reused weights (used twice or
+more: what every step touches again): a group whose set fits its own scratchpad keeps it there;
+the groups that do not fit keep theirs in the shared level when their sets together fit the
+shared SRAM plus their own scratchpads; otherwise none of their weights stays on chip (every use
+streams them). An activation buffer (written once, read back row by row) stays on chip when it
+fits beside the weights kept, else spills. With ``mapping.spatial`` false the
+groups take turns on the same cores, and their sets count as one. The capacities a calibrated CPU
+preset gives are measured for this reuse pattern (``hwsim.calibrate.cyclic_capacity``).
+
 Every DRAM byte is attributed to an op: a weight's first use in a segment carries its load (and
 its prefetched part), later uses their streamed part; a spilled activation buffer is charged
 (write and read back) to the op that produces it.
@@ -372,6 +386,40 @@ def _place(items_of: dict, capacity: dict, shared_bytes: float) -> tuple[dict, d
     return local, shared, remote
 
 
+def _place_cache(items_of: dict, capacity: dict, shared_bytes: float,
+                 pooled: bool = False) -> tuple[dict, dict, dict]:
+    """``mapping.residency: cache`` (module docstring): every reused weight of a group at one level.
+
+    Args and returns as ``_place``. The working sets are the weights (what every step touches
+    again); an activation buffer, written once and read back row by row, stays on chip (in
+    ``local``: it does not spill) when it fits beside every weight kept, else spills.
+    ``pooled``: the groups take turns on the same cores (``mapping.spatial`` false), so their
+    caches see one working set, of all of them, against all of their capacity."""
+    local: dict = {}
+    shared: dict = {}
+    weights = {g: [(sz, key) for sv, sz, _, key in lst if sv > 0 and key[0] == "w"] for g, lst in items_of.items()}
+    acts = [(sz, key) for lst in items_of.values() for sv, sz, _, key in lst if sv > 0 and key[0] == "act"]
+    total_cap = sum(capacity.values()) + shared_bytes
+    if pooled:
+        weights = {"all": [item for items in weights.values() for item in items]}
+        capacity = {"all": sum(capacity.values())}
+    missed = []
+    for g, items in weights.items():
+        if sum(sz for sz, _ in items) <= capacity.get(g, 0.0):
+            local.update({key: sz for sz, key in items})
+        elif items:
+            missed.append(g)
+    need = sum(sz for g in missed for sz, _ in weights[g])
+    if missed and need <= shared_bytes + sum(capacity.get(g, 0.0) for g in missed):
+        shared.update({key: sz for g in missed for sz, key in weights[g]})
+    free = total_cap - sum(local.values()) - sum(shared.values())
+    for sz, key in sorted(acts, key=lambda t: (t[0], str(t[1]))):
+        if sz <= free:
+            local[key] = sz
+            free -= sz
+    return local, shared, {}
+
+
 RESIDENCY_COLUMNS = ("segment", "segment_label", "group", "item", "kind", "bytes", "uses",
                      "local_bytes", "shared_bytes", "remote_bytes", "streamed_bytes_per_use",
                      "carried_bytes", "prefetched_bytes", "loaded_bytes", "spilled_bytes",
@@ -397,7 +445,12 @@ def plan_memory(*, pairs: Pairs, size: np.ndarray, seg_labels: list[str], groups
     n_pairs = len(pairs.seg)
     local_b, shared_b, remote_b = np.zeros(n_pairs), np.zeros(n_pairs), np.zeros(n_pairs)
     spilled = np.zeros(len(groups.label))
-    plan_on = hw.mapping.residency == "plan"
+    plan_on = hw.mapping.residency in ("plan", "cache")
+    if hw.mapping.residency == "cache":
+        def place(items_of, capacity, shared_bytes):
+            return _place_cache(items_of, capacity, shared_bytes, pooled=not hw.mapping.spatial)
+    else:
+        place = _place
     pad = float(hw.core.scratchpad_bytes)
     total_cap = hw.cores * pad + hw.shared_sram_bytes
     n_seg = len(seg_labels)
@@ -421,7 +474,7 @@ def plan_memory(*, pairs: Pairs, size: np.ndarray, seg_labels: list[str], groups
             if pairs.uses[p] - first_load >= 1 and plan_on:
                 items_of[int(pairs.group[p])].append((float(pairs.uses[p] - first_load), float(size[p]),
                                                       str(weight_names[pairs.weight[p]]), ("w", int(p))))
-        local, shared, remote = _place(items_of, {int(g): (pad * share[g] if plan_on else 0.0)
+        local, shared, remote = place(items_of, {int(g): (pad * share[g] if plan_on else 0.0)
                                                   for g in gids if not groups.floating[g]},
                                        float(hw.shared_sram_bytes) if plan_on else 0.0)
         used = sum(local.values()) + sum(shared.values()) + sum(remote.values())
@@ -442,7 +495,7 @@ def plan_memory(*, pairs: Pairs, size: np.ndarray, seg_labels: list[str], groups
             pair_pre[p] = take
             free_prev -= take
         for g, sz in act_item.items():
-            spilled[g] = max(sz - local.get(("act", g), 0.0), 0.0)
+            spilled[g] = max(sz - local.get(("act", g), 0.0) - shared.get(("act", g), 0.0), 0.0)
         prev_resident = now_resident
         prev_used = used
     mem = MemoryPlan(pairs, np.asarray(size, dtype=np.float64), local_b, shared_b, remote_b, pair_carried,

@@ -298,7 +298,9 @@ class MappingSpec:
 
     Attributes:
         residency: ``plan`` (per execution segment, the weights reused within the segment are
-            kept on chip as capacity allows, the rest streams: ``hwsim.plan``), ``none`` (every
+            kept on chip as capacity allows, the rest streams: ``hwsim.plan``), ``cache`` (the
+            on-chip memories are LRU caches: a segment's reused weights stay at the smallest
+            level that holds all of them, else stream at every use: ``hwsim.plan``), ``none`` (every
             weight streamed from DRAM at every use; activations stay on chip).
         prefetch: load the next segment's weights during the current one into the capacity the
             current one leaves free (double buffering).
@@ -310,7 +312,7 @@ class MappingSpec:
         split_overhead_cycles: extra cycles of a split GEMM (partition, synchronisation).
     """
 
-    residency: Literal["plan", "none"] = "plan"
+    residency: Literal["plan", "cache", "none"] = "plan"
     prefetch: bool = True
     spatial: bool = True
     split_min_macs: int = 1

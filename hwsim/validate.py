@@ -17,6 +17,10 @@ Cases (``gemm_cases``, ``DECODE_CASES``):
   ``FILE.yaml``, whose per-op dispatch ``hwsim calibrate`` measured on another decode). Predicted:
   ``hwsim.simulate`` of the graph traced from the same call (``decode_case``), FP32.
 
+With ``calibrate=True`` (``hwsim validate --calibrate``) the presets are measured in the same
+session: ``hwsim.calibrate``'s benchmarks join the cases' round-robin and the presets are written
+to ``hw`` before the predictions are made; no case is a calibration benchmark.
+
 All timed cases are sampled round-robin (``hwsim.calibrate.round_robin``): a burst of load from other
 users of the machine hits every case alike, and the median per case is kept.
 
@@ -25,6 +29,7 @@ Output (``validate(...)``, ``--json``, ``benchmarks/results/validate.json``); fi
     {"machine": {"cpu_model", "flags", "logical_cpus", "torch", "numpy", "platform", ...},
      "date": "YYYY-MM-DD HH:MM UTC", "command": the command line that produced it,
      "hw": {"torch": path, "aten": path, "numba": path},
+     "calibrated_with_cases": bool,                                # presets measured in this session
      "cases": [{"name", "kind": "gemm" | "decode", "executor", "precision", "m", "k", "n",
                 "predicted_s", "measured_s", "ratio",              # ratio = predicted / measured
                 # decodes only: "model", "frames", "beam", "lm_fusion", "ops"
@@ -220,24 +225,31 @@ def resolve_presets(hw: str | Path) -> dict[str, Path]:
 
 
 def validate(hw: str | Path, repeats: int = 5, min_sample_s: float = 0.02, gemms: bool = True,
-             decodes: bool = True, command: str = "", timer=sample_loop) -> dict:
-    """Run every case (about 2 minutes here) and return the result object (module docstring)."""
+             decodes: bool = True, command: str = "", timer=sample_loop,
+             calibrate: bool = False) -> dict:
+    """Run every case (about 2 minutes here) and return the result object (module docstring).
+
+    ``calibrate``: measure the presets in the same session, ``hwsim.calibrate``'s benchmarks in
+    one round-robin with the cases (none of the cases is a calibration benchmark), and write
+    them to ``hw`` (a path: ``FILE.yaml`` and its siblings) before predicting. A shared machine
+    whose speed drifts over minutes (the per-op time of a decode moved by up to 1.7x between
+    a calibration and a validation run a minute apart, 2026-12-07) then drifts alike for both.
+    """
     import numba
     import torch
 
-    from hwsim.calibrate import gemm_bench
+    from hwsim.calibrate import Session, gemm_bench, write_presets
     from hwsim.simulate import simulate
     from hwsim.spec import load_spec
 
     torch.set_num_threads(1)
     numba.set_num_threads(1)
-    paths = resolve_presets(hw)
-    specs = {exe: load_spec(p) for exe, p in paths.items()}
+    session = Session(decode=decodes) if calibrate else None
     cases: list[Case] = []
     benches = {}
+    traced = {}
     if gemms:
         for c in gemm_cases():
-            c.predicted_s = predict_gemm(specs[c.executor], c.m, c.k, c.n, c.precision)
             benches[c.name] = gemm_bench(c.executor, c.precision, c.m, c.k, c.n)
             cases.append(c)
     if decodes:
@@ -245,20 +257,34 @@ def validate(hw: str | Path, repeats: int = 5, min_sample_s: float = 0.02, gemms
             run, graph, system, audio_s, _ = decode_case(model, frames, beam, fusion)
             c = Case(f"torch decode {model} {frames} frames beam {beam} {fusion}", "decode", "torch", "fp32",
                      None, None, None, model=model, frames=frames, beam=beam, lm_fusion=fusion, ops=len(graph))
-            c.predicted_s = simulate(graph, specs["torch"], "fp32", audio_s, config=system.config).latency_s
+            traced[c.name] = (graph, system, audio_s)
             benches[c.name] = run
             cases.append(c)
+    if session is not None:
+        benches.update({f"calibrate:{k}": fn for k, fn in session.callables().items()})
     # Shuffled once (fixed seed) so that neighbours in the round differ in size and executor.
     order = list(benches)
     random.Random(0).shuffle(order)
     log.info("validate: %d cases x %d rounds", len(order), repeats)
     measured = round_robin({name: benches[name] for name in order}, repeats, min_sample_s, timer)
+    if session is not None:
+        cal = session.finish({k.split(":", 1)[1]: v for k, v in measured.items() if k.startswith("calibrate:")},
+                             repeats)
+        write_presets(cal, Path(hw))
+    paths = resolve_presets(hw)
+    specs = {exe: load_spec(p) for exe, p in paths.items()}
     for c in cases:
+        if c.kind == "gemm":
+            c.predicted_s = predict_gemm(specs[c.executor], c.m, c.k, c.n, c.precision)
+        else:
+            graph, system, audio_s = traced[c.name]
+            c.predicted_s = simulate(graph, specs["torch"], "fp32", audio_s, config=system.config).latency_s
         c.measured_s = measured[c.name]
         c.ratio = c.predicted_s / c.measured_s
     return {"machine": machine_info(),
             "date": utc_stamp(),
             "command": command, "hw": {exe: _shown(p) for exe, p in paths.items()},
+            "calibrated_with_cases": bool(calibrate),
             "cases": [c.to_dict() for c in cases], "summary": summarize(cases)}
 
 

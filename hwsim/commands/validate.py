@@ -3,7 +3,9 @@ summary (``median_abs_err``, ``p90_abs_err`` of |predicted / measured - 1|).
 
 ``--hw FILE.yaml`` names the presets ``hwsim calibrate --out FILE.yaml`` wrote (``FILE-aten.yaml``
 and ``FILE-numba.yaml`` beside it are used too). Cases and output fields: ``hwsim.validate``.
-About two minutes.
+About two minutes. ``--calibrate`` measures the presets in the same session (``hwsim calibrate``'s
+benchmarks in one round-robin with the cases) and writes them to ``--hw FILE.yaml`` first: on a
+shared machine whose speed drifts, calibration and cases then see the same machine.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ def register(subparsers) -> None:
     p.add_argument("--min-sample-s", type=positive_float, default=0.02,
                    help="least duration of one sample, seconds")
     p.add_argument("--no-decodes", action="store_true", help="GEMM cases only")
+    p.add_argument("--calibrate", action="store_true",
+                   help="measure the presets in the same session and write them to --hw (a .yaml path)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
 
@@ -39,10 +43,17 @@ def run(args: argparse.Namespace) -> int:
 
     if args.repeats < 1:
         raise UserError("--repeats must be >= 1")
-    resolve_presets(args.hw)        # bad --hw is a one-line error before any work
+    if args.calibrate:
+        from hwsim.calibrate import preset_paths
+        from hwsim.outputs import check_file
+
+        for path in preset_paths(args.hw).values():
+            check_file(path, "--hw", suffix=".yaml")
+    else:
+        resolve_presets(args.hw)    # bad --hw is a one-line error before any work
     command = "hwsim " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if len(sys.argv) > 1 else "hwsim validate"
     res = validate(args.hw, repeats=args.repeats, min_sample_s=args.min_sample_s,
-                   decodes=not args.no_decodes, command=command)
+                   decodes=not args.no_decodes, command=command, calibrate=args.calibrate)
     if args.json:
         print(json.dumps(res))
         return 0

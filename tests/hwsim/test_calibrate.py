@@ -77,10 +77,11 @@ def test_preset_loads_and_carries_the_measured_numbers(tmp_path, exe):
     assert "read.268435456 = 1.5e+10 bytes_per_s" in text
 
 
-def test_fit_dispatch_solves_the_per_op_overhead_of_a_serial_graph():
-    """N GEMMs on one core run one after another: latency = N * (body + d), so d = T/N - body."""
+def test_fit_dispatch_solves_the_per_op_overhead_of_serial_graphs():
+    """N GEMMs on one core run one after another: latency = N * (body + d). Two graphs measured
+    with the same d give it back exactly; with noise, the relative least squares lies between
+    the two per-graph solutions."""
     cal = fake_calibration()
-    graph = gemm_graph(1, 16, 16, uses=50)
 
     class System:
         config = None
@@ -88,11 +89,41 @@ def test_fit_dispatch_solves_the_per_op_overhead_of_a_serial_graph():
     hw0 = cal_mod._spec(spec_dict(cal, "torch", dispatch_s=0.0))
     from hwsim.simulate import simulate
 
-    body = simulate(graph, hw0, "fp32", 1.0).latency_s / 50
-    measured = 50 * (body + 3.5e-6)
-    d, sim0 = fit_dispatch(cal, graph, (System, 1.0), measured)
-    assert sim0 == pytest.approx(50 * body, rel=1e-12)
+    graphs = {n: gemm_graph(1, 16, 16, uses=n) for n in (20, 50)}
+    body = {n: simulate(g, hw0, "fp32", 1.0).latency_s / n for n, g in graphs.items()}
+    cases = [(g, System, 1.0, n * (body[n] + 3.5e-6)) for n, g in graphs.items()]
+    d, fits = fit_dispatch(cal, cases)
     assert d == pytest.approx(3.5e-6, rel=1e-6)
+    assert [f["ops"] for f in fits] == [20, 50]
+    for (n, _), f in zip(graphs.items(), fits):
+        assert f["sim0_s"] == pytest.approx(n * body[n], rel=1e-12)
+        assert f["predicted_s"] == pytest.approx(n * (body[n] + 3.5e-6), rel=1e-6)
+    noisy = [(g, System, 1.0, n * (body[n] + dd)) for (n, g), dd in zip(graphs.items(), (2e-6, 5e-6))]
+    d, _ = fit_dispatch(cal, noisy)
+    assert 2e-6 < d < 5e-6
+
+
+def test_cyclic_capacity_is_where_a_two_level_step_fits_best():
+    """Seconds per GEMM about 1 up to 8 MiB, about 3 from 12 MiB: the step between 8 and 12 fits
+    the log times best, so the capacity is 8 MiB. One slow sample at 4 MiB (2.5) does not move it
+    to 3 MiB: the split there leaves the in-cache sizes 6 and 8 among the slow ones (sums of
+    squared log errors 1.37 there, 0.66 for the split after 8, 1.30 for the next best)."""
+    cal = fake_calibration()
+    for outlier in (1.1, 2.5):
+        per = {2: 1.0, 3: 1.0, 4: outlier, 6: 1.0, 8: 1.2, 12: 3.0, 16: 2.6, 24: 3.0, 48: 3.2}
+        for mib, t in per.items():
+            cal.items[f"cyclic.{mib}"] = Item(t * mib, "s", "cyclic_bench")
+        assert cal_mod.cyclic_capacity(cal) == 8 << 20, outlier
+    cal.items["cyclic_capacity_bytes"] = Item(8 << 20, "bytes", "cyclic_capacity")
+    # the torch executor's caches hold what a decode keeps; the bare-op executors keep l3_effective
+    torch_hw = cal_mod._spec(spec_dict(cal, "torch"))
+    aten_hw = cal_mod._spec(spec_dict(cal, "aten"))
+    assert torch_hw.shared_sram_bytes == (8 << 20) - (1 << 20)
+    assert aten_hw.shared_sram_bytes == (8 << 20) - (1 << 20)
+    cal.items["cyclic_capacity_bytes"] = Item(4 << 20, "bytes", "cyclic_capacity")
+    assert cal_mod._spec(spec_dict(cal, "torch")).shared_sram_bytes == 3 << 20
+    assert cal_mod._spec(spec_dict(cal, "aten")).shared_sram_bytes == 7 << 20
+    assert torch_hw.mapping.residency == "cache"
 
 
 def test_measure_with_a_fake_timer_writes_what_it_timed(tmp_path, monkeypatch):

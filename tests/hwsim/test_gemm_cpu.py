@@ -23,7 +23,7 @@ F = 1.0e9
 L2_BW, L3_BW, DRAM_BW = 100e9, 50e9, 10e9
 
 
-def cpu_spec(**fp32) -> AcceleratorSpec:
+def cpu_spec(residency: str = "plan", **fp32) -> AcceleratorSpec:
     cpu = {"call_cycles": 1000.0, "n_granule": 16, "m_tile": 0, "weight_passes": 3.0,
            "gemv_weight_passes": 1.0, "gemv_macs_per_cycle": 4.0}
     cpu.update(fp32)
@@ -36,7 +36,7 @@ def cpu_spec(**fp32) -> AcceleratorSpec:
                      "scratchpad_bytes": 1 << 20, "scratchpad_bw_bytes_per_s": L2_BW,
                      "dispatch_overhead_cycles": 500.0},
             "shared_sram_bytes": 8 << 20, "shared_bw_bytes_per_s": L3_BW, "dram_bw_bytes_per_s": DRAM_BW,
-            "mapping": {"residency": "plan", "prefetch": False, "spatial": False}}
+            "mapping": {"residency": residency, "prefetch": False, "spatial": False}}
     return from_dict(AcceleratorSpec, data, source="test")
 
 
@@ -62,8 +62,7 @@ def test_closed_form_gemv_and_rows():
 def test_weight_passes_take_the_bandwidth_of_the_level_that_holds_the_weight():
     """Four uses of one weight (the last is timed). The plan keeps what fits: 0.5 MiB in the
     scratchpad; of 4 MiB, 1 MiB in the scratchpad and 3 MiB in the shared SRAM; of 16 MiB, 1 MiB
-    and 8 MiB, the rest from DRAM at every use. Each part is read at its level's bandwidth, as
-    calibrate's ``weight_s_per_byte`` assumes."""
+    and 8 MiB, the rest from DRAM at every use. Each part is read at its level's bandwidth."""
     hw = cpu_spec(gemv_weight_passes=None, gemv_macs_per_cycle=None, call_cycles=0.0)
     mib = 1 << 20
     for (k, n), parts in (((256, 512), (0.5 * mib, 0, 0)), ((1024, 1024), (mib, 3 * mib, 0)),
@@ -73,9 +72,22 @@ def test_weight_passes_take_the_bandwidth_of_the_level_that_holds_the_weight():
         one_pass = parts[0] / L2_BW + parts[1] / L3_BW + parts[2] / DRAM_BW
         expect = (500 + 4 * k * n / 16.0) / F + 3.0 * one_pass
         assert last == pytest.approx(expect, rel=1e-9), (k, n)
-        cal = _calibration()
-        cal.items["l3_effective_bytes"] = Item(9 * mib, "bytes", "sweep")
-        assert cal_mod.weight_s_per_byte(cal, 4 * k * n) == pytest.approx(one_pass / (4 * k * n), rel=1e-12)
+
+
+def test_caches_hold_a_weight_whole_at_one_level_as_calibrate_assumes():
+    """``mapping.residency: cache``: the weight goes whole to the smallest level that holds it:
+    0.5 MiB to the 1 MiB L2; 2 MiB and 8 MiB to the shared level (1 + 8 MiB of capacity in all);
+    16 MiB streams from DRAM. calibrate's ``weight_s_per_byte`` prices a pass the same way."""
+    hw = cpu_spec("cache", gemv_weight_passes=None, gemv_macs_per_cycle=None, call_cycles=0.0)
+    cal = _calibration()
+    mib = 1 << 20
+    cal.items["l3_effective_bytes"] = Item(9 * mib, "bytes", "sweep")
+    for (k, n), bw in (((256, 512), L2_BW), ((512, 1024), L3_BW), ((1024, 2048), L3_BW), ((2048, 2048), DRAM_BW)):
+        res = simulate(gemm_graph(4, k, n), hw, uniform_policy("fp32"), audio_s=1.0)
+        last = float(res.ops["latency_s"].iloc[-1])
+        expect = (500 + 4 * k * n / 16.0) / F + 3.0 * 4 * k * n / bw
+        assert last == pytest.approx(expect, rel=1e-9), (k, n)
+        assert cal_mod.weight_s_per_byte(cal, 4 * k * n) == 1.0 / bw
 
 
 def test_cpu_model_demands_a_one_by_one_array_and_an_entry_per_precision():

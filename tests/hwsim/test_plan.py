@@ -162,3 +162,34 @@ def test_every_dram_byte_is_an_ops_byte():
         assert sum(parts.values()) == pytest.approx(r.summary["energy_j"], rel=1e-12)
         assert r.ops["energy_j"].sum() + parts["static"] == pytest.approx(r.summary["energy_j"], rel=1e-12)
         assert parts["inter_core"] > 0 or hw_name == "edge"
+
+
+def test_cache_residency_keeps_a_working_set_whole_or_not_at_all():
+    """``mapping.residency: cache`` (hwsim.plan._place_cache): weights of 600 and 300 B (group a)
+    and 1100 B (group b), a 200 B activation buffer of b, scratchpads of 1024 B per group, 1000 B
+    shared. a's weights (900 B) fit its scratchpad: local. b's 1100 B do not; with its 1024 B
+    beside the 1000 B shared level they fit there, whole; the buffer fits in what is left of
+    3048 B. Pooled (groups taking turns on the same cores) the 2000 B of weights miss the 2048 B
+    of scratchpads only with the buffer, which is not part of the set: all local. A set beyond
+    every level keeps nothing (streams) and the buffer spills when it does not fit beside what
+    is kept, unlike the knapsack, which keeps the most valuable part."""
+    from hwsim.plan import _place, _place_cache
+
+    items = {"a": [(3.0, 600.0, "wa", ("w", 0)), (3.0, 300.0, "wa2", ("w", 1))],
+             "b": [(3.0, 1100.0, "wb", ("w", 2)), (2.0, 200.0, "~act", ("act", "b"))]}
+    cap = {"a": 1024.0, "b": 1024.0}
+    local, shared, remote = _place_cache(items, cap, 1000.0)
+    assert local == {("w", 0): 600.0, ("w", 1): 300.0, ("act", "b"): 200.0}
+    assert shared == {("w", 2): 1100.0} and remote == {}
+    local, shared, _ = _place_cache(items, cap, 1000.0, pooled=True)
+    assert shared == {} and sum(v for k, v in local.items() if k[0] == "w") == 2000.0
+    assert ("act", "b") in local           # 48 B left of 2048 + 1000 - 2000
+    local, shared, _ = _place_cache(items, {"a": 1024.0, "b": 512.0}, 100.0)
+    assert ("w", 2) not in local and shared == {} and ("act", "b") in local
+    local, _, _ = _place_cache(items, {"a": 1000.0, "b": 512.0}, 0.0)
+    assert ("w", 2) not in local and ("act", "b") in local      # 1512 - 900 = 612 >= 200
+    local, _, _ = _place_cache(items, {"a": 900.0, "b": 100.0}, 0.0)
+    assert ("act", "b") not in local                            # 1000 - 900 = 100 < 200: spills
+    # the scratchpad knapsack keeps part of b's weight instead
+    k_local, k_shared, _ = _place(items, {"a": 1024.0, "b": 512.0}, 100.0)
+    assert k_local[("w", 2)] + k_shared.get(("w", 2), 0.0) > 0

@@ -2,6 +2,7 @@
 (no timing is asserted)."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -96,3 +97,37 @@ def test_validate_command_bad_hw_is_one_line(capsys):
     assert main(["validate", "--hw", "no-such-preset"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no-such-preset" in err[0]
+
+
+def test_validate_calibrate_times_both_in_one_round_and_predicts_from_what_it_wrote(tmp_path, monkeypatch):
+    """``validate(calibrate=True)``: the calibration's benchmarks join the cases' round-robin (one
+    timer call sequence for both), the presets are written to ``hw`` and the predictions come
+    from them. The calibration itself is a stand-in (tests/hwsim/test_calibrate.py's)."""
+    import hwsim.calibrate as cal_mod
+    from hwsim import validate as val_mod
+    from test_calibrate import fake_calibration
+
+    timed: list[str] = []
+
+    class FakeSession:
+        def __init__(self, decode=True):
+            self.benches = {"probe": (lambda: "probe", "probe()")}
+
+        def callables(self):
+            return {"probe": lambda: timed.append("probe")}
+
+        def finish(self, seconds, repeats):
+            assert set(seconds) == {"probe"}
+            return fake_calibration()
+
+    monkeypatch.setattr(cal_mod, "Session", FakeSession)
+    monkeypatch.setattr(val_mod, "gemm_cases", lambda: [Case("aten fp32 8x256x512", "gemm", "aten", "fp32", 8, 256, 512)])
+    out = tmp_path / "mine.yaml"
+    res = val_mod.validate(out, repeats=1, min_sample_s=0.0, decodes=False, calibrate=True,
+                           timer=lambda fn, loops: (fn(), 1e-3)[1])
+    assert "probe" in timed                                  # the calibration was timed with the case
+    assert res["calibrated_with_cases"] is True
+    assert {Path(p).name for p in res["hw"].values()} == {"mine.yaml", "mine-aten.yaml", "mine-numba.yaml"}
+    (case,) = res["cases"]
+    assert case["measured_s"] == 1e-3
+    assert case["predicted_s"] == pytest.approx(predict_gemm(load_spec(tmp_path / "mine-aten.yaml"), 8, 256, 512, "fp32"))
