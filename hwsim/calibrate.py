@@ -13,10 +13,11 @@ thread (``torch.set_num_threads(1)``; Numba kernels below their threading thresh
   DRAM; the presets treat them as caches (``mapping.residency: cache``). The capacity is
   measured for the reuse each executor makes: a buffer read again and again (the largest read
   size whose bandwidth stays above the geometric mean of the L3 and DRAM plateaus) for the bare
-  ops, whose cases reuse one weight back to back; weights reused in turn as a decode's search
-  does, with small ops between (``cyclic_bench``, ``cyclic_capacity``) for the torch decode, whose
-  search weights a shared L3 keeps far less well (a 1 MiB weight's GEMM ran 2-3x slower inside a
-  decode than alone, profiled 2026-12-07). Each bandwidth from a read stream (``torch.sum`` of
+  ops, whose cases reuse one weight back to back; for the torch decode, whose search weights a
+  shared L3 keeps far less well (a 1 MiB weight's GEMM ran 2-3x slower inside a decode than
+  alone, profiled 2026-12-07), the L3's share of weights reused in turn as a decode's search
+  does, with small ops between, as a hit curve over the working set (``cyclic_bench``,
+  ``cache_hit_curve``). Each bandwidth from a read stream (``torch.sum`` of
   fp32, what a GEMM does to its weight) at a size that fits that level; copy bandwidths are
   recorded too;
 - special-function, vector and select rates from ``tanh``, ``add`` and ``topk`` on in-cache data;
@@ -28,10 +29,14 @@ and the Numba one in its GEMM rates):
 ``FILE.yaml``
     torch eager as ``models.decode`` runs it: every traced aten op pays the per-op overhead of the
     decode (dispatcher, ``nn.Module`` calls and the search's Python bookkeeping, which is not an op
-    of the graph), fitted on calibration decodes of ``tiny`` and ``small`` (``CALIB_DECODES``:
-    beams 2 and 4, with and without DR fusion, 200 frames, seed 7) as the one overhead at which
-    the simulator reproduces their measured times best (``fit_dispatch``). The validation decodes
-    differ from them in beam (greedy and 8), length and input.
+    of the graph): an overhead per op outside the encoder, another per encoder op (its ops are
+    issued by a plain loop, the search's through more Python), and one per hypothesis the search
+    expands (its bookkeeping of scores and prefixes, which no traced op carries): the encoder's
+    from the encoder of one calibration decode timed alone (``encoder_bench``), the others fitted
+    on calibration decodes of ``tiny`` and ``small`` (``CALIB_DECODES``: beams 2 and 4, with and
+    without DR fusion, 200 frames, seed 7) as the ones at which the simulator reproduces their
+    measured times best (``fit_dispatch``). The validation decodes differ from them in beam
+    (greedy and 8), length and input.
 ``FILE-aten.yaml``
     bare torch ops (one ``F.linear`` / ``torch._int_mm`` call per op): the dispatch of a tiny
     ``torch.add``.
@@ -98,8 +103,12 @@ ELTWISE_N = 1 << 16                     # elements of the tanh / add / topk rate
 #: 200 frames, seed 7; the validation's decodes (``hwsim.validate.DECODE_CASES``) are greedy and
 #: beam 8, of other lengths and inputs.
 CALIB_DECODES = tuple({"model": m, "frames": 200, "beam": b, "lm_fusion": f, "seed": 7}
-                      for m, b, f in (("tiny", 2, "none"), ("tiny", 4, "dr"), ("small", 2, "none"),
-                                      ("small", 4, "none"), ("small", 4, "dr")))
+                      for m, b, f in (("tiny", 2, "none"), ("tiny", 4, "none"), ("tiny", 2, "dr"),
+                                      ("tiny", 4, "dr"), ("small", 2, "none"), ("small", 4, "none"),
+                                      ("small", 4, "dr")))
+#: The calibration decode whose encoder is also timed alone (``encoder_bench``): ``tiny``'s GEMMs
+#: are negligible, so its encoder's time is its ops' overhead.
+ENCODER_DECODE = "tiny-200-b2-none"
 #: Working sets (MiB) of the cyclic-reuse probe (``cyclic_bench``), and the small ops after each of
 #: its GEMMs: [assumption] the density of a decode's search, where the traced ``small`` beam-8 DR
 #: decode runs about 85 ops per step around 5.5 MiB of weight reads (about 16 per MiB).
@@ -131,9 +140,10 @@ class Calibration:
     ``curve.<executor>.<precision>.m<M>``, ``small.<executor>.<precision>``,
     ``ntile.<executor>.<precision>.n<N>`` (seconds per call), ``read.<bytes>`` / ``copy.<bytes>`` (B/s), ``sfu.<exe>``, ``vector.<exe>``,
     ``select.<exe>`` (elements/s), ``dispatch.aten`` / ``dispatch.numba`` (s per call),
-    ``dispatch.torch`` (s per traced op of the calibration decodes),
+    ``dispatch.torch``, ``dispatch.torch.encoder``, ``hyp.torch`` (s per traced op outside the
+    encoder, per encoder op, per hypothesis expanded, fitted on the calibration decodes),
     ``decode.<label>.measured_s`` (``decode_label``), ``cyclic.<MiB>`` (s per call),
-    ``l2_bytes``, ``l3_bytes`` (sysfs), ``l3_effective_bytes``, ``cyclic_capacity_bytes``,
+    ``l2_bytes``, ``l3_bytes`` (sysfs), ``l3_effective_bytes``,
     ``frequency_hz`` (cpuinfo).
     """
 
@@ -332,6 +342,18 @@ def tiny_op_bench(executor: str) -> Callable[[], object]:
     return lambda: torch.add(a, b)
 
 
+def encoder_bench(system, feats) -> Callable[[], object]:
+    """The encoder of ``models.decode`` alone (the same call, under ``torch.inference_mode``)."""
+    import torch
+
+    x = torch.as_tensor(feats, dtype=torch.float32).unsqueeze(0)
+
+    def run():
+        with torch.inference_mode():
+            return system.rnnt.encoder(x)
+    return run
+
+
 def cyclic_bench(mib: int, ops: int = CYCLIC_OPS) -> Callable[[], object]:
     """A decode's reuse of its weights in a cache: ``mib`` distinct fp32 weights of 1 MiB
     (``F.linear`` of 6 x 256 rows with a 1024 x 256 weight, beam-sized), each GEMM followed by
@@ -449,6 +471,9 @@ class Session:
                 self.decodes[label] = (graph, system, audio_s)
                 self.benches[f"decode.{label}"] = ((lambda s=system, f=feats, k=kw: models.decode(s, f, **k)),
                                                    f"models.decode of {c}")
+                if label == ENCODER_DECODE:
+                    self.benches[f"encoder.{label}"] = (encoder_bench(system, feats),
+                                                        f"encoder_bench of the {label} decode's system and features")
 
     def callables(self) -> dict[str, Callable[[], object]]:
         """Name -> the call to time: every benchmark of the calibration, by item name (the
@@ -471,23 +496,22 @@ class Session:
         cal.items["l3_effective_bytes"] = Item(float(effective_l3(cal)), "bytes",
                                                "largest read_bench size whose bandwidth is above the geometric "
                                                "mean of read_bench(4 MiB) and read_bench(256 MiB)")
-        if any(k.startswith("cyclic.") for k in cal.items):
-            cal.items["cyclic_capacity_bytes"] = Item(
-                float(cyclic_capacity(cal)), "bytes",
-                "hwsim.calibrate.cyclic_capacity: the cyclic_bench working set where a two-level step "
-                "(in cache / from DRAM) fits the times per GEMM best")
         fit_gemms(cal)
         if self.decodes:
             decodes = self.decodes
             cases = [(*decodes[lb], seconds[f"decode.{lb}"]) for lb in decodes]
-            d, fits = fit_dispatch(cal, cases)
-            parts = ", ".join(f"{lb} {meas * 1e3:.1f} ms measured, {f['sim0_s'] * 1e3:.1f} ms + "
-                              f"{f['ops']} x d, {f['predicted_s'] / meas:.2f}"
+            enc = ((*decodes[ENCODER_DECODE], seconds[f"encoder.{ENCODER_DECODE}"])
+                   if f"encoder.{ENCODER_DECODE}" in seconds else None)
+            terms, fits = fit_dispatch(cal, cases, encoder=enc)
+            parts = "; ".join(f"{lb}: {meas * 1e3:.1f} ms measured, {f['sim0_s'] * 1e3:.1f} ms + {f['encoder_ops']} "
+                              f"encoder ops, {f['other_ops']} other ops, {f['hyps']} hypotheses; predicted / measured "
+                              f"{f['predicted_s'] / meas:.2f}"
                               for lb, (*_, meas), f in zip(decodes, cases, fits))
-            how = ("hwsim.calibrate.fit_dispatch: the per-op overhead d that makes hwsim.simulate of the "
-                   f"decodes {', '.join(decodes)} (timed with the others) closest to their measured times "
-                   f"(least squares, relative): {parts} (predicted / measured)")
-            cal.items["dispatch.torch"] = Item(d, "s", how)
+            how = ("hwsim.calibrate.fit_dispatch over the decodes (timed with the others; non-negative least "
+                   f"squares, relative; the encoder's per-op overhead from encoder.{ENCODER_DECODE}) {parts}")
+            for term, item in (("op", "dispatch.torch"), ("encoder_op", "dispatch.torch.encoder"),
+                               ("hyp", "hyp.torch")):
+                cal.items[item] = Item(terms[term], "s", how if term == "op" else "fit_dispatch (see dispatch.torch)")
         else:
             cal.items["dispatch.torch"] = cal.items["dispatch.aten"]
         return cal
@@ -498,20 +522,21 @@ def decode_label(c: dict) -> str:
     return f"{c['model']}-{c['frames']}-b{c['beam']}-{c['lm_fusion']}"
 
 
-def cyclic_capacity(cal: Calibration) -> int:
-    """Bytes of the largest working set that a decode's cyclic reuse keeps in the caches.
-
-    The ``cyclic.<MiB>`` times per GEMM step from an in-cache level to a from-DRAM one, over a
-    few sizes and with noise; the capacity is where a two-level step fits them best (least
-    squares of the log times, each side at its mean): the last size of the lower level."""
+def cache_hit_curve(cal: Calibration) -> list[list[float]]:
+    """The shared level's hit curve of a decode's cyclic reuse (``mapping.cache_hit_curve``) from
+    the ``cyclic.<MiB>`` times per GEMM: the share of a working set's weight bytes served on chip
+    is where its time lies between the smallest set's (every weight in the L3) and the largest
+    sets' (the median of the three largest: every weight from DRAM), made non-increasing (a
+    larger set never hits more, the stack property of LRU). Returns ``[[bytes, share], ...]``."""
     mibs = sorted(int(k.split(".")[1]) for k in cal.items if k.startswith("cyclic."))
-    logs = np.log([cal.value(f"cyclic.{n}") / n for n in mibs])
-
-    def sse(x: np.ndarray) -> float:
-        return float(np.sum((x - x.mean()) ** 2))
-
-    split = min(range(1, len(mibs)), key=lambda i: (sse(logs[:i]) + sse(logs[i:]), i))
-    return mibs[split - 1] << 20
+    per = [cal.value(f"cyclic.{n}") / n for n in mibs]
+    hot, cold = per[0], float(np.median(per[-3:]))
+    out, last = [], 1.0
+    for n, t in zip(mibs, per):
+        share = min(last, float(np.clip((cold - t) / (cold - hot), 0.0, 1.0))) if cold > hot else 0.0
+        out.append([float(n << 20), round(share, 4)])
+        last = share
+    return out
 
 
 def effective_l3(cal: Calibration) -> int:
@@ -676,19 +701,32 @@ def fit_cpu_gemm(cal: Calibration, executor: str, precision: str,
             "gemv_macs_per_cycle": gv_rate}
 
 
-def spec_dict(cal: Calibration, executor: str, dispatch_s: float | None = None) -> dict:
-    """The preset of ``executor`` as a plain dict (``hwsim.spec.AcceleratorSpec`` fields)."""
+def spec_dict(cal: Calibration, executor: str, overheads: dict[str, float] | None = None) -> dict:
+    """The preset of ``executor`` as a plain dict (``hwsim.spec.AcceleratorSpec`` fields).
+
+    ``overheads``: the torch executor's ``OVERHEAD_TERMS`` in seconds (default: the measured
+    ``dispatch.torch``, ``dispatch.torch.encoder``, ``hyp.torch``); the bare-op executors have
+    one dispatch per op, ``dispatch.<executor>``."""
     f = cal.value("frequency_hz")
     src = "numba" if executor == "numba" else "aten"
     fits = cal.gemm.get(src) or {p: fit_cpu_gemm(cal, src, p, kernel_tile(src)) for p in ENGINE_PRECISIONS[src]}
     prec = ENGINE_PRECISIONS[executor]
     rates = {p: fits[p]["macs_per_cycle"] for p in prec}
     cpu = {p: {k: v for k, v in fits[p].items() if k != "macs_per_cycle"} for p in prec}
-    if dispatch_s is None:
-        dispatch_s = cal.value(f"dispatch.{executor}")
+    if overheads is None:
+        overheads = {"op": cal.value(f"dispatch.{executor}")}
+        if executor == "torch":
+            for term, item in (("encoder_op", "dispatch.torch.encoder"), ("hyp", "hyp.torch")):
+                if item in cal.items:
+                    overheads[term] = cal.value(item)
+    core_overheads = {"dispatch_overhead_cycles": overheads["op"] * f}
+    if "encoder_op" in overheads:
+        core_overheads["dispatch_by_phase"] = {"encoder": overheads["encoder_op"] * f}
+    if "hyp" in overheads:
+        core_overheads["hyp_overhead_cycles"] = overheads["hyp"] * f
     bw = level_bandwidths(cal)
     l2 = _l2_bytes(cal)
-    l3 = int(cal.value(cache_item(cal, executor)))
+    l3 = int(cal.value("l3_effective_bytes"))
     float_p = [p for p in ("fp32", "bf16") if p in prec] or ["fp32"]
     return {
         "name": "host-cpu" + SUFFIX[executor],
@@ -704,24 +742,17 @@ def spec_dict(cal: Calibration, executor: str, dispatch_s: float | None = None) 
             "select": {"unit": "vector", "elems_per_cycle": cal.value(f"select.{src}") / f},
             "scratchpad_bytes": l2,
             "scratchpad_bw_bytes_per_s": bw["scratchpad"],
-            "dispatch_overhead_cycles": dispatch_s * f,
+            **core_overheads,
             "concurrent_units": False,
         },
         "shared_sram_bytes": max(l3 - l2, 0),
         "shared_bw_bytes_per_s": bw["shared"],
         "dram_bw_bytes_per_s": bw["dram"],
         "dram_latency_s": 0.0,
-        "mapping": {"residency": "cache", "prefetch": False, "spatial": False},
+        "mapping": {"residency": "cache", "prefetch": False, "spatial": False,
+                    **({"cache_hit_curve": cache_hit_curve(cal)}
+                       if executor == "torch" and any(k.startswith("cyclic.") for k in cal.items) else {})},
     }
-
-
-def cache_item(cal: Calibration, executor: str) -> str:
-    """The item that gives the executor's cache capacity (L2 + the shared level): a decode's cyclic
-    reuse (``cyclic_capacity_bytes``) for the torch executor, a buffer read again and again
-    (``l3_effective_bytes``) for the bare-op executors, whose cases reuse one weight back to back."""
-    if executor == "torch" and "cyclic_capacity_bytes" in cal.items:
-        return "cyclic_capacity_bytes"
-    return "l3_effective_bytes"
 
 
 EXECUTOR_TEXT = {"torch": "torch eager as models.decode runs it (per-op overhead of a decode)",
@@ -748,33 +779,88 @@ def decode_graph(model: str, frames: int, beam: int, lm_fusion: str, seed: int):
     return system, feats, kw, graph, frames * system.config.features.frame_shift_s
 
 
-def fit_dispatch(cal: Calibration, cases: list[tuple]) -> tuple[float, list[dict]]:
-    """Per-op overhead ``d`` (s) of the torch executor from measured decodes.
+#: The torch executor's overhead terms ``fit_dispatch`` fits: per op outside the encoder, per
+#: encoder op, per hypothesis the search expands (``hwsim.spec.CoreSpec``: dispatch_overhead_cycles,
+#: dispatch_by_phase.encoder, hyp_overhead_cycles).
+OVERHEAD_TERMS = ("op", "encoder_op", "hyp")
+
+
+def _overheads_spec(cal: Calibration, terms: dict[str, float]):
+    return _spec(spec_dict(cal, "torch", overheads=terms))
+
+
+def _nnls_rel(x: np.ndarray, y: np.ndarray, scale: np.ndarray | None = None) -> np.ndarray:
+    """Non-negative least squares of ``x @ c = y`` relative to ``scale`` (default y), exact for a
+    few columns: the best of the unconstrained solutions over every subset of columns whose
+    coefficients are all >= 0."""
+    w = 1.0 / np.maximum(np.abs(y if scale is None else scale), 1e-300)
+    xs, ys = x * w[:, None], y * w
+    best, best_res = np.zeros(x.shape[1]), float(np.sum(ys ** 2))
+    for mask in range(1, 1 << x.shape[1]):
+        cols = [j for j in range(x.shape[1]) if mask >> j & 1]
+        sol, *_ = np.linalg.lstsq(xs[:, cols], ys, rcond=None)
+        if (sol < 0).any():
+            continue
+        c = np.zeros(x.shape[1])
+        c[cols] = sol
+        res = float(np.sum((xs @ c - ys) ** 2))
+        if res < best_res - 1e-15 * max(best_res, 1e-300):
+            best, best_res = c, res
+    return best
+
+
+def fit_dispatch(cal: Calibration, cases: list[tuple],
+                 encoder: tuple | None = None) -> tuple[dict[str, float], list[dict]]:
+    """The torch executor's overheads (s; ``OVERHEAD_TERMS``) from measured decodes.
 
     ``cases``: (graph, system, audio seconds, measured seconds) per decode. On the torch preset
-    (one core, one op at a time) the simulated latency is ``sim0 + ops * d``; ``sim0`` and the
-    slope ``ops`` of each decode come from ``hwsim.simulate`` at two overheads, and ``d`` is the
-    non-negative least-squares fit of the measured times relative to them. Returns (d, per
-    case ``{"sim0_s", "ops", "predicted_s"}``, the last simulated at ``d``).
+    (one core, one op at a time) the simulated latency is linear in the overheads:
+    ``sim0 + other_ops * op + encoder_ops * encoder_op + hyps * hyp``; ``sim0`` and each term's
+    slope come from ``hwsim.simulate`` (at zero, and at each term alone), and the terms are
+    the non-negative least-squares fit of the measured times (errors relative to them:
+    ``_nnls_rel``). ``encoder``: (graph, system, audio seconds, measured seconds of the encoder alone) of one of
+    the decodes: ``encoder_op`` is then that measurement less the simulated encoder phase at
+    zero overhead, per encoder op, and only ``op`` and ``hyp`` are fitted (the encoder's op count
+    hardly varies between decodes of one model, so a joint fit trades it against the others).
+    Returns (terms, per case ``{"sim0_s", "other_ops", "encoder_ops", "hyps", "predicted_s"}``, the
+    last simulated with the terms).
     """
     from hwsim.simulate import simulate
 
-    def sim(graph, system, audio_s, d: float) -> float:
-        return simulate(graph, _spec(spec_dict(cal, "torch", dispatch_s=d)), "fp32", audio_s,
-                        config=getattr(system, "config", None)).latency_s
+    def run(graph, system, audio_s, terms: dict[str, float]):
+        return simulate(graph, _overheads_spec(cal, terms), "fp32", audio_s,
+                        config=getattr(system, "config", None))
+
+    def sim(graph, system, audio_s, terms: dict[str, float]) -> float:
+        return run(graph, system, audio_s, terms).latency_s
 
     probe = 1e-5
-    rows = []
-    for graph, system, audio_s, meas in cases:
-        s0 = sim(graph, system, audio_s, 0.0)
-        rows.append((s0, (sim(graph, system, audio_s, probe) - s0) / probe, meas))
-    w = np.array([1.0 / r[2] for r in rows])
-    n = np.array([r[1] for r in rows]) * w
-    y = np.array([r[2] - r[0] for r in rows]) * w
-    d = max(float(np.dot(n, y) / np.dot(n, n)), 0.0) if np.dot(n, n) > 0 else 0.0
-    fits = [{"sim0_s": s0, "ops": int(round(ops)), "predicted_s": sim(g, sy, a, d)}
-            for (s0, ops, _), (g, sy, a, _) in zip(rows, cases)]
-    return d, fits
+    zero = {t: 0.0 for t in OVERHEAD_TERMS}
+    rows, base, meas = [], [], []
+    for graph, system, audio_s, measured in cases:
+        s0 = sim(graph, system, audio_s, zero)
+        base.append(s0)
+        meas.append(measured)
+        rows.append([(sim(graph, system, audio_s, dict(zero, **{t: probe})) - s0) / probe for t in OVERHEAD_TERMS])
+    x, y = np.array(rows).reshape(len(cases), len(OVERHEAD_TERMS)), np.array(meas) - np.array(base)
+    enc_col = OVERHEAD_TERMS.index("encoder_op")
+    if encoder is not None:
+        graph, system, audio_s, measured = encoder
+        ops = run(graph, system, audio_s, zero).ops
+        enc = ops[ops["phase"] == "encoder"]
+        d_enc = max((measured - float(enc["latency_s"].sum())) / max(len(enc), 1), 0.0)
+        free = [j for j in range(len(OVERHEAD_TERMS)) if j != enc_col]
+        coef = np.zeros(len(OVERHEAD_TERMS))
+        coef[enc_col] = d_enc
+        if len(cases):
+            coef[free] = _nnls_rel(x[:, free], y - x[:, enc_col] * d_enc, np.array(meas))
+    else:
+        coef = _nnls_rel(x, y, np.array(meas)) if len(cases) else np.zeros(len(OVERHEAD_TERMS))
+    terms = dict(zip(OVERHEAD_TERMS, (float(c) for c in coef)))
+    fits = [{"sim0_s": s0, "other_ops": int(round(r[0])), "encoder_ops": int(round(r[1])), "hyps": int(round(r[2])),
+             "predicted_s": sim(g, sy, a, terms)}
+            for s0, r, (g, sy, a, _) in zip(base, rows, cases)]
+    return terms, fits
 
 
 # ------------------------------------------------------------------------------------------------
@@ -819,10 +905,14 @@ def preset_yaml(cal: Calibration, executor: str) -> str:
         head.append(f"# n_granule {tile[0]}, m_tile {tile[1]}: from the code, not fitted (the VNNI kernels' register "
                     "tile, hwsim.kernels.vnni NR x MR).")
     head += [
-        f"# scratchpad = L2 of one core at read.{sizes[0]}; shared SRAM = {cache_item(cal, executor)} - L2",
+        f"# scratchpad = L2 of one core at read.{sizes[0]}; shared SRAM = l3_effective_bytes - L2",
         f"# at read.{sizes[1]}; DRAM at read.{sizes[-1]}; sfu / vector / select = sfu.{src} / vector.{src} /",
-        f"# select.{src} per cycle; dispatch_overhead_cycles = dispatch.{executor} x frequency_hz.",
-        "# mapping.residency cache: L2 and L3 are caches (hwsim.plan: LRU under cyclic reuse, exclusive L3).",
+        f"# select.{src} per cycle; dispatch_overhead_cycles = dispatch.{executor} x frequency_hz"
+        + ("; dispatch_by_phase.encoder = dispatch.torch.encoder and hyp_overhead_cycles = hyp.torch, x frequency_hz."
+           if "dispatch_by_phase" in data["core"] else "."),
+        "# mapping.residency cache: L2 and L3 are caches (hwsim.plan: LRU under cyclic reuse, exclusive L3)"
+        + ("; cache_hit_curve from cyclic.<MiB> by hwsim.calibrate.cache_hit_curve (the L3's share of a"
+           " decode's weights)." if "cache_hit_curve" in data["mapping"] else "."),
         "# [assumption] dram_latency_s 0 (a streaming read hides it). concurrent_units false: one CPU thread",
         "# runs one op at a time.",
         "",

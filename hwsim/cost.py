@@ -382,14 +382,34 @@ class OpTimes:
     xfer_s: np.ndarray        # time to ship the op's output to another core
 
 
+def dispatch_s(hw: AcceleratorSpec, phase: np.ndarray | None, n: int, search_extra_s: float = 0.0) -> np.ndarray:
+    """Seconds of dispatch of ``n`` ops whose phases (indices into ``workloads.graph.PHASES``) are
+    ``phase`` (None: all at ``dispatch_overhead_cycles``): ``core.dispatch_by_phase`` where it
+    names the phase, plus ``search_extra_s`` on the search phase's ops (``hyp_overhead_cycles``
+    spread over them: ``hwsim.simulate``)."""
+    from workloads.graph import PHASES
+
+    f = hw.frequency_hz
+    out = np.full(n, hw.core.dispatch_overhead_cycles / f)
+    if phase is None:
+        return out
+    for ph, cycles in (hw.core.dispatch_by_phase or {}).items():
+        out[phase == PHASES.index(ph)] = cycles / f
+    if search_extra_s:
+        out[phase == PHASES.index("search")] += search_extra_s
+    return out
+
+
 def op_times(hw: AcceleratorSpec, prep: PreparedOps, g: np.ndarray, w_local: np.ndarray,
-             w_shared: np.ndarray, w_remote: np.ndarray) -> OpTimes:
+             w_shared: np.ndarray, w_remote: np.ndarray, phase: np.ndarray | None = None,
+             search_extra_s: float = 0.0) -> OpTimes:
     """Time of every op on ``g`` cores with its weight bytes read on chip as given.
 
     Args:
         g: cores per op (> 1 only for split GEMMs).
         w_local, w_shared, w_remote: weight bytes read from the own scratchpads (all ``g``
             together), the shared SRAM and other cores' scratchpads over the ring.
+        phase, search_extra_s: the ops' phases and the search ops' extra dispatch (``dispatch_s``).
     """
     n = len(prep.m)
     f = hw.frequency_hz
@@ -425,7 +445,7 @@ def op_times(hw: AcceleratorSpec, prep: PreparedOps, g: np.ndarray, w_local: np.
     split = g > 1
     bcast = np.where(split, (prep.in_bytes + prep.out_bytes) * (g - 1) / g, 0.0)
     ring_s = w_remote / hw.inter_core_bw_bytes_per_s
-    dispatch = np.full(n, hw.core.dispatch_overhead_cycles / f)
+    dispatch = dispatch_s(hw, phase, n, search_extra_s)
     terms = np.stack([engine, sram_s, shared_s, ring_s])
     which = np.argmax(terms, axis=0)
     body = terms.max(axis=0)

@@ -52,9 +52,12 @@ more: what every step touches again): a group whose set fits its own scratchpad 
 the groups that do not fit keep theirs in the shared level when their sets together fit the
 shared SRAM plus their own scratchpads; otherwise none of their weights stays on chip (every use
 streams them). An activation buffer (written once, read back row by row) stays on chip when it
-fits beside the weights kept, else spills. With ``mapping.spatial`` false the
+fits beside the weights kept, else spills. A measured hit curve (``mapping.cache_hit_curve``, a
+miss-ratio curve under cyclic reuse) replaces the all-or-nothing test of the shared level: the
+groups that miss their scratchpads keep its share of their weights there, the rest streams.
+With ``mapping.spatial`` false the
 groups take turns on the same cores, and their sets count as one. The capacities a calibrated CPU
-preset gives are measured for this reuse pattern (``hwsim.calibrate.cyclic_capacity``).
+preset gives are measured for its reuse pattern (``hwsim.calibrate``).
 
 Every DRAM byte is attributed to an op: a weight's first use in a segment carries its load (and
 its prefetched part), later uses their streamed part; a spilled activation buffer is charged
@@ -386,15 +389,24 @@ def _place(items_of: dict, capacity: dict, shared_bytes: float) -> tuple[dict, d
     return local, shared, remote
 
 
-def _place_cache(items_of: dict, capacity: dict, shared_bytes: float,
-                 pooled: bool = False) -> tuple[dict, dict, dict]:
+def hit_share(curve: tuple[tuple[float, float], ...], nbytes: float) -> float:
+    """``mapping.cache_hit_curve`` at a working set of ``nbytes``: linear in log bytes between its
+    points, flat beyond them."""
+    xs = np.log([b for b, _ in curve])
+    return float(np.interp(np.log(max(nbytes, 1.0)), xs, [h for _, h in curve]))
+
+
+def _place_cache(items_of: dict, capacity: dict, shared_bytes: float, pooled: bool = False,
+                 hit_curve: tuple[tuple[float, float], ...] | None = None) -> tuple[dict, dict, dict]:
     """``mapping.residency: cache`` (module docstring): every reused weight of a group at one level.
 
     Args and returns as ``_place``. The working sets are the weights (what every step touches
     again); an activation buffer, written once and read back row by row, stays on chip (in
     ``local``: it does not spill) when it fits beside every weight kept, else spills.
     ``pooled``: the groups take turns on the same cores (``mapping.spatial`` false), so their
-    caches see one working set, of all of them, against all of their capacity."""
+    caches see one working set, of all of them, against all of their capacity. ``hit_curve``
+    (``mapping.cache_hit_curve``): the groups that miss their scratchpads keep its share at their
+    working set of each weight in the shared level, instead of all or nothing."""
     local: dict = {}
     shared: dict = {}
     weights = {g: [(sz, key) for sv, sz, _, key in lst if sv > 0 and key[0] == "w"] for g, lst in items_of.items()}
@@ -410,7 +422,10 @@ def _place_cache(items_of: dict, capacity: dict, shared_bytes: float,
         elif items:
             missed.append(g)
     need = sum(sz for g in missed for sz, _ in weights[g])
-    if missed and need <= shared_bytes + sum(capacity.get(g, 0.0) for g in missed):
+    if missed and hit_curve is not None:
+        h = hit_share(hit_curve, need)
+        shared.update({key: h * sz for g in missed for sz, key in weights[g] if h > 0})
+    elif missed and need <= shared_bytes + sum(capacity.get(g, 0.0) for g in missed):
         shared.update({key: sz for g in missed for sz, key in weights[g]})
     free = total_cap - sum(local.values()) - sum(shared.values())
     for sz, key in sorted(acts, key=lambda t: (t[0], str(t[1]))):
@@ -448,7 +463,8 @@ def plan_memory(*, pairs: Pairs, size: np.ndarray, seg_labels: list[str], groups
     plan_on = hw.mapping.residency in ("plan", "cache")
     if hw.mapping.residency == "cache":
         def place(items_of, capacity, shared_bytes):
-            return _place_cache(items_of, capacity, shared_bytes, pooled=not hw.mapping.spatial)
+            return _place_cache(items_of, capacity, shared_bytes, pooled=not hw.mapping.spatial,
+                                hit_curve=hw.mapping.cache_hit_curve)
     else:
         place = _place
     pad = float(hw.core.scratchpad_bytes)

@@ -382,6 +382,18 @@ def _memory_plan(prog: Program, tprep: PreparedOps, rows: _Rows, share: np.ndarr
     return hit
 
 
+def _hyp_extra_s(hw: AcceleratorSpec, meta: dict, row_phase: np.ndarray, count: np.ndarray) -> float:
+    """Seconds added to each search-phase op: ``core.hyp_overhead_cycles`` x the hypotheses the
+    search expanded (``meta["search"]["hyps"]``, summed over its steps) over the search ops."""
+    if not hw.core.hyp_overhead_cycles:
+        return 0.0
+    hyps = float((meta.get("search") or {}).get("hyps", 0))
+    ops = float(np.sum(count[row_phase == PHASES.index("search")]))
+    if hyps <= 0 or ops <= 0:
+        return 0.0
+    return hw.core.hyp_overhead_cycles / hw.frequency_hz * hyps / ops
+
+
 def _run(prog: Program, tprep: PreparedOps, rows: _Rows, hw: AcceleratorSpec, policy: PrecisionPolicy,
          config: ModelConfig | None, comp, audio_s: float, meta: dict) -> SimResult:
     """One design point of a lowered graph (``hwsim.program``): everything per cost row, then
@@ -400,10 +412,11 @@ def _run(prog: Program, tprep: PreparedOps, rows: _Rows, hw: AcceleratorSpec, po
     r_c0, r_nc = g_c0[row_g], g_nc[row_g]
     split = prep.is_gemm & (r_nc > 1) & (prep.macs >= hw.mapping.split_min_macs) & ~groups.floating[row_g]
     g_op = np.where(split, r_nc, 1)
-    times = op_times(hw, prep, g_op, mb["w_local"], mb["w_shared"], mb["w_remote"])
+    row_phase = prog.t_phase[row_t]
+    times = op_times(hw, prep, g_op, mb["w_local"], mb["w_shared"], mb["w_remote"], phase=row_phase,
+                     search_extra_s=_hyp_extra_s(hw, meta, row_phase, count))
 
     bw = hw.dram_bw_bytes_per_s
-    row_phase = prog.t_phase[row_t]
     start, end, core, waited, busy_start, busy_end, busy_ph, unit_s, ring_ph = schedule_rows(
         prog.base_row, special, special_rows, times.unit, times.latency_s, r_c0, r_nc, split, times.xfer_s,
         mb["dram_pre"] / bw, mb["dram_demand"] / bw, hw.dram_latency_s, times.dispatch_s, row_seg, prog.ptr,

@@ -268,6 +268,14 @@ class CoreSpec:
         scratchpad_bytes: private on-chip memory of the core.
         scratchpad_bw_bytes_per_s: scratchpad <-> units bandwidth.
         dispatch_overhead_cycles: fixed cycles per op (instruction issue, configuration, sync).
+        dispatch_by_phase: cycles per op for the ops of the phases named (``workloads.graph.PHASES``),
+            instead of ``dispatch_overhead_cycles``: e.g. a statically scheduled encoder issues
+            its ops for less than a search that is decided step by step.
+        hyp_overhead_cycles: cycles per hypothesis the search expands (per step, the search
+            statistics of the graph), for the search's own bookkeeping (scoring, sorting and
+            merging hypotheses) when this core runs it, as a CPU thread running the search in
+            Python does; charged to the search phase's ops, spread evenly over them. 0 (default):
+            a host does it alongside [assumption for the accelerator presets].
         concurrent_units: true (default): the matrix engine, SFU, vector and select units run
             ops at the same time, each one op at a time; false: the core runs one op at a time
             whatever its unit (a CPU thread, which issues every op itself).
@@ -280,9 +288,18 @@ class CoreSpec:
     scratchpad_bytes: int
     scratchpad_bw_bytes_per_s: float
     dispatch_overhead_cycles: float = 0.0
+    dispatch_by_phase: dict[str, float] | None = None
+    hyp_overhead_cycles: float = 0.0
     concurrent_units: bool = True
 
     def __post_init__(self) -> None:
+        from workloads.graph import PHASES
+
+        for ph, c in (self.dispatch_by_phase or {}).items():
+            require(ph in PHASES, f"dispatch_by_phase: unknown phase {ph!r}; phases: {', '.join(PHASES)}")
+            require(c >= 0, f"dispatch_by_phase.{ph} must be >= 0, got {c}")
+        require(self.hyp_overhead_cycles >= 0,
+                f"hyp_overhead_cycles must be >= 0, got {self.hyp_overhead_cycles}")
         require(self.scratchpad_bytes >= 0, f"scratchpad_bytes must be >= 0, got {self.scratchpad_bytes}")
         require(self.scratchpad_bw_bytes_per_s > 0,
                 f"scratchpad_bw_bytes_per_s must be > 0, got {self.scratchpad_bw_bytes_per_s}")
@@ -310,6 +327,12 @@ class MappingSpec:
         split_min_macs: GEMMs with at least this many MACs are split over the cores of their
             work group (n divided); smaller ones run on one of them.
         split_overhead_cycles: extra cycles of a split GEMM (partition, synchronisation).
+        cache_hit_curve: with ``residency: cache``, the share of a working set's weight bytes
+            that the shared level serves, as measured under cyclic reuse (a miss-ratio curve):
+            ``(working-set bytes, share)`` points, bytes increasing, shares in [0, 1] and not
+            increasing; between points linear in log bytes, flat beyond them. It replaces the
+            all-or-nothing test against ``shared_sram_bytes`` for the groups whose weights miss
+            their scratchpads: the rest of those bytes stream from DRAM at every use.
     """
 
     residency: Literal["plan", "cache", "none"] = "plan"
@@ -317,9 +340,19 @@ class MappingSpec:
     spatial: bool = True
     split_min_macs: int = 1
     split_overhead_cycles: float = 0.0
+    cache_hit_curve: tuple[tuple[float, float], ...] | None = None
 
     def __post_init__(self) -> None:
         require(self.split_min_macs >= 1, f"split_min_macs must be >= 1, got {self.split_min_macs}")
+        if self.cache_hit_curve is not None:
+            pts = self.cache_hit_curve
+            require(len(pts) >= 1 and all(len(p) == 2 for p in pts),
+                    "cache_hit_curve: expected (bytes, share) points")
+            require(self.residency == "cache", "cache_hit_curve is only used with residency: cache")
+            require(all(b > 0 for b, _ in pts) and all(a[0] < b[0] for a, b in zip(pts, pts[1:])),
+                    f"cache_hit_curve: bytes must be > 0 and increasing, got {[p[0] for p in pts]}")
+            require(all(0 <= h <= 1 for _, h in pts) and all(a[1] >= b[1] for a, b in zip(pts, pts[1:])),
+                    f"cache_hit_curve: shares must lie in [0, 1] and not increase, got {[p[1] for p in pts]}")
         require(self.split_overhead_cycles >= 0, "split_overhead_cycles must be >= 0")
 
 

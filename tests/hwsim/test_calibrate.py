@@ -77,53 +77,86 @@ def test_preset_loads_and_carries_the_measured_numbers(tmp_path, exe):
     assert "read.268435456 = 1.5e+10 bytes_per_s" in text
 
 
-def test_fit_dispatch_solves_the_per_op_overhead_of_serial_graphs():
-    """N GEMMs on one core run one after another: latency = N * (body + d). Two graphs measured
-    with the same d give it back exactly; with noise, the relative least squares lies between
-    the two per-graph solutions."""
+def _phased_graph(enc: int, search: int, hyps: int):
+    """``enc`` encoder-phase then ``search`` search-phase 1 x 16 x 16 GEMMs in a chain, one weight
+    each, and search statistics of ``hyps`` hypotheses."""
+    from workloads.graph import Op, OpGraph
+
+    def op(phase: str, w: str) -> Op:
+        return Op(op="mm", kind="gemm", phase=phase, step=0, module="", in_shapes=((1, 16), (16, 16)),
+                  out_shapes=((1, 16),), in_dtypes=("float32", "float32"), out_dtypes=("float32",),
+                  macs=256, flops=512, bytes_read=4 * (16 + 256), bytes_written=64, weight=w,
+                  weight_bytes=1024, m=1, k=16, n=16, elems=16)
+    ops = [op("encoder", "we")] * enc + [op("search", "ws")] * search
+    return OpGraph.from_records(ops, [()] + [(i,) for i in range(len(ops) - 1)],
+                                meta={"search": {"hyps": hyps}})
+
+
+def test_fit_dispatch_recovers_the_three_overheads_of_serial_graphs():
+    """One core, one op at a time: latency = body + enc * e + other * d + hyps * h. Three graphs
+    with independent counts, timed with e, d, h known, give them back; the per-hypothesis cost is
+    charged to the search ops (hwsim.spec.CoreSpec.hyp_overhead_cycles)."""
     cal = fake_calibration()
 
     class System:
         config = None
 
-    hw0 = cal_mod._spec(spec_dict(cal, "torch", dispatch_s=0.0))
     from hwsim.simulate import simulate
 
-    graphs = {n: gemm_graph(1, 16, 16, uses=n) for n in (20, 50)}
-    body = {n: simulate(g, hw0, "fp32", 1.0).latency_s / n for n, g in graphs.items()}
-    cases = [(g, System, 1.0, n * (body[n] + 3.5e-6)) for n, g in graphs.items()]
-    d, fits = fit_dispatch(cal, cases)
-    assert d == pytest.approx(3.5e-6, rel=1e-6)
-    assert [f["ops"] for f in fits] == [20, 50]
-    for (n, _), f in zip(graphs.items(), fits):
-        assert f["sim0_s"] == pytest.approx(n * body[n], rel=1e-12)
-        assert f["predicted_s"] == pytest.approx(n * (body[n] + 3.5e-6), rel=1e-6)
-    noisy = [(g, System, 1.0, n * (body[n] + dd)) for (n, g), dd in zip(graphs.items(), (2e-6, 5e-6))]
-    d, _ = fit_dispatch(cal, noisy)
-    assert 2e-6 < d < 5e-6
+    e, d, h = 3e-6, 7e-6, 11e-6
+    zero = cal_mod._spec(spec_dict(cal, "torch", overheads={"op": 0.0, "encoder_op": 0.0, "hyp": 0.0}))
+    cases, expect = [], []
+    for enc, other, hyps in ((40, 10, 5), (10, 40, 30), (25, 25, 80)):
+        g = _phased_graph(enc, other, hyps)
+        body = simulate(g, zero, "fp32", 1.0).latency_s
+        t = body + enc * e + other * d + hyps * h
+        cases.append((g, System, 1.0, t))
+        expect.append((enc, other, hyps, body, t))
+    terms, fits = fit_dispatch(cal, cases)
+    assert terms == pytest.approx({"op": d, "encoder_op": e, "hyp": h}, rel=1e-6)
+    for (enc, other, hyps, body, t), f in zip(expect, fits):
+        assert (f["encoder_ops"], f["other_ops"], f["hyps"]) == (enc, other, hyps)
+        assert f["sim0_s"] == pytest.approx(body, rel=1e-12)
+        assert f["predicted_s"] == pytest.approx(t, rel=1e-6)
+    hw = cal_mod._spec(spec_dict(cal, "torch", overheads=terms))
+    assert hw.core.dispatch_by_phase == {"encoder": pytest.approx(e * F)}
+    assert hw.core.hyp_overhead_cycles == pytest.approx(h * F)
+    # the encoder's overhead from its own timing (the first graph's 40 encoder ops alone)
+    enc_ops = simulate(cases[0][0], zero, "fp32", 1.0).ops
+    enc_body = float(enc_ops[enc_ops["phase"] == "encoder"]["latency_s"].sum())
+    terms, _ = fit_dispatch(cal, cases, encoder=(cases[0][0], System, 1.0, enc_body + 40 * e))
+    assert terms == pytest.approx({"op": d, "encoder_op": e, "hyp": h}, rel=1e-6)
+    # an encoder timed slower than the decodes imply: e follows it, the others refit around it
+    terms, _ = fit_dispatch(cal, cases, encoder=(cases[0][0], System, 1.0, enc_body + 40 * 2 * e))
+    assert terms["encoder_op"] == pytest.approx(2 * e, rel=1e-6) and terms["op"] < d
+    # no hypotheses anywhere: that term is 0, not a negative or a guess
+    flat = [(_phased_graph(enc, other, 0), System, 1.0, t - hyps * h) for enc, other, hyps, _, t in expect]
+    terms, _ = fit_dispatch(cal, flat)
+    assert terms["hyp"] == 0.0 and terms["op"] == pytest.approx(d, rel=1e-6)
 
 
-def test_cyclic_capacity_is_where_a_two_level_step_fits_best():
-    """Seconds per GEMM about 1 up to 8 MiB, about 3 from 12 MiB: the step between 8 and 12 fits
-    the log times best, so the capacity is 8 MiB. One slow sample at 4 MiB (2.5) does not move it
-    to 3 MiB: the split there leaves the in-cache sizes 6 and 8 among the slow ones (sums of
-    squared log errors 1.37 there, 0.66 for the split after 8, 1.30 for the next best)."""
+def test_cache_hit_curve_places_each_set_between_the_in_cache_and_dram_times():
+    """Seconds per GEMM 1.0 at 2 MiB (all in L3), 3.0 for the largest sets (median of 16, 24, 48
+    MiB: 2.9, 3.0, 3.2): a set at 2.0 s is half served on chip, one at 1.5 three quarters; the
+    noisy 4 MiB point (1.1 after 1.0 at 3 MiB) keeps the curve non-increasing (0.95), 8 MiB at
+    0.9 s is not allowed back above the 6 MiB share. Only the torch preset carries the curve."""
     cal = fake_calibration()
-    for outlier in (1.1, 2.5):
-        per = {2: 1.0, 3: 1.0, 4: outlier, 6: 1.0, 8: 1.2, 12: 3.0, 16: 2.6, 24: 3.0, 48: 3.2}
-        for mib, t in per.items():
-            cal.items[f"cyclic.{mib}"] = Item(t * mib, "s", "cyclic_bench")
-        assert cal_mod.cyclic_capacity(cal) == 8 << 20, outlier
-    cal.items["cyclic_capacity_bytes"] = Item(8 << 20, "bytes", "cyclic_capacity")
-    # the torch executor's caches hold what a decode keeps; the bare-op executors keep l3_effective
+    per = {2: 1.0, 3: 1.0, 4: 1.1, 6: 1.5, 8: 0.9, 12: 2.0, 16: 2.9, 24: 3.0, 48: 3.2}
+    for mib, t in per.items():
+        cal.items[f"cyclic.{mib}"] = Item(t * mib, "s", "cyclic_bench")
+    curve = cal_mod.cache_hit_curve(cal)
+    assert [b for b, _ in curve] == [float(m << 20) for m in per]
+    assert [h for _, h in curve] == pytest.approx([1.0, 1.0, 0.95, 0.75, 0.75, 0.5, 0.05, 0.0, 0.0])
     torch_hw = cal_mod._spec(spec_dict(cal, "torch"))
-    aten_hw = cal_mod._spec(spec_dict(cal, "aten"))
-    assert torch_hw.shared_sram_bytes == (8 << 20) - (1 << 20)
-    assert aten_hw.shared_sram_bytes == (8 << 20) - (1 << 20)
-    cal.items["cyclic_capacity_bytes"] = Item(4 << 20, "bytes", "cyclic_capacity")
-    assert cal_mod._spec(spec_dict(cal, "torch")).shared_sram_bytes == 3 << 20
-    assert cal_mod._spec(spec_dict(cal, "aten")).shared_sram_bytes == 7 << 20
     assert torch_hw.mapping.residency == "cache"
+    assert torch_hw.mapping.cache_hit_curve == tuple(tuple(p) for p in curve)
+    assert cal_mod._spec(spec_dict(cal, "aten")).mapping.cache_hit_curve is None
+    from hwsim.plan import hit_share
+    # 5 MiB lies between 4 (0.95) and 6 MiB (0.75), linearly in log bytes
+    t = (math.log(5) - math.log(4)) / (math.log(6) - math.log(4))
+    assert hit_share(torch_hw.mapping.cache_hit_curve, 5 << 20) == pytest.approx(0.95 + t * (0.75 - 0.95))
+    assert hit_share(torch_hw.mapping.cache_hit_curve, 1 << 20) == 1.0
+    assert hit_share(torch_hw.mapping.cache_hit_curve, 1 << 30) == 0.0
 
 
 def test_measure_with_a_fake_timer_writes_what_it_timed(tmp_path, monkeypatch):

@@ -193,3 +193,16 @@ def test_cache_residency_keeps_a_working_set_whole_or_not_at_all():
     # the scratchpad knapsack keeps part of b's weight instead
     k_local, k_shared, _ = _place(items, {"a": 1024.0, "b": 512.0}, 100.0)
     assert k_local[("w", 2)] + k_shared.get(("w", 2), 0.0) > 0
+
+
+def test_cache_hit_curve_keeps_its_share_of_a_missing_set_in_the_shared_level():
+    """With ``mapping.cache_hit_curve`` the 1100 B set of group b (missing its 1024 B scratchpad)
+    keeps the curve's share at 1100 B in the shared level: 0.4 between (1000 B, 0.6) and
+    (1210 B, 0.2) at log-linear position log(1.1)/log(1.21) = 0.5; a's set still fits locally."""
+    from hwsim.plan import _place_cache
+
+    items = {"a": [(3.0, 600.0, "wa", ("w", 0))], "b": [(3.0, 1100.0, "wb", ("w", 2))]}
+    local, shared, _ = _place_cache(items, {"a": 1024.0, "b": 1024.0}, 1e9,
+                                    hit_curve=((1000.0, 0.6), (1210.0, 0.2)))
+    assert local == {("w", 0): 600.0}
+    assert shared == {("w", 2): pytest.approx(0.4 * 1100.0)}

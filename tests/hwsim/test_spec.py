@@ -192,3 +192,37 @@ def test_replace_paths_checks_every_path_and_validates_once():
         base.replace_paths({"cores": 2, "core.matrix.rowz": 16})
     with pytest.raises(ConfigError, match="no such field"):
         base.get_path("core.nosuch")
+
+
+def test_phase_dispatch_and_hypothesis_overhead_are_checked_and_charged():
+    """``core.dispatch_by_phase`` names phases of workloads.graph.PHASES; ``hyp_overhead_cycles``
+    is >= 0. The encoder's ops pay its entry, the others ``dispatch_overhead_cycles``
+    (hwsim.cost.dispatch_s)."""
+    import numpy as np
+
+    from hwsim.cost import dispatch_s
+    from workloads.graph import PHASES
+
+    hw = load_spec(TINY_HW)
+    with pytest.raises(ConfigError, match="unknown phase 'decoder'"):
+        hw.replace_path("core.dispatch_by_phase", {"decoder": 1.0})
+    with pytest.raises(ConfigError, match="hyp_overhead_cycles must be >= 0"):
+        hw.replace_path("core.hyp_overhead_cycles", -1.0)
+    hw2 = hw.replace_path("core.dispatch_by_phase", {"encoder": 3.0})
+    phase = np.array([PHASES.index("encoder"), PHASES.index("search"), PHASES.index("lm_ext")])
+    f = hw2.frequency_hz
+    assert dispatch_s(hw2, phase, 3, search_extra_s=1e-9).tolist() == pytest.approx(
+        [3.0 / f, hw.core.dispatch_overhead_cycles / f + 1e-9, hw.core.dispatch_overhead_cycles / f])
+
+
+@pytest.mark.parametrize("curve, match", [
+    (((2.0, 0.5), (1.0, 0.4)), "bytes must be > 0 and increasing"),
+    (((1.0, 0.5), (2.0, 0.6)), "shares must lie in"),
+    (((1.0, 1.5),), "shares must lie in"),
+])
+def test_cache_hit_curve_is_checked(curve, match):
+    hw = load_spec(TINY_HW).replace_path("mapping.residency", "cache")
+    with pytest.raises(ConfigError, match=match):
+        hw.replace_path("mapping.cache_hit_curve", curve)
+    with pytest.raises(ConfigError, match="only used with residency: cache"):
+        load_spec(TINY_HW).replace_path("mapping.cache_hit_curve", ((1.0, 0.5),))
