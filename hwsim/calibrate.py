@@ -47,10 +47,15 @@ and the Numba one in its GEMM rates):
 
 Every number is written into the YAML next to the field it sets, with the function call that
 measured it, the date and the CPU (``/proc/cpuinfo`` model name and flags). Noise: every item is
-the median of ``repeats`` samples taken round-robin over all items (a burst of load from other
-users hits all of them alike), each sample a loop of calls lasting at least ``min_sample_s`` of the
-thread's CPU time (``sample_loop``: time slices taken by other users of a shared machine do not
-count).
+the minimum (``stat``; or the median) of ``repeats`` samples taken round-robin over all items,
+each sample a loop of calls lasting at least ``min_sample_s`` of the thread's CPU time
+(``sample_loop``: time slices taken by other users of a shared machine do not count). What other
+users still do to a sample (their traffic in the shared L3 and to DRAM) only ever adds time, and
+it comes in bursts that hit a long sample (a 0.3 s decode) more often than a short one: measured
+on 2026-12-08 (``benchmarks/bench_interference.py``, ``benchmarks/results/interference.json``) a
+``small`` beam-8 DR decode's 25 samples spread 1.8x (2.1x in another run), an L1-resident GEMM's
+1.27x, the decode's minimum 0.86 of its median and the GEMM's 0.94. The minimum over rounds is the
+machine without them, which is what a preset describes.
 
 API: ``measure(...) -> Calibration``; ``preset_yaml(cal, executor) -> str``; ``write_presets``.
 """
@@ -61,6 +66,7 @@ import logging
 import math
 import os
 import platform
+import re
 import statistics
 import time
 from collections.abc import Callable
@@ -89,6 +95,14 @@ PEAK_SHAPE = (256, 1024, 1024)          # m, k, n of the peak-rate GEMM
 #: Weight (k, n) of the small-m GEMMs per precision: 768 KiB, in a 1 MiB L2.
 CURVE_K_N = {"fp32": (256, 768), "bf16": (384, 1024), "int8": (768, 1024), "int4": (1024, 1536)}
 CURVE_M = (1, 2, 4, 6, 8, 12, 16, 32, 64)
+#: Weight (k, n) of the far GEMMs per precision: 6 MiB, beyond the L2 (where a decode's large
+#: weights are), at a few small m: where the passes after the first read the weight from
+#: (``CpuGemmSpec.reread``). None of them is a validation shape (``hwsim.validate.K_N``).
+FAR_K_N = {"fp32": (1536, 1024), "bf16": (1536, 2048), "int8": (2048, 3072), "int4": (3072, 4096)}
+FAR_M = (1, 4, 16)
+#: m, k, n of the output-bound GEMM (many outputs, few MACs each): its epilogue per output.
+WIDE_SHAPE = (256, 64, 1024)
+REREAD_CHOICES = ("home", "near")
 SMALL_SHAPE = (1, 256, 64)              # m, k, n of the call-cost GEMM
 NTILE_M_K = (64, 480)                   # m, k of the column-granule GEMMs (k: no power-of-two stride)
 NTILE_N = (16, 32, 40, 48, 64, 96)
@@ -114,6 +128,11 @@ ENCODER_DECODE = "tiny-200-b2-none"
 #: decode runs about 85 ops per step around 5.5 MiB of weight reads (about 16 per MiB).
 CYCLIC_MIB = (2, 3, 4, 6, 8, 12, 16, 24, 48)
 CYCLIC_OPS = 16
+
+
+#: How ``round_robin`` reduces a bench's samples (``STATS[stat](samples)``).
+STATS: dict[str, Callable[[list[float]], float]] = {"min": min, "median": statistics.median}
+DEFAULT_STAT = "min"
 
 
 @dataclass(frozen=True)
@@ -153,6 +172,8 @@ class Calibration:
     #: Per GEMM executor (aten, numba) and precision: the fitted ``CpuGemmSpec`` fields and the
     #: rows rate ``macs_per_cycle`` (``fit_cpu_gemm``); the torch executor uses aten's.
     gemm: dict[str, dict[str, dict]] = field(default_factory=dict)
+    #: How each item reduces its round-robin samples (``STATS``).
+    stat: str = DEFAULT_STAT
 
     def value(self, name: str) -> float:
         return self.items[name].value
@@ -171,8 +192,10 @@ def cpu_model() -> str:
 
 
 def machine_info() -> dict:
-    """CPU model, SIMD/matrix flags of interest, logical CPUs, torch/numpy versions."""
-    model, flags, mhz = platform.processor() or "unknown", set(), None
+    """CPU model name, family and model number (``/proc/cpuinfo``: two machines sold under one
+    name, AMD EPYCs of two core generations, differ here), SIMD/matrix flags of
+    interest, logical CPUs, torch/numpy versions."""
+    model, flags, mhz, family, number = platform.processor() or "unknown", set(), None, None, None
     try:
         text = Path("/proc/cpuinfo").read_text()
         for line in text.splitlines():
@@ -184,14 +207,25 @@ def machine_info() -> dict:
                 flags = set(val.split())
             elif key == "cpu MHz" and mhz is None:
                 mhz = float(val)
+            elif key == "cpu family" and family is None:
+                family = int(val)
+            elif key == "model" and number is None:
+                number = int(val)
     except OSError:
         pass
     wanted = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8", "amx_tile")
     import torch
 
-    return {"cpu_model": model, "flags": [f for f in wanted if f in flags],
-            "cpu_mhz": mhz, "logical_cpus": os.cpu_count(), "torch": torch.__version__,
+    return {"cpu_model": model, "cpu_family": family, "cpu_model_number": number,
+            "flags": [f for f in wanted if f in flags], "cpu_mhz": mhz, "logical_cpus": os.cpu_count(), "torch": torch.__version__,
             "numpy": np.__version__, "platform": platform.platform()}
+
+
+def machine_name(machine: dict) -> str:
+    """``AMD EPYC (family 26, model 2)``: the CPU as ``machine_info`` records it."""
+    if machine.get("cpu_family") is None:
+        return str(machine.get("cpu_model", "unknown"))
+    return f"{machine['cpu_model']} (family {machine['cpu_family']}, model {machine.get('cpu_model_number')})"
 
 
 def _cache_bytes(index: int) -> int | None:
@@ -214,7 +248,8 @@ def sample_loop(fn: Callable[[], object], loops: int) -> float:
     Thread CPU time (``time.thread_time``), not wall time: on a shared machine the time slices
     other users take while this thread waits for a core do not count, and the executors modelled
     (torch and Numba on one thread) do all their work on the calling thread. What the other users
-    still affect (shared caches, memory bandwidth) is left in, as noise the medians reduce.
+    still affect (shared caches, memory bandwidth) is left in, as noise that only adds time
+    (the minimum over rounds drops it: module docstring).
     """
     t0 = time.thread_time()
     for _ in range(loops):
@@ -222,9 +257,10 @@ def sample_loop(fn: Callable[[], object], loops: int) -> float:
     return (time.thread_time() - t0) / loops
 
 
-def round_robin(benches: dict[str, Callable[[], object]], repeats: int, min_sample_s: float,
-                timer: Callable[[Callable[[], object], int], float] = sample_loop) -> dict[str, float]:
-    """Median seconds per call of each bench, sampled round-robin (noise hits all alike).
+def round_robin_samples(benches: dict[str, Callable[[], object]], repeats: int, min_sample_s: float,
+                        timer: Callable[[Callable[[], object], int], float] = sample_loop) -> dict[str, list[float]]:
+    """Seconds per call of each bench, ``repeats`` samples each, taken round-robin (a burst of
+    load hits all benches alike).
 
     Each bench is called once (warm-up), its loop count set so that a sample lasts about
     ``min_sample_s``; then ``repeats`` rounds take one sample of every bench in turn.
@@ -238,7 +274,21 @@ def round_robin(benches: dict[str, Callable[[], object]], repeats: int, min_samp
     for _ in range(repeats):
         for name, fn in benches.items():
             samples[name].append(timer(fn, loops[name]))
-    return {name: statistics.median(s) for name, s in samples.items()}
+    return samples
+
+
+def reduce_samples(samples: dict[str, list[float]], stat: str = DEFAULT_STAT) -> dict[str, float]:
+    """``STATS[stat]`` of each bench's samples (module docstring: why the minimum by default)."""
+    if stat not in STATS:
+        raise ValueError(f"unknown sample statistic {stat!r}; known: {', '.join(STATS)}")
+    return {name: float(STATS[stat](s)) for name, s in samples.items()}
+
+
+def round_robin(benches: dict[str, Callable[[], object]], repeats: int, min_sample_s: float,
+                timer: Callable[[Callable[[], object], int], float] = sample_loop,
+                stat: str = DEFAULT_STAT) -> dict[str, float]:
+    """``reduce_samples`` of ``round_robin_samples``: one number per bench."""
+    return reduce_samples(round_robin_samples(benches, repeats, min_sample_s, timer), stat)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -390,6 +440,12 @@ def _benches() -> dict[str, tuple[Callable[[], object], str]]:
             for mm in CURVE_M:
                 benches[f"curve.{exe}.{p}.m{mm}"] = (gemm_bench(exe, p, mm, ck, cn),
                                                      f"gemm_bench({exe!r}, {p!r}, {mm}, {ck}, {cn})")
+            fk, fn = FAR_K_N[p]
+            for mm in FAR_M:
+                benches[f"far.{exe}.{p}.m{mm}"] = (gemm_bench(exe, p, mm, fk, fn),
+                                                   f"gemm_bench({exe!r}, {p!r}, {mm}, {fk}, {fn})")
+            wm, wk, wn = WIDE_SHAPE
+            benches[f"wide.{exe}.{p}"] = (gemm_bench(exe, p, wm, wk, wn), f"gemm_bench({exe!r}, {p!r}, {wm}, {wk}, {wn})")
             sm, sk, sn = SMALL_SHAPE
             benches[f"small.{exe}.{p}"] = (gemm_bench(exe, p, sm, sk, sn), f"gemm_bench({exe!r}, {p!r}, {sm}, {sk}, {sn})")
             tm, tk = NTILE_M_K
@@ -424,19 +480,20 @@ def _work(name: str) -> tuple[float, str]:
 
 
 def measure(repeats: int = 5, min_sample_s: float = 0.02, decode: bool = True,
-            timer: Callable[[Callable[[], object], int], float] = sample_loop) -> Calibration:
+            timer: Callable[[Callable[[], object], int], float] = sample_loop,
+            stat: str = DEFAULT_STAT) -> Calibration:
     """Measure this machine on one thread (about half a minute with the defaults).
 
     Args:
-        repeats: samples per item (median taken).
+        repeats: samples per item (``stat`` of them kept: ``STATS``).
         min_sample_s: the least duration of one sample.
         decode: also measure the torch decode executor's per-op overhead (``fit_dispatch``).
         timer: ``timer(fn, loops) -> seconds per call`` (tests inject a fake one).
     """
     session = Session(decode)
     log.info("calibrate: %d micro-benchmarks x %d rounds", len(session.benches), repeats)
-    seconds = round_robin(session.callables(), repeats, min_sample_s, timer)
-    return session.finish(seconds, repeats)
+    seconds = round_robin(session.callables(), repeats, min_sample_s, timer, stat)
+    return session.finish(seconds, repeats, stat)
 
 
 class Session:
@@ -480,18 +537,21 @@ class Session:
         decodes as ``decode.<label>``)."""
         return {k: v[0] for k, v in self.benches.items()}
 
-    def finish(self, seconds: dict[str, float], repeats: int) -> Calibration:
-        """The calibration from the measured ``seconds`` per call of every ``callables`` name."""
+    def finish(self, seconds: dict[str, float], repeats: int, stat: str = DEFAULT_STAT) -> Calibration:
+        """The calibration from the measured ``seconds`` per call of every ``callables`` name
+        (``stat`` of ``repeats`` round-robin samples each)."""
         cal = self.cal
+        cal.stat = stat
+        stat_text = {"min": "minimum", "median": "median"}[stat]
         benches = self.benches
         for name in benches:
             sec = seconds[name]
             if name.startswith("decode."):
-                cal.items[f"{name}.measured_s"] = Item(sec, "s", f"{benches[name][1]}: median of {repeats} "
+                cal.items[f"{name}.measured_s"] = Item(sec, "s", f"{benches[name][1]}: {stat_text} of {repeats} "
                                                        "round-robin samples")
                 continue
             work, unit = _work(name)
-            how = f"hwsim.calibrate.{benches[name][1]}: median of {repeats} round-robin samples"
+            how = f"hwsim.calibrate.{benches[name][1]}: {stat_text} of {repeats} round-robin samples"
             cal.items[name] = Item(work / sec if work else sec, unit, how)
         cal.items["l3_effective_bytes"] = Item(float(effective_l3(cal)), "bytes",
                                                "largest read_bench size whose bandwidth is above the geometric "
@@ -567,33 +627,41 @@ def _l2_bytes(cal: Calibration) -> int:
 
 def weight_s_per_byte(cal: Calibration, w_bytes: float) -> float:
     """Seconds per byte of one pass over a weight of ``w_bytes`` used again and again, as the
-    presets' caches (``mapping.residency: cache``, ``hwsim.plan``) hold one weight alone: all of
-    it in the L2 when it fits there, else all in the shared level when it fits the bare ops'
-    cache capacity (``l3_effective_bytes``), else from DRAM."""
+    presets' caches (``mapping.residency: cache``) hold one weight alone: all of it in the L2
+    when it fits there, else ``hwsim.plan.shared_share`` of it in the shared level (the hit
+    curve's share when ``cyclic.*`` was measured, else all or nothing by ``l3_effective_bytes``)
+    and the rest from DRAM."""
+    from hwsim.plan import shared_share
+
     bw = level_bandwidths(cal)
-    if w_bytes <= _l2_bytes(cal):
+    l2 = _l2_bytes(cal)
+    if w_bytes <= l2:
         return 1.0 / bw["scratchpad"]
-    if w_bytes <= cal.value("l3_effective_bytes"):
-        return 1.0 / bw["shared"]
-    return 1.0 / bw["dram"]
+    h = shared_share(w_bytes, l2, max(cal.value("l3_effective_bytes") - l2, 0.0), _hit_curve(cal))
+    return h / bw["shared"] + (1.0 - h) / bw["dram"]
 
 
-def _lsq(rows: list[tuple[float, float, float]]) -> tuple[float, float, float]:
-    """Non-negative least squares of ``y = a * x1 + b * x2`` relative to y, rows (x1, x2, y).
-    Returns (a, b, sum of squared relative residuals); b > 0."""
-    x = np.array([(r[0], r[1]) for r in rows], dtype=np.float64)
-    y = np.array([r[2] for r in rows], dtype=np.float64)
-    w = 1.0 / np.maximum(np.abs(y), 1e-12)
-    sol, *_ = np.linalg.lstsq(x * w[:, None], y * w, rcond=None)
-    a, b = float(sol[0]), float(sol[1])
-    if a < 0 or b <= 0:
-        a = 0.0
-        b = float(np.sum(x[:, 1] * y * w * w) / np.sum((x[:, 1] * w) ** 2))
-    if not b > 0:
-        raise CalibrationError("GEMM times do not grow with the MACs (least squares gives a rate "
-                               f"of {b:g} s/MAC): the timings are not of GEMMs, or noise swamped them")
-    res = (a * x[:, 0] + b * x[:, 1] - y) * w
-    return a, b, float(np.sum(res ** 2))
+def _hit_curve(cal: Calibration) -> tuple[tuple[float, float], ...] | None:
+    """``cache_hit_curve`` as the presets carry it, or None when ``cyclic.*`` was not measured."""
+    if not any(k.startswith("cyclic.") for k in cal.items):
+        return None
+    return tuple((b, h) for b, h in cache_hit_curve(cal))
+
+
+def _lsq(rows: list[tuple[float, ...]]) -> tuple[list[float], float]:
+    """Non-negative least squares of ``y = x @ c`` relative to y, rows (x_1, ..., x_j, y)
+    (``_nnls_rel``). Returns (c, sum of squared relative residuals); the residual is infinite
+    when the second column, a rate, comes out 0 (the times do not grow with it)."""
+    a = np.array(rows, dtype=np.float64)
+    x, y = a[:, :-1], a[:, -1]
+    c = _nnls_rel(x, y)
+    res = (x @ c - y) / np.maximum(np.abs(y), 1e-300)
+    return [float(v) for v in c], (float(np.sum(res ** 2)) if c[1] > 0 else math.inf)
+
+
+def _no_rate(what: str) -> CalibrationError:
+    return CalibrationError(f"{what} do not grow with the MACs (least squares gives no positive rate for any "
+                            "choice): the timings are not of GEMMs, or noise swamped them")
 
 
 def fit_gemms(cal: Calibration) -> None:
@@ -606,25 +674,26 @@ def fit_gemms(cal: Calibration) -> None:
         fits = {}
         for p in ENGINE_PRECISIONS[exe]:
             try:
-                fits[p] = fit_cpu_gemm(cal, exe, p, kernel_tile(exe))
+                fits[p] = fit_cpu_gemm(cal, exe, p, kernel_fields(exe))
             except CalibrationError as exc:
                 raise CalibrationError(f"the {exe} {p} GEMM model: {exc}") from None
         cal.gemm[exe] = fits
 
 
-def kernel_tile(executor: str) -> tuple[int, int] | None:
-    """(n_granule, m_tile) known from the code rather than fitted: the project's Numba kernels on
-    their VNNI path run a register tile of ``vnni.MR`` rows x ``vnni.NR`` columns over weight
-    panels ``NR`` columns wide (``hwsim.kernels.vnni``). None: fit them (``fit_cpu_gemm``)."""
+def kernel_fields(executor: str) -> dict:
+    """``CpuGemmSpec`` fields known from the code rather than fitted: the project's Numba kernels
+    on their VNNI path run a register tile of ``vnni.MR`` rows x ``vnni.NR`` columns over weight
+    panels ``NR`` columns wide, and keep a panel's K block in L1 while every row tile reads it
+    (``hwsim.kernels.vnni``): ``n_granule``, ``m_tile`` and ``reread: near``. Empty: fit them
+    all (``fit_cpu_gemm``)."""
     if executor != "numba":
-        return None
+        return {}
     from hwsim.kernels import kernel_path, vnni
 
-    return (vnni.NR, vnni.MR) if kernel_path() == "vnni" else None
+    return {"n_granule": vnni.NR, "m_tile": vnni.MR, "reread": "near"} if kernel_path() == "vnni" else {}
 
 
-def fit_cpu_gemm(cal: Calibration, executor: str, precision: str,
-                 tile: tuple[int, int] | None = None) -> dict:
+def fit_cpu_gemm(cal: Calibration, executor: str, precision: str, known: dict | None = None) -> dict:
     """``CpuGemmSpec`` fields and the rows rate of one executor's GEMM at one precision.
 
     From calibrate's own GEMMs (never the validation's), with ``d`` = the executor's dispatch:
@@ -633,18 +702,26 @@ def fit_cpu_gemm(cal: Calibration, executor: str, precision: str,
        fits the ``ntile.*`` GEMMs (64 x 480 x n), least squares relative to t.
     2. ``call_cycles``: the ``small.*`` GEMM (1 x 256 x 64) less ``d`` and less its own work
        under the fitted model (alternating with 3. until the call settles).
-    3. ``weight_passes``, the rows rate and ``m_tile``: for each of ``M_TILE_CHOICES``,
-       non-negative least squares of ``t - d - call = passes * ceil(m/m_tile) * (pass over the
-       weight) + m*k*n_g / rate`` over the ``curve.*`` GEMMs (m = 1 ... 64, 768 KiB weight in
-       L2; m >= 2 where the library has a GEMV path) and the ``gemm.*`` GEMM (256 x 1024 x
-       1024, weight in the shared SRAM); the choice with the smallest residual wins. A pass
-       over the weight costs its bytes (n padded to n_g) at the bandwidth of its level
-       (``weight_s_per_byte``).
-    4. GEMV path (``GEMV_PATH``): ``gemv_weight_passes`` = 1 [assumption: a GEMV streams its
-       weight once, unpacked] and ``gemv_macs_per_cycle`` from the m = 1 curve GEMM.
+    3. ``weight_passes``, the rows rate, ``out_cycles_per_elem``, ``m_tile`` and ``reread``: for each of
+       ``REREAD_CHOICES`` x ``M_TILE_CHOICES``, non-negative least squares of ``t - d - call =
+       (weight term of hwsim.gemm, P = passes * ceil(m/m_tile)) + m*k*n_g / rate + m*n*out``,
+       linear in passes, 1 / rate and out, over the ``curve.*`` GEMMs (m = 1 ... 64, 768 KiB weight in L2),
+       the ``far.*`` GEMMs (m = 1, 4, 16, 6 MiB weight beyond the L2), the ``gemm.*`` GEMM
+       (256 x 1024 x 1024) and the ``wide.*`` GEMM (256 x 64 x 1024: many outputs, few MACs;
+       with the others it gives ``out_cycles_per_elem``, the third column ``m * n``), m >= 2
+       where the library has a GEMV path; the choice with the
+       smallest residual wins. The first pass over the weight costs its bytes (n padded to n_g)
+       at the bandwidth of its level (``weight_s_per_byte``), the others at that or the L2's
+       (``reread``).
+    4. GEMV path (``GEMV_PATH``): ``gemv_weight_passes`` and ``gemv_macs_per_cycle`` by
+       non-negative least squares over the m = 1 curve and far GEMMs (a GEMV streams its weight
+       while it multiplies: a fitted pass count below 1 is the part of the weight's read that
+       the MACs do not hide); without the far GEMM, [assumption] one pass and the rest MACs.
 
-    ``tile`` = (n_granule, m_tile) known from the kernel's code (``kernel_tile``): not fitted.
+    ``known``: fields known from the kernel's code (``kernel_fields``: n_granule, m_tile,
+    reread), not fitted.
     """
+    known = known or {}
     from models.quant.policy import BITS
 
     f = cal.value("frequency_hz")
@@ -652,11 +729,13 @@ def fit_cpu_gemm(cal: Calibration, executor: str, precision: str,
     per = BITS[precision] / 8.0
     tm, tk = NTILE_M_K
     best_g, best_res = GRANULE_CHOICES[0], math.inf
-    for g in (GRANULE_CHOICES if tile is None else (tile[0],)):
+    for g in ((known["n_granule"],) if "n_granule" in known else GRANULE_CHOICES):
         rows = [(1.0, math.ceil(n / g) * g, cal.value(f"ntile.{executor}.{precision}.n{n}")) for n in NTILE_N]
-        _, _, res = _lsq(rows)
+        _, res = _lsq(rows)
         if res < best_res - 1e-12:
             best_g, best_res = g, res
+    if not math.isfinite(best_res):
+        raise _no_rate("the ntile GEMM times")
     g = best_g
     gemv = GEMV_PATH[executor]
     ck, cn = CURVE_K_N[precision]
@@ -665,43 +744,72 @@ def fit_cpu_gemm(cal: Calibration, executor: str, precision: str,
     def ng(n: int) -> int:
         return math.ceil(n / g) * g
 
+    s_l2 = 1.0 / level_bandwidths(cal)["scratchpad"]
+
     def one_pass(k: int, n: int) -> float:
         return k * ng(n) * per * weight_s_per_byte(cal, k * n * per)
 
+    def again_pass(k: int, n: int, reread: str) -> float:
+        """A pass after the first (``hwsim.gemm``: s_again)."""
+        home = one_pass(k, n)
+        return min(home, k * ng(n) * per * s_l2) if reread == "near" else home
+
+    def passes_s(k: int, n: int, passes: float, reread: str) -> float:
+        return min(passes, 1.0) * one_pass(k, n) + max(passes - 1.0, 0.0) * again_pass(k, n, reread)
+
     points = [(m, ck, cn, cal.value(f"curve.{executor}.{precision}.m{m}")) for m in CURVE_M if m > 1 or not gemv]
+    fk, fn = FAR_K_N[precision]
+    points += [(m, fk, fn, cal.value(f"far.{executor}.{precision}.m{m}")) for m in FAR_M
+               if (m > 1 or not gemv) and f"far.{executor}.{precision}.m{m}" in cal.items]
     points.append((PEAK_SHAPE[0], pk, pn, float(np.prod(PEAK_SHAPE)) / cal.value(f"gemm.{executor}.{precision}")))
+    if f"wide.{executor}.{precision}" in cal.items:
+        points.append((*WIDE_SHAPE, cal.value(f"wide.{executor}.{precision}")))
     sm, sk, sn = SMALL_SHAPE
     small = cal.value(f"small.{executor}.{precision}")
     call = max(small - d, 0.0)
     for _ in range(50):             # fixed point of (call, fit): converges in a few rounds
         last_call = call
         best = None
-        for mt in (M_TILE_CHOICES if tile is None else (tile[1],)):
-            rows = [((math.ceil(m / mt) if mt else 1) * one_pass(k, n), m * k * ng(n), t - d - call)
-                    for m, k, n, t in points]
-            a, b, res = _lsq(rows)
-            if best is None or res < best[3] - 1e-12:
-                best = (mt, a, b, res)
-        mt, passes, s_per_mac, _ = best
-        gv_rate = None
+        for reread in ((known["reread"],) if "reread" in known else REREAD_CHOICES):
+            for mt in ((known["m_tile"],) if "m_tile" in known else M_TILE_CHOICES):
+                # weight = first pass + the rest: (one - again) + passes * tiles * again
+                rows = [((math.ceil(m / mt) if mt else 1) * again_pass(k, n, reread), m * k * ng(n), m * n,
+                         t - d - call - (one_pass(k, n) - again_pass(k, n, reread)))
+                        for m, k, n, t in points]
+                (a, b, o), res = _lsq(rows)
+                if math.isfinite(res) and (best is None or res < best[5] - 1e-12):
+                    best = (reread, mt, a, b, o, res)
+        if best is None:
+            raise _no_rate("the curve, far, wide and large GEMM times")
+        reread, mt, passes, s_per_mac, s_per_out, _ = best
+        gv_rate, gv_pass = None, None
         if gemv:
-            t1 = cal.value(f"curve.{executor}.{precision}.m1")
-            left = t1 - d - call - one_pass(ck, cn)
-            gv_rate = ck * ng(cn) / left / f if left > 0 else None
+            gv_rows = [(one_pass(k, n), k * ng(n), cal.value(name) - d - call - n * s_per_out)
+                       for name, k, n in ((f"curve.{executor}.{precision}.m1", ck, cn),
+                                          (f"far.{executor}.{precision}.m1", fk, fn)) if name in cal.items]
+            (gp, s_gv), res = _lsq(gv_rows) if len(gv_rows) >= 2 else ((1.0, 0.0), math.inf)
+            if math.isfinite(res):
+                gv_pass, gv_rate = gp, 1.0 / (s_gv * f)
+            else:       # [assumption] one pass over the weight, the rest is the GEMV's MACs
+                left = gv_rows[0][2] - gv_rows[0][0]
+                gv_pass, gv_rate = (1.0, ck * ng(cn) / left / f) if left > 0 else (None, None)
         # the small GEMM's own work under this model, taken out of its time for the call
         if gemv and gv_rate is not None:
-            work = one_pass(sk, sn) + sk * ng(sn) / (gv_rate * f)
+            work = gv_pass * one_pass(sk, sn) + sk * ng(sn) / (gv_rate * f) + sn * s_per_out
         else:
-            work = passes * one_pass(sk, sn) + sm * sk * ng(sn) * s_per_mac
+            work = (passes_s(sk, sn, passes * (math.ceil(sm / mt) if mt else 1), reread)
+                    + sm * sk * ng(sn) * s_per_mac + sm * sn * s_per_out)
         call = max(small - d - work, 0.0)
         if abs(call - last_call) <= 1e-9 * max(small, 1e-12):
             break
     return {"macs_per_cycle": 1.0 / (s_per_mac * f), "call_cycles": call * f, "n_granule": g, "m_tile": mt,
-            "weight_passes": passes, "gemv_weight_passes": 1.0 if gv_rate is not None else None,
+            "weight_passes": passes, "reread": reread, "out_cycles_per_elem": s_per_out * f,
+            "gemv_weight_passes": gv_pass if gv_rate is not None else None,
             "gemv_macs_per_cycle": gv_rate}
 
 
-def spec_dict(cal: Calibration, executor: str, overheads: dict[str, float] | None = None) -> dict:
+def spec_dict(cal: Calibration, executor: str, overheads: dict[str, float] | None = None,
+              name: str = "host-cpu") -> dict:
     """The preset of ``executor`` as a plain dict (``hwsim.spec.AcceleratorSpec`` fields).
 
     ``overheads``: the torch executor's ``OVERHEAD_TERMS`` in seconds (default: the measured
@@ -709,7 +817,7 @@ def spec_dict(cal: Calibration, executor: str, overheads: dict[str, float] | Non
     one dispatch per op, ``dispatch.<executor>``."""
     f = cal.value("frequency_hz")
     src = "numba" if executor == "numba" else "aten"
-    fits = cal.gemm.get(src) or {p: fit_cpu_gemm(cal, src, p, kernel_tile(src)) for p in ENGINE_PRECISIONS[src]}
+    fits = cal.gemm.get(src) or {p: fit_cpu_gemm(cal, src, p, kernel_fields(src)) for p in ENGINE_PRECISIONS[src]}
     prec = ENGINE_PRECISIONS[executor]
     rates = {p: fits[p]["macs_per_cycle"] for p in prec}
     cpu = {p: {k: v for k, v in fits[p].items() if k != "macs_per_cycle"} for p in prec}
@@ -729,8 +837,8 @@ def spec_dict(cal: Calibration, executor: str, overheads: dict[str, float] | Non
     l3 = int(cal.value("l3_effective_bytes"))
     float_p = [p for p in ("fp32", "bf16") if p in prec] or ["fp32"]
     return {
-        "name": "host-cpu" + SUFFIX[executor],
-        "description": (f"{cal.machine['cpu_model']}, 1 thread, {EXECUTOR_TEXT[executor]}; "
+        "name": name + SUFFIX[executor],
+        "description": (f"{machine_name(cal.machine)}, 1 thread, {EXECUTOR_TEXT[executor]}; "
                         f"measured by hwsim calibrate on {cal.date}"),
         "frequency_hz": f,
         "cores": 1,
@@ -750,8 +858,7 @@ def spec_dict(cal: Calibration, executor: str, overheads: dict[str, float] | Non
         "dram_bw_bytes_per_s": bw["dram"],
         "dram_latency_s": 0.0,
         "mapping": {"residency": "cache", "prefetch": False, "spatial": False,
-                    **({"cache_hit_curve": cache_hit_curve(cal)}
-                       if executor == "torch" and any(k.startswith("cyclic.") for k in cal.items) else {})},
+                    **({"cache_hit_curve": cache_hit_curve(cal)} if _hit_curve(cal) is not None else {})},
     }
 
 
@@ -867,43 +974,44 @@ def fit_dispatch(cal: Calibration, cases: list[tuple],
 # Writing
 
 
-def preset_yaml(cal: Calibration, executor: str) -> str:
-    """The preset of ``executor`` as YAML text, every measured number commented with its source."""
+def preset_yaml(cal: Calibration, executor: str, name: str = "host-cpu") -> str:
+    """The preset of ``executor`` (named ``name`` + its suffix) as YAML text, every measured number
+    commented with its source."""
     import yaml
 
-    data = spec_dict(cal, executor)
+    data = spec_dict(cal, executor, name=name)
     src = "numba" if executor == "numba" else "aten"
     m = cal.machine
     sizes = sorted(int(k.split(".")[1]) for k in cal.items if k.startswith("read."))
     head = [
         f"# Generated by `hwsim calibrate --out FILE.yaml` on {cal.date} (this file: the {executor!r} executor,",
         f"# {EXECUTOR_TEXT[executor]}).",
-        f"# Machine: {m['cpu_model']}; flags {', '.join(m['flags']) or 'none of interest'}; "
+        f"# Machine: {machine_name(m)}; flags {', '.join(m['flags']) or 'none of interest'}; "
         f"{m['logical_cpus']} logical CPUs; torch {m['torch']}, numpy {m['numpy']}.",
         "# Another machine gets its own presets: run `hwsim calibrate --out FILE.yaml` there (writes FILE.yaml,",
         "# FILE-aten.yaml, FILE-numba.yaml) and check them with `hwsim validate --hw FILE.yaml`.",
         "# One thread is modelled as one core; every rate is measured on one thread (hwsim/calibrate.py says how).",
         "#",
-        "# Measured (medians of round-robin samples; `how` = the hwsim.calibrate call):",
+        f"# Measured ({cal.stat}s of round-robin samples; `how` = the hwsim.calibrate call):",
     ]
     for name, it in sorted(cal.items.items()):
-        if name.split(".")[0] in ("curve", "small", "ntile") and name.split(".")[1] != src:
+        if name.split(".")[0] in ("curve", "far", "wide", "small", "ntile") and name.split(".")[1] != src:
             continue
         if name.split(".")[0] in ("gemm", "sfu", "vector", "select", "dispatch") and name.split(".")[1] not in (src, executor):
             continue
-        head.append(f"#   {name} = {it.value:.4g} {it.unit}  [{it.how}]")
+        head.append(item_line(name, it))
     head += [
         "#",
-        f"# Derived: matrix.cycle_model cpu (hwsim.gemm) per precision from gemm/curve/small/ntile.{src}.<p>",
+        f"# Derived: matrix.cycle_model cpu (hwsim.gemm) per precision from gemm/curve/far/wide/small/ntile.{src}.<p>",
         "# by hwsim.calibrate.fit_cpu_gemm: n_granule (best fit of the ntile GEMMs), call_cycles (the small GEMM",
-        "# less the dispatch and its own work), weight_passes, m_tile and the rows rate macs_per_pe_per_cycle",
-        "# (least squares over the curve and large GEMMs), gemv_macs_per_cycle (the m = 1 curve GEMM);",
-        "# [assumption] gemv_weight_passes 1 (a GEMV streams its weight once, unpacked).",
+        "# less the dispatch and its own work), weight_passes, m_tile, reread, out_cycles_per_elem and the rows",
+        "# rate macs_per_pe_per_cycle (least squares over the curve, far, wide and large GEMMs), gemv_macs_per_cycle",
+        "# and gemv_weight_passes (least squares over the m = 1 curve and far GEMMs).",
     ]
-    tile = kernel_tile(src)
-    if tile is not None:
-        head.append(f"# n_granule {tile[0]}, m_tile {tile[1]}: from the code, not fitted (the VNNI kernels' register "
-                    "tile, hwsim.kernels.vnni NR x MR).")
+    known = kernel_fields(src)
+    if known:
+        head.append("# " + ", ".join(f"{k} {v}" for k, v in known.items()) + ": from the code, not fitted (the VNNI "
+                    "kernels' register tile, hwsim.kernels.vnni NR x MR, and a panel's K block kept in L1).")
     head += [
         f"# scratchpad = L2 of one core at read.{sizes[0]}; shared SRAM = l3_effective_bytes - L2",
         f"# at read.{sizes[1]}; DRAM at read.{sizes[-1]}; sfu / vector / select = sfu.{src} / vector.{src} /",
@@ -920,6 +1028,42 @@ def preset_yaml(cal: Calibration, executor: str) -> str:
     return "\n".join(head) + yaml.safe_dump(data, sort_keys=False, width=100)
 
 
+_ITEM_RE = re.compile(r"^#   ([a-z][\w.-]*) = (\S+) (\w+)  \[(.*)\]$")
+
+
+def item_line(name: str, it: Item) -> str:
+    """A measured item as a preset's header writes it (``recorded_items`` reads it back, to 4
+    significant digits)."""
+    return f"#   {name} = {it.value:.4g} {it.unit}  [{it.how}]"
+
+
+def recorded_items(text: str) -> dict[str, Item]:
+    """The measured items a preset's header records (``item_line``)."""
+    out = {}
+    for line in text.splitlines():
+        m = _ITEM_RE.match(line)
+        if m:
+            out[m[1]] = Item(float(m[2]), m[3], m[4])
+    return out
+
+
+def recorded_calibration(hw: str | Path) -> Calibration:
+    """The calibration a preset family recorded (the items of ``FILE.yaml`` and its siblings, to 4
+    significant digits), refitted with today's code (``fit_gemms``): how a model change moves the
+    fit of a machine that is no longer at hand (``benchmarks/bench_refit.py``)."""
+    from hwsim.spec import preset_path
+
+    base = preset_path(hw)
+    items: dict[str, Item] = {}
+    for path in preset_paths(base).values():
+        items.update(recorded_items(path.read_text()))
+    if not items:
+        raise CalibrationError(f"{base}: no measured items in its header (not written by hwsim calibrate)")
+    cal = Calibration({"cpu_model": f"recorded in {base.name}"}, "recorded", items)
+    fit_gemms(cal)
+    return cal
+
+
 def preset_paths(out: str | Path) -> dict[str, Path]:
     """Where ``write_presets(out)`` writes each executor's preset."""
     out = Path(out)
@@ -932,7 +1076,7 @@ def write_presets(cal: Calibration, out: str | Path) -> dict[str, Path]:
     from models.yamlio import from_dict, loads_yaml
 
     paths = preset_paths(out)
-    texts = {exe: preset_yaml(cal, exe) for exe in paths}
+    texts = {exe: preset_yaml(cal, exe, name=Path(out).stem) for exe in paths}
     for exe, text in texts.items():
         from_dict(AcceleratorSpec, loads_yaml(text, str(paths[exe])), source=str(paths[exe]))
     from hwsim.outputs import atomic_file

@@ -41,14 +41,21 @@ rows). The thread does a GEMM's parts one after another::
     n_g     = ceil(n / n_granule) * n_granule                 (the register tile's columns)
     passes  = gemv_weight_passes                              if m = 1 and it is given
               ceil(m / m_tile) * weight_passes                (m_tile = 0: one tile)
-    compute = m * k * n_g / rate     rate = gemv_macs_per_cycle if m = 1 and given, else the rows rate
+    compute = m * k * n_g / rate + m * n * out_cycles_per_elem
+                                     rate = gemv_macs_per_cycle if m = 1 and given, else the rows rate
     call    = call_cycles
-    weight  = passes * w_bytes * (n_g / n) * f * (seconds per byte of the levels the weight is in)
+    weight  = w_bytes * (n_g / n) * f * (min(passes, 1) * s_home + max(passes - 1, 0) * s_again)
 
 Split as ``compute``, ``fill_drain`` (= ``call``: the library's fixed cost of a call) and
-``preload`` (= ``weight``: the passes over the weight). The seconds per weight byte mix the
-bandwidths of where the weight is stored (scratchpad, shared SRAM, other cores, DRAM) in
-proportion to its bytes there: a cache is modelled as the level that holds the weight.
+``preload`` (= ``weight``: the passes over the weight). The first pass reads the weight from
+where it is stored: ``s_home`` mixes the bandwidths of the scratchpad, shared SRAM, other cores
+and DRAM in proportion to its bytes there (a cache is modelled as the level that holds the
+weight). The other passes (the library's packing, and every further row tile) read it again
+where ``reread`` says: ``home`` (``s_again = s_home``: the library streams the whole weight for
+every row tile) or ``near`` (``s_again = min(s_home, 1 / core.scratchpad_bw_bytes_per_s)``: it
+keeps a block of the weight in the core's own cache while every row tile uses it, as the
+project's VNNI kernels keep a panel's K block in L1, ``hwsim.kernels.vnni``, and BLAS
+libraries pack B in blocks sized for L2). ``hwsim calibrate`` fits the choice.
 
 ``cost_gemm`` is the public single-GEMM estimate, vectorized over arrays of shapes. The simulator
 prices every GEMM through ``gemm_engine``, as ``cost_gemm`` does.
@@ -184,8 +191,9 @@ def cpu_gemm_cycles(hw: AcceleratorSpec, m, k, n, prec, w_bytes, s_per_w_byte):
     Args:
         m, k, n: shapes (arrays of equal shape); prec: effective precision codes
             (``hwsim.precision.PREC_CODE``), each a key of ``matrix.cpu``.
-        w_bytes: each GEMM's weight bytes; s_per_w_byte: seconds per weight byte of one pass
-            (1 / bandwidth of the level it is read from, mixed by bytes).
+        w_bytes: each GEMM's weight bytes; s_per_w_byte: seconds per weight byte of the first
+            pass (1 / bandwidth of the level it is stored in, mixed by bytes); the other passes
+            read where ``reread`` says (module docstring).
     """
     mx = hw.core.matrix
     prec = np.asarray(prec, dtype=np.int64)
@@ -199,12 +207,17 @@ def cpu_gemm_cycles(hw: AcceleratorSpec, m, k, n, prec, w_bytes, s_per_w_byte):
     gv_pass = _cpu_table(hw, "gemv_weight_passes")[prec]
     gemv = m == 1
     n_g = np.ceil(n / gran) * gran
-    compute = m * k * n_g / np.where(gemv & ~np.isnan(gv_rate), gv_rate, rate)
+    compute = m * k * n_g / np.where(gemv & ~np.isnan(gv_rate), gv_rate, rate) \
+        + m * n * _cpu_table(hw, "out_cycles_per_elem")[prec]
     tiles = np.where(mt > 0, np.ceil(m / np.where(mt > 0, mt, 1.0)), 1.0)
     passes = np.where(gemv & ~np.isnan(gv_pass), gv_pass, tiles * _cpu_table(hw, "weight_passes")[prec])
     with np.errstate(divide="ignore", invalid="ignore"):
         pad = np.where(n > 0, n_g / n, 1.0)
-    weight = passes * np.asarray(w_bytes, dtype=np.float64) * pad * s_per_w_byte * hw.frequency_hz
+    s_home = np.asarray(s_per_w_byte, dtype=np.float64)
+    near = precision_table({p: float(c.reread == "near") for p, c in (hw.core.matrix.cpu or {}).items()})[prec] > 0
+    s_again = np.where(near, np.minimum(s_home, 1.0 / hw.core.scratchpad_bw_bytes_per_s), s_home)
+    per_byte = np.minimum(passes, 1.0) * s_home + np.maximum(passes - 1.0, 0.0) * s_again
+    weight = np.asarray(w_bytes, dtype=np.float64) * pad * per_byte * hw.frequency_hz
     call = _cpu_table(hw, "call_cycles")[prec] + np.zeros_like(compute)
     zero = m * k * n == 0
     return (np.where(zero, 0.0, compute), np.where(zero, 0.0, call), np.where(zero, 0.0, weight))

@@ -396,6 +396,19 @@ def hit_share(curve: tuple[tuple[float, float], ...], nbytes: float) -> float:
     return float(np.interp(np.log(max(nbytes, 1.0)), xs, [h for _, h in curve]))
 
 
+def shared_share(need: float, capacity: float, shared_bytes: float,
+                 hit_curve: tuple[tuple[float, float], ...] | None = None) -> float:
+    """The share of a working set of ``need`` weight bytes that misses the scratchpads
+    (``capacity`` bytes of them) but is served by the shared level, under ``mapping.residency:
+    cache``: ``hit_share`` of the curve when there is one, else all of it when it fits the shared
+    level and those scratchpads (an exclusive L3), else none (an LRU cache under cyclic reuse
+    holds nothing of a working set larger than itself). The one rule of ``_place_cache``, also
+    used by ``hwsim.calibrate`` to price a calibration GEMM's weight."""
+    if hit_curve is not None:
+        return hit_share(hit_curve, need)
+    return 1.0 if need <= shared_bytes + capacity else 0.0
+
+
 def _place_cache(items_of: dict, capacity: dict, shared_bytes: float, pooled: bool = False,
                  hit_curve: tuple[tuple[float, float], ...] | None = None) -> tuple[dict, dict, dict]:
     """``mapping.residency: cache`` (module docstring): every reused weight of a group at one level.
@@ -422,11 +435,9 @@ def _place_cache(items_of: dict, capacity: dict, shared_bytes: float, pooled: bo
         elif items:
             missed.append(g)
     need = sum(sz for g in missed for sz, _ in weights[g])
-    if missed and hit_curve is not None:
-        h = hit_share(hit_curve, need)
-        shared.update({key: h * sz for g in missed for sz, key in weights[g] if h > 0})
-    elif missed and need <= shared_bytes + sum(capacity.get(g, 0.0) for g in missed):
-        shared.update({key: sz for g in missed for sz, key in weights[g]})
+    h = shared_share(need, sum(capacity.get(g, 0.0) for g in missed), shared_bytes, hit_curve) if missed else 0.0
+    if h > 0:
+        shared.update({key: h * sz for g in missed for sz, key in weights[g]})
     free = total_cap - sum(local.values()) - sum(shared.values())
     for sz, key in sorted(acts, key=lambda t: (t[0], str(t[1]))):
         if sz <= free:

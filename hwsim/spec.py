@@ -91,9 +91,16 @@ class CpuGemmSpec:
         m_tile: rows of m per pass over the weight (a kernel whose register tile holds
             ``m_tile`` rows re-reads the weight panel for every row tile); 0: one pass whatever
             m (the library packs the weight once and keeps every row's partial sums).
-        weight_passes: passes over the weight's bytes per row tile, each at the bandwidth of the
-            level the weight is stored at (a pack reads the weight and writes and re-reads the
-            packed copy: about 2-4 passes; a kernel on a prepacked weight: about 1).
+        weight_passes: passes over the weight's bytes per row tile (a pack reads the weight and
+            writes and re-reads the packed copy: about 2-4 passes; a kernel on a prepacked
+            weight: about 1). The first pass reads the level the weight is stored at; the
+            others read where ``reread`` says.
+        reread: where the passes after the first read the weight: ``home``, the level it is
+            stored at (a library that streams the whole weight again for every row tile);
+            ``near``, the core's own cache (``core.scratchpad_bw_bytes_per_s``: a library that
+            keeps a block of the weight there while every row tile uses it).
+        out_cycles_per_elem: cycles per output element on top of the MACs (the epilogue that
+            converts, requantizes and stores each of the m x n outputs).
         gemv_weight_passes: passes over the weight when m = 1 (a GEMV path that streams the
             weight without packing: 1); None: as for m >= 2.
         gemv_macs_per_cycle: MACs per cycle when m = 1 (a GEMV runs at its own, lower rate:
@@ -104,6 +111,8 @@ class CpuGemmSpec:
     n_granule: int = 1
     m_tile: int = 0
     weight_passes: float = 1.0
+    reread: Literal["home", "near"] = "home"
+    out_cycles_per_elem: float = 0.0
     gemv_weight_passes: float | None = None
     gemv_macs_per_cycle: float | None = None
 
@@ -112,6 +121,7 @@ class CpuGemmSpec:
         require(self.n_granule >= 1, f"n_granule must be >= 1, got {self.n_granule}")
         require(self.m_tile >= 0, f"m_tile must be >= 0 (0: one pass), got {self.m_tile}")
         require(self.weight_passes >= 0, f"weight_passes must be >= 0, got {self.weight_passes}")
+        require(self.out_cycles_per_elem >= 0, f"out_cycles_per_elem must be >= 0, got {self.out_cycles_per_elem}")
         require(self.gemv_weight_passes is None or self.gemv_weight_passes >= 0,
                 f"gemv_weight_passes must be >= 0, got {self.gemv_weight_passes}")
         require(self.gemv_macs_per_cycle is None or self.gemv_macs_per_cycle > 0,

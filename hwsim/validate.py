@@ -7,7 +7,7 @@ Cases (``gemm_cases``, ``DECODE_CASES``):
   (frames of an utterance), for each executor and precision: torch ``F.linear`` at fp32 and bf16,
   ``torch._int_mm`` at int8 (executor ``aten``: preset ``FILE-aten.yaml``), and the project's Numba
   kernels ``gemm_int8`` / ``gemm_int4`` with prepacked weights (``numba``: ``FILE-numba.yaml``).
-  Measured: median seconds per call of a loop of calls on one thread, the same weight every call
+  Measured: seconds per call of a loop of calls on one thread (the minimum over rounds; below), the same weight every call
   (so it sits in whatever cache level holds it). Predicted: ``hwsim.simulate`` of a graph of
   ``GEMM_USES`` uses of that GEMM with one weight (``gemm_graph``), the latency of the last
   (steady-state) use: the execution plan keeps the weight in the scratchpad (L2) or the shared
@@ -21,8 +21,11 @@ With ``calibrate=True`` (``hwsim validate --calibrate``) the presets are measure
 session: ``hwsim.calibrate``'s benchmarks join the cases' round-robin and the presets are written
 to ``hw`` before the predictions are made; no case is a calibration benchmark.
 
-All timed cases are sampled round-robin (``hwsim.calibrate.round_robin``): a burst of load from other
-users of the machine hits every case alike, and the median per case is kept.
+All timed cases are sampled round-robin (``hwsim.calibrate.round_robin_samples``): a burst of load
+from other users of the machine hits every case alike. ``measured_s`` is the minimum over the rounds
+(``stat``: what other users add to a sample only ever adds time, and more often to a long sample;
+``hwsim.calibrate``'s docstring), the calibration's items likewise; ``measured_median_s`` is
+the median, and ``summary_median`` the summary with it, for a reader who wants the loaded machine.
 
 Output (``validate(...)``, ``--json``, ``benchmarks/results/validate.json``); fields are stable::
 
@@ -30,13 +33,16 @@ Output (``validate(...)``, ``--json``, ``benchmarks/results/validate.json``); fi
      "date": "YYYY-MM-DD HH:MM UTC", "command": the command line that produced it,
      "hw": {"torch": path, "aten": path, "numba": path},
      "calibrated_with_cases": bool,                                # presets measured in this session
+     "stat": "min" | "median", "repeats": int,                     # what measured_s is, of how many
      "cases": [{"name", "kind": "gemm" | "decode", "executor", "precision", "m", "k", "n",
                 "predicted_s", "measured_s", "ratio",              # ratio = predicted / measured
+                "measured_median_s", "measured_max_s",             # the rounds' median and maximum
                 # decodes only: "model", "frames", "beam", "lm_fusion", "ops"
                }, ...],                                            # m, k, n: None for decodes
      "summary": {"median_abs_err", "p90_abs_err", "n",             # over every case
                  "by_kind": {kind: {"median_abs_err", "p90_abs_err", "n", "worst"}},
-                 "by_precision": {"<kind>.<executor>.<precision>": {...the same...}}}}
+                 "by_precision": {"<kind>.<executor>.<precision>": {...the same...}}},
+     "summary_median": {...the same, of predicted_s / measured_median_s...}}
 
 ``abs_err`` of a case is ``|predicted / measured - 1|``; ``median_abs_err`` and ``p90_abs_err`` are
 the median and the 90th percentile (numpy's linear interpolation) of it; ``worst`` names the case
@@ -53,7 +59,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hwsim.calibrate import machine_info, preset_paths, round_robin, sample_loop
+from hwsim.calibrate import (DEFAULT_STAT, machine_info, preset_paths, reduce_samples, round_robin_samples,
+                             sample_loop)
 from hwsim.provenance import utc_stamp
 
 log = logging.getLogger(__name__)
@@ -94,6 +101,8 @@ class Case:
     predicted_s: float = math.nan
     measured_s: float = math.nan
     ratio: float = math.nan
+    measured_median_s: float = math.nan
+    measured_max_s: float = math.nan
     model: str | None = None
     frames: int | None = None
     beam: int | None = None
@@ -121,27 +130,28 @@ def gemm_cases() -> list[Case]:
     return cases
 
 
-def error_stats(cases: list[Case] | list[dict]) -> dict:
-    """``median_abs_err``, ``p90_abs_err``, ``n`` and the ``worst`` case of |predicted/measured - 1|."""
+def error_stats(cases: list[Case] | list[dict], measured: str = "measured_s") -> dict:
+    """``median_abs_err``, ``p90_abs_err``, ``n`` and the ``worst`` case of |predicted/measured - 1|
+    (``measured``: the field of the measured time)."""
     rows = [c if isinstance(c, dict) else c.to_dict() for c in cases]
     if not rows:
         return {"median_abs_err": None, "p90_abs_err": None, "n": 0, "worst": None}
-    err = np.abs(np.array([r["predicted_s"] / r["measured_s"] for r in rows]) - 1.0)
+    err = np.abs(np.array([r["predicted_s"] / r[measured] for r in rows]) - 1.0)
     worst = rows[int(np.argmax(err))]
     return {"median_abs_err": float(np.median(err)), "p90_abs_err": float(np.percentile(err, 90)),
             "n": len(rows), "worst": worst["name"]}
 
 
-def summarize(cases: list[Case]) -> dict:
+def summarize(cases: list[Case], measured: str = "measured_s") -> dict:
     """The ``summary`` object: overall, by kind, by (kind, executor, precision)."""
     by_kind: dict[str, list[Case]] = {}
     by_prec: dict[str, list[Case]] = {}
     for c in cases:
         by_kind.setdefault(c.kind, []).append(c)
         by_prec.setdefault(f"{c.kind}.{c.executor}.{c.precision}", []).append(c)
-    out = {k: v for k, v in error_stats(cases).items() if k != "worst"}
-    out["by_kind"] = {k: error_stats(v) for k, v in by_kind.items()}
-    out["by_precision"] = {k: error_stats(v) for k, v in sorted(by_prec.items())}
+    out = {k: v for k, v in error_stats(cases, measured).items() if k != "worst"}
+    out["by_kind"] = {k: error_stats(v, measured) for k, v in by_kind.items()}
+    out["by_precision"] = {k: error_stats(v, measured) for k, v in sorted(by_prec.items())}
     return out
 
 
@@ -226,7 +236,7 @@ def resolve_presets(hw: str | Path) -> dict[str, Path]:
 
 def validate(hw: str | Path, repeats: int = 5, min_sample_s: float = 0.02, gemms: bool = True,
              decodes: bool = True, command: str = "", timer=sample_loop,
-             calibrate: bool = False) -> dict:
+             calibrate: bool = False, stat: str = DEFAULT_STAT) -> dict:
     """Run every case (about 2 minutes here) and return the result object (module docstring).
 
     ``calibrate``: measure the presets in the same session, ``hwsim.calibrate``'s benchmarks in
@@ -266,10 +276,11 @@ def validate(hw: str | Path, repeats: int = 5, min_sample_s: float = 0.02, gemms
     order = list(benches)
     random.Random(0).shuffle(order)
     log.info("validate: %d cases x %d rounds", len(order), repeats)
-    measured = round_robin({name: benches[name] for name in order}, repeats, min_sample_s, timer)
+    samples = round_robin_samples({name: benches[name] for name in order}, repeats, min_sample_s, timer)
+    measured = reduce_samples(samples, stat)
     if session is not None:
         cal = session.finish({k.split(":", 1)[1]: v for k, v in measured.items() if k.startswith("calibrate:")},
-                             repeats)
+                             repeats, stat)
         write_presets(cal, Path(hw))
     paths = resolve_presets(hw)
     specs = {exe: load_spec(p) for exe, p in paths.items()}
@@ -280,12 +291,15 @@ def validate(hw: str | Path, repeats: int = 5, min_sample_s: float = 0.02, gemms
             graph, system, audio_s = traced[c.name]
             c.predicted_s = simulate(graph, specs["torch"], "fp32", audio_s, config=system.config).latency_s
         c.measured_s = measured[c.name]
+        c.measured_median_s = float(np.median(samples[c.name]))
+        c.measured_max_s = float(max(samples[c.name]))
         c.ratio = c.predicted_s / c.measured_s
     return {"machine": machine_info(),
             "date": utc_stamp(),
             "command": command, "hw": {exe: _shown(p) for exe, p in paths.items()},
-            "calibrated_with_cases": bool(calibrate),
-            "cases": [c.to_dict() for c in cases], "summary": summarize(cases)}
+            "calibrated_with_cases": bool(calibrate), "stat": stat, "repeats": repeats,
+            "cases": [c.to_dict() for c in cases], "summary": summarize(cases),
+            "summary_median": summarize(cases, "measured_median_s")}
 
 
 def _shown(path: Path) -> str:

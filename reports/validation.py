@@ -196,6 +196,8 @@ def machine_text(machine) -> str:
     """The ``machine`` field of validate.json (a name, or a mapping of CPU facts) as text."""
     if isinstance(machine, dict):
         parts = [str(machine.get("cpu_model") or machine.get("cpu") or "an unnamed CPU")]
+        if machine.get("cpu_family") is not None:
+            parts.append(f"family {machine['cpu_family']} model {machine.get('cpu_model_number')}")
         if machine.get("logical_cpus"):
             parts.append(f"{machine['logical_cpus']} logical CPUs")
         if machine.get("cpu_mhz"):
@@ -284,6 +286,14 @@ def measured_lines(data: dict | None, out_dir: Path, source: str) -> list[str]:
     goal = _goal_sentence(df)
     if goal:
         lines += [goal]
+    stat = data.get("stat")
+    if stat and "measured_median_s" in df.columns and df["measured_median_s"].notna().all():
+        med_df = df.assign(abs_err=(df["predicted_s"] / df["measured_median_s"] - 1.0).abs())
+        what = ("the minimum of the round-robin samples: what other users of the machine add to a sample "
+                "(their traffic in the shared L3 and to DRAM) only ever adds time" if stat == "min"
+                else "the median of the round-robin samples")
+        lines += ["", f"Measured time per case = {what} ({data.get('repeats', '?')} rounds). Against the rounds' "
+                  f"medians instead: {_goal_sentence(med_df)}"]
     summary = data.get("summary") or {}
     med, p90 = df["abs_err"].median(), df["abs_err"].quantile(0.9)
     if summary and not (np.isclose(summary.get("median_abs_err", med), med, rtol=1e-6)

@@ -21,7 +21,10 @@ def register(subparsers) -> None:
                               description=__doc__)
     p.add_argument("--out", required=True, help="preset to write (FILE.yaml; FILE-aten.yaml and "
                    "FILE-numba.yaml are written beside it)")
-    p.add_argument("--repeats", type=count, default=5, help="samples per measurement (median kept)")
+    p.add_argument("--repeats", type=count, default=5, help="samples per measurement (--stat of them kept)")
+    p.add_argument("--stat", choices=("min", "median"), default="min",
+                   help="how the samples reduce to one time: min (default: the machine without other "
+                        "users' cache and DRAM traffic) or median")
     p.add_argument("--min-sample-s", type=positive_float, default=0.02,
                    help="least duration of one sample, seconds")
     p.set_defaults(func=run)
@@ -37,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
         check_file(path, "--out", suffix=".yaml")
     if args.repeats < 1:
         raise UserError("--repeats must be >= 1")
-    cal = measure(repeats=args.repeats, min_sample_s=args.min_sample_s)
+    cal = measure(repeats=args.repeats, min_sample_s=args.min_sample_s, stat=args.stat)
     paths = write_presets(cal, args.out)
     for exe, path in paths.items():
         print(f"{exe:>6}: {path}")

@@ -116,7 +116,7 @@ def test_validate_calibrate_times_both_in_one_round_and_predicts_from_what_it_wr
         def callables(self):
             return {"probe": lambda: timed.append("probe")}
 
-        def finish(self, seconds, repeats):
+        def finish(self, seconds, repeats, stat="min"):
             assert set(seconds) == {"probe"}
             return fake_calibration()
 
@@ -131,3 +131,32 @@ def test_validate_calibrate_times_both_in_one_round_and_predicts_from_what_it_wr
     (case,) = res["cases"]
     assert case["measured_s"] == 1e-3
     assert case["predicted_s"] == pytest.approx(predict_gemm(load_spec(tmp_path / "mine-aten.yaml"), 8, 256, 512, "fp32"))
+
+
+def test_round_robin_keeps_the_minimum_of_the_rounds_and_validate_records_the_median(tmp_path, monkeypatch):
+    """Other users' traffic only adds time: ``round_robin`` keeps each bench's minimum over the
+    rounds by default (``stat="median"`` the median); ``validate`` reports ``measured_s`` by its
+    ``stat`` and the rounds' median and maximum beside it, and a second summary against the medians."""
+    import hwsim.calibrate as cal_mod
+    from hwsim import validate as val_mod
+
+    script = {"a": iter([0.0, 3.0, 1.0, 2.0]), "b": iter([0.0, 5.0, 5.0, 4.0])}   # warm-up, then 3 rounds
+
+    def timer(fn, loops):
+        return next(script[fn()])
+
+    benches = {"a": lambda: "a", "b": lambda: "b"}
+    assert cal_mod.round_robin(benches, 3, 0.0, timer) == {"a": 1.0, "b": 4.0}
+    with pytest.raises(ValueError, match="unknown sample statistic 'mean'"):
+        cal_mod.reduce_samples({"a": [1.0]}, "mean")
+    assert cal_mod.reduce_samples({"a": [3.0, 1.0, 2.0]}, "median") == {"a": 2.0}
+
+    monkeypatch.setattr(val_mod, "gemm_cases", lambda: [Case("aten fp32 8x256x512", "gemm", "aten", "fp32", 8, 256, 512)])
+    times = iter([1e-3, 4e-3, 1e-3, 2e-3])           # warm-up, then rounds of 4, 1 and 2 ms
+    res = val_mod.validate("host-cpu", repeats=3, min_sample_s=0.0, decodes=False,
+                           timer=lambda fn, loops: (fn(), next(times))[1])
+    (case,) = res["cases"]
+    assert (res["stat"], res["repeats"]) == ("min", 3)
+    assert (case["measured_s"], case["measured_median_s"], case["measured_max_s"]) == (1e-3, 2e-3, 4e-3)
+    assert case["ratio"] == pytest.approx(case["predicted_s"] / 1e-3)
+    assert res["summary_median"]["median_abs_err"] == pytest.approx(abs(case["predicted_s"] / 2e-3 - 1))
