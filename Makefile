@@ -91,3 +91,4 @@ accuracy: $(STAMP)
 	fi
 	$(PY) -m models.train.pipeline all --data $(ACC_DATA)
 	$(PY) -m reports.accuracy --data $(ACC_DATA)
+	$(PY) -m reports.ablation --data $(ACC_DATA)

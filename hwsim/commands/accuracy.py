@@ -1,12 +1,12 @@
 """``hwsim accuracy``: the accuracy pipeline (synthetic corpus, training, PTQ/QAT, WER/CER) and its
-report. A thin layer over ``models.train.pipeline`` and ``reports.accuracy``; every stage skips
+report. A thin layer over ``models.train.pipeline``, ``reports.accuracy`` and ``reports.ablation``; every stage skips
 when its outputs are complete, so an interrupted run resumes."""
 
 from __future__ import annotations
 
 import argparse
 
-STAGES = ("corpus", "train", "assemble", "quantize", "evaluate", "report", "all")  # pipeline.STAGES + report
+STAGES = ("corpus", "train", "assemble", "quantize", "evaluate", "ablate", "report", "all")  # pipeline.STAGES + report
 
 
 def register(subparsers) -> None:
@@ -21,7 +21,7 @@ def register(subparsers) -> None:
 
 
 #: What the report reads, relative to --data, and the stage that writes it.
-REPORT_INPUTS = (("eval/results.json", "evaluate"), ("corpus/corpus.json", "corpus"))
+REPORT_INPUTS = (("eval/results.json", "evaluate"), ("corpus/corpus.json", "corpus"), ("eval/ablation.json", "ablate"))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -29,6 +29,7 @@ def run(args: argparse.Namespace) -> int:
 
     from models.train import pipeline
     from models.yamlio import UserError
+    from reports import ablation
     from reports.accuracy import build
 
     from hwsim.outputs import atomic_dir, check_dir
@@ -47,4 +48,5 @@ def run(args: argparse.Namespace) -> int:
                                 "(or --stage all) first")
         with atomic_dir(args.out) as tmp:
             build(args.data, args.checkpoints, tmp)
+            ablation.build(args.data, tmp)
     return 0

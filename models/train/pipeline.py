@@ -11,6 +11,9 @@ Stages (``python -m models.train.pipeline STAGE [--data DIR]``; ``all`` runs the
                                                                     -> checkpoints/small-*.pt
 5. ``evaluate``   WER/CER per precision x test set x search x beam x fusion, DR weights tuned
                   on the Bible dev book                             -> DATA/eval/*.json
+6. ``ablate``     per-role ablation of INT4 PTQ (``models.quant.ablation``) and every
+                  checkpoint, WER on the dev sets, ALSD with and without DR fusion
+                                                                    -> DATA/eval/ablation.json
 
 The report (``reports/accuracy/``) is built from DATA/eval/results.json by ``python -m
 reports.accuracy`` (reports sit above models, so models never imports them).
@@ -32,7 +35,7 @@ from models.data.features import build_features, features_complete, load_feature
 
 log = logging.getLogger("models.train.pipeline")
 
-STAGES = ("corpus", "train", "assemble", "quantize", "evaluate")
+STAGES = ("corpus", "train", "assemble", "quantize", "evaluate", "ablate")
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,8 @@ class Settings:
     eval_utts: int = 160
     beams: str = "1,4,8,16"
     precisions: str = "fp32,int4-naive-ptq,int4-ptq,int4-qat"
+    ablate_utts: int = 100
+    ablate_beam: int = 4
     jobs: int = 2
 
     def corpus_spec(self) -> CorpusSpec:

@@ -306,6 +306,10 @@ def _have(s, key: str) -> bool:
 
 
 def load_precision(s, precision: str):
+    """The system of a checkpoint name (``PRECISIONS``) or of an ablation variant
+    (``ablation:<name>``, pickled by ``stage_ablate``)."""
+    if precision.startswith("ablation:"):
+        return torch.load(_ablation_path(s, precision.split(":", 1)[1]), weights_only=False)
     if precision == "fp32":
         return load_fp32(s)
     if not _ckpt(s, precision).exists() and _pickle_path(s, precision).exists():
@@ -455,5 +459,79 @@ def stage_evaluate(s) -> None:
     (root / "results.json").write_text(json.dumps({"fusion": stage_tune(s), "rows": results}, indent=2) + "\n")
 
 
+# ----------------------------------------------------------------------------------------------
+# ablate
+
+#: Dev sets of the ablation (never the tests: it chooses between quantizers).
+DEV_SETS = {"fortunes": "fortunes_dev", "bible": "bible_dev"}
+
+
+def _ablation_path(s, name: str) -> Path:
+    return s.runs / f"{s.preset}-ablation-{name}.qsys.pt"
+
+
+def ablation_configs(fusion: dict, beam: int) -> dict[str, SearchConfig]:
+    """ALSD at ``beam`` without and with DR fusion (keys as ``search_configs``)."""
+    return {k: v for k, v in search_configs(fusion, (beam,)).items() if k.startswith("alsd-")}
+
+
+def stage_ablate(s) -> None:
+    """Per-role ablation (``models.quant.ablation.ABLATIONS``): INT4 PTQ with one role at a time
+    back to the naive quantizer, calibrated as ``stage_ptq`` calibrates (pickled under DATA/runs/,
+    not committed), and every checkpoint of ``PRECISIONS``, decoded on the first
+    ``s.ablate_utts`` utterances of each dev set at ALSD beam ``s.ablate_beam`` without and with DR
+    fusion (the tuned weights). Writes DATA/eval/ablation.json: one row per (system, dev set,
+    fusion) with WER, CER, words and per-utterance word errors (for paired intervals)."""
+    from models.quant import quantize
+    from models.quant.ablation import ABLATIONS, BASE_POLICY, ablation_policy
+    from models.train.qat import calibration_pass
+
+    fp32 = None
+    for a in ABLATIONS:
+        path = _ablation_path(s, a.name)
+        if path.exists():
+            continue
+        fp32 = fp32 or load_fp32(s)
+        calib = _calibration_items(s, fp32)
+        qsys = quantize(fp32, ablation_policy(a.name), mode="ptq", calib_features=calib, calib_fn=calibration_pass,
+                        seed=s.seed)
+        from models.train.loop import save_atomic
+
+        save_atomic(qsys, path)
+        log.info("ablation %s: PTQ done", a.name)
+    fusion = stage_tune(s)["best"]
+    configs = ablation_configs(fusion, s.ablate_beam)
+    root = Path(s.data) / "eval" / "ablation"
+    systems = [p for p in PRECISIONS if _have(s, p)] + [f"ablation:{a.name}" for a in ABLATIONS]
+    from models.data.features import load_features
+
+    sizes = {split: min(s.ablate_utts, len(load_features(s.corpus, split)["texts"])) for split in DEV_SETS.values()}
+    tasks = []
+    for system in systems:
+        for dev, split in DEV_SETS.items():
+            for lo in range(0, sizes[split], CHUNK):
+                tasks.append((s, system, split, lo, min(sizes[split], lo + CHUNK), configs,
+                              str(root / system.replace(":", "-") / dev / f"{lo:04d}.json")))
+    _run_tasks(s, tasks, "ablate")
+    rows = []
+    for system in systems:
+        policy = (ablation_policy(system.split(":", 1)[1]).name if system.startswith("ablation:")
+                  else {"int4-naive-ptq": "int4-naive", "int4-ptq": BASE_POLICY, "int4-qat": BASE_POLICY}.get(system,
+                                                                                                              system))
+        for dev in DEV_SETS:
+            paths = sorted((root / system.replace(":", "-") / dev).glob("*.json"))
+            for key, r in _collect(paths).items():
+                search, beam, lm = key.split("-")
+                rows.append({"system": system, "policy": policy, "dev": dev, "search": search, "beam": int(beam),
+                             "lm_fusion": lm, "wer": round(r["wer"], 2), "cer": round(r["cer"], 2),
+                             "utterances": r["utterances"], "words": r["words"],
+                             "utt_word_errors": r["utt_word_errors"], "utt_words": r["utt_words"]})
+    out = {"preset": s.preset, "fusion": fusion, "beam": s.ablate_beam, "utterances": sizes,
+           "base_policy": BASE_POLICY,
+           "ablations": [{"name": a.name, "change": a.change, "policy": ablation_policy(a.name).name}
+                         for a in ABLATIONS], "rows": rows}
+    (Path(s.data) / "eval" / "ablation.json").write_text(json.dumps(out, indent=2) + "\n")
+
+
 __all__ = ["stage_assemble", "stage_quantize", "stage_ptq", "stage_qat", "stage_tune", "stage_evaluate",
-           "search_configs", "PRECISIONS", "load_precision"]
+           "search_configs", "PRECISIONS", "load_precision", "stage_ablate", "ablation_configs", "DEV_SETS"]

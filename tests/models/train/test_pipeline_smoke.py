@@ -18,7 +18,8 @@ torch.set_num_threads(1)
 FLAGS = ["--preset", "tiny", "--engine", "tones", "--train-hours", "0.01", "--fortunes-dev", "3",
          "--fortunes-test", "3", "--bible-dev", "3", "--bible-test", "3", "--rnnt-max-steps", "3",
          "--rnnt-max-frames", "2000", "--lm-src-steps", "3", "--lm-ext-steps", "3", "--qat-steps", "2",
-         "--qat-max-frames", "1000", "--qat-lm-steps", "2", "--rnnt-threads", "1", "--tune-utts", "2", "--eval-utts", "2", "--beams", "1,2", "--jobs", "1"]
+         "--qat-max-frames", "1000", "--qat-lm-steps", "2", "--rnnt-threads", "1", "--tune-utts", "2", "--eval-utts", "2", "--beams", "1,2", "--ablate-utts", "2",
+         "--ablate-beam", "2", "--jobs", "1"]
 
 
 @pytest.fixture(scope="module")
@@ -83,3 +84,34 @@ def test_results_rows_and_rerun_skips(run, tmp_path):
     text = (out / "README.md").read_text()
     assert (out / "wer_vs_beam.png").stat().st_size > 0 and "| precision |" in text
     assert "By voice group" in text and "feature augmentation `default`" in text
+
+
+def test_ablation_rows_and_report(run, tmp_path):
+    """``ablate``: every checkpoint and every ``ABLATIONS`` variant on both dev sets, ALSD without
+    and with DR; the report simulates each policy and pools the dev sets as the rows say."""
+    from models.quant.ablation import ABLATIONS
+    from reports import ablation as report
+
+    root, _ = run
+    ev = json.loads((root / "data" / "eval" / "ablation.json").read_text())
+    systems = {r["system"] for r in ev["rows"]}
+    assert systems == {"fp32", "int4-naive-ptq", "int4-ptq", "int4-qat"} | {f"ablation:{a.name}" for a in ABLATIONS}
+    assert len(ev["rows"]) == len(systems) * 2 * 2 and ev["preset"] == "tiny" and ev["beam"] == 2
+    assert ev["utterances"] == {"fortunes_dev": 2, "bible_dev": 2}
+    for r in ev["rows"]:
+        assert (r["search"], r["beam"]) == ("alsd", 2) and len(r["utt_word_errors"]) == r["utterances"] == 2
+    out = report.build(root / "data", tmp_path / "report")
+    saved = json.loads((out / "ablation.json").read_text())
+    costs = saved["simulated"]["costs"]
+    assert set(costs) == {r["policy"] for r in ev["rows"]}
+    # int4 weights: more compression than fp32; a variant of int4 keeps int4's weight bytes unless it
+    # changes a weight role
+    assert costs["int4"]["dr"]["compression_x"] > costs["fp32"]["dr"]["compression_x"]
+    assert costs["int4-cell-int4"]["dr"]["compression_x"] == costs["int4"]["dr"]["compression_x"]
+    p = report.pooled(ev, "int4-ptq", "dr")
+    errors = [e for r in ev["rows"] if r["system"] == "int4-ptq" and r["lm_fusion"] == "dr" for e in r["utt_word_errors"]]
+    words = [w for r in ev["rows"] if r["system"] == "int4-ptq" and r["lm_fusion"] == "dr" for w in r["utt_words"]]
+    assert p["wer"] == pytest.approx(100 * sum(errors) / sum(words))
+    text = (out / "ablation.md").read_text()
+    assert "## One role at a time" in text and "weights-minmax" in text
+    assert (out / "wer_vs_rtf.png").stat().st_size > 0 and (out / "wer_vs_compression.png").stat().st_size > 0
