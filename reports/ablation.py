@@ -8,7 +8,8 @@ latency, RTF, compression). Writes into ``reports/accuracy/``:
 
 - ``ablation.json``: the rows (WER, CER, words, per-utterance word errors) and the simulated costs;
 - ``ablation.md``: the ablation table (relative WER change against INT4 PTQ with paired bootstrap
-  intervals) and the accuracy/cost table of every system;
+  intervals), the accuracy/cost table of every system, and QAT's training time against the FP32
+  training's (``checkpoints/MANIFEST.json``);
 - ``wer_vs_rtf.png`` / ``wer_vs_compression.png``: dev WER against simulated RTF and compression,
   without and with DR fusion.
 
@@ -145,8 +146,32 @@ def figure(ev: dict, costs: dict, metric: str, path: Path, hw: str = SIM_HW) -> 
     return path
 
 
-def build(data: str | Path = "data", out: str | Path = "reports/accuracy", hw: str = SIM_HW) -> Path:
+def qat_cost_lines(manifest: dict) -> list[str]:
+    """QAT's training time against the FP32 training's, from the checkpoint manifest."""
+    ck = manifest.get("checkpoints", {})
+    fp32, qat = ck.get("fp32", {}), ck.get("int4-qat", {})
+    rnnt, lms = fp32.get("rnnt"), qat.get("lms")
+    if not (rnnt and rnnt.get("train_wall_s") and qat.get("train_wall_s") and qat.get("steps")):
+        return []
+    q_s, q_n, f_s, f_n = qat["train_wall_s"], qat["steps"], rnnt["train_wall_s"], rnnt["steps"]
+    lines = [f"- RNN-T QAT (the LMs' QAT weights loaded, RNN-T loss): {q_n} steps in {q_s / 60:.1f} min = "
+             f"{100 * q_s / f_s:.1f}% of the FP32 RNN-T training ({f_n} steps, {f_s / 60:.0f} min)."]
+    lm_fp32 = [fp32.get(k) for k in ("lm_ext", "lm_src") if fp32.get(k)]
+    lf_s = sum(x.get("train_wall_s") or 0.0 for x in lm_fp32)
+    lf_n = sum(x.get("steps") or 0 for x in lm_fp32)
+    if lms and lf_s > 0:
+        lines.append(f"- Both LMs' QAT: {lms['steps']} steps in {lms['train_wall_s'] / 60:.1f} min = "
+                     f"{100 * lms['train_wall_s'] / lf_s:.0f}% of their FP32 training ({lf_n} steps, {lf_s / 60:.0f} "
+                     "min); both ran beside the RNN-T training on the same two cores, so their times are "
+                     "shared-core times.")
+    return lines
+
+
+def build(data: str | Path = "data", out: str | Path = "reports/accuracy", hw: str = SIM_HW,
+          checkpoints: str | Path = "checkpoints") -> Path:
     data, out = Path(data), Path(out)
+    manifest_path = Path(checkpoints) / "MANIFEST.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
     ev = json.loads((data / "eval" / "ablation.json").read_text())
     out.mkdir(parents=True, exist_ok=True)
     systems = systems_of(ev)
@@ -202,6 +227,9 @@ def build(data: str | Path = "data", out: str | Path = "reports/accuracy", hw: s
            "`int4` policy, hence the same cost. Where a policy asks for a precision the chip lacks "
            f"(`{hw}` has no INT8), the simulator runs it at the next one it has (reported as a fallback by "
            "`hwsim simulate`).", ""]
+    cost = qat_cost_lines(manifest)
+    if cost:
+        md += [f"## What QAT costs (`{manifest_path}`: `train_wall_s`)", "", *cost, ""]
     (out / "ablation.md").write_text("\n".join(md) + "\n")
     log.info("ablation report written to %s", out / "ablation.md")
     return out
@@ -212,9 +240,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", default="data")
     ap.add_argument("--out", default="reports/accuracy")
     ap.add_argument("--hw", default=SIM_HW)
+    ap.add_argument("--checkpoints", default="checkpoints")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    build(args.data, args.out, args.hw)
+    build(args.data, args.out, args.hw, args.checkpoints)
     return 0
 
 

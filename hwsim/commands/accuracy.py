@@ -48,5 +48,5 @@ def run(args: argparse.Namespace) -> int:
                                 "(or --stage all) first")
         with atomic_dir(args.out) as tmp:
             build(args.data, args.checkpoints, tmp)
-            ablation.build(args.data, tmp)
+            ablation.build(args.data, tmp, checkpoints=args.checkpoints)
     return 0

@@ -100,7 +100,7 @@ def test_ablation_rows_and_report(run, tmp_path):
     assert ev["utterances"] == {"fortunes_dev": 2, "bible_dev": 2}
     for r in ev["rows"]:
         assert (r["search"], r["beam"]) == ("alsd", 2) and len(r["utt_word_errors"]) == r["utterances"] == 2
-    out = report.build(root / "data", tmp_path / "report")
+    out = report.build(root / "data", tmp_path / "report", checkpoints=root / "ckpt")
     saved = json.loads((out / "ablation.json").read_text())
     costs = saved["simulated"]["costs"]
     assert set(costs) == {r["policy"] for r in ev["rows"]}
@@ -113,5 +113,5 @@ def test_ablation_rows_and_report(run, tmp_path):
     words = [w for r in ev["rows"] if r["system"] == "int4-ptq" and r["lm_fusion"] == "dr" for w in r["utt_words"]]
     assert p["wer"] == pytest.approx(100 * sum(errors) / sum(words))
     text = (out / "ablation.md").read_text()
-    assert "## One role at a time" in text and "weights-minmax" in text
+    assert "## One role at a time" in text and "weights-minmax" in text and "## What QAT costs" in text
     assert (out / "wer_vs_rtf.png").stat().st_size > 0 and (out / "wer_vs_compression.png").stat().st_size > 0
