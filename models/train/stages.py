@@ -136,8 +136,10 @@ def stage_qat_lms(s) -> None:
     """INT4 QAT of both LMs from their FP32 weights (cross-entropy), resumable.
 
     Needs only the trained LMs, so the pipeline runs it right after LM training, while the RNN-T
-    still trains. Output: DATA/runs/qat_lms.pt (the quantized LMs' state dicts: weights and
-    quantizer parameters), loaded by :func:`stage_qat`.
+    still trains: their training states (DATA/runs/lm_*.state.pt) when they are there, else the
+    LMs of the assembled FP32 checkpoint (a later session, whose DATA holds no training state).
+    Output: DATA/runs/qat_lms.pt (the quantized LMs' state dicts: weights and quantizer
+    parameters), loaded by :func:`stage_qat`.
     """
     from models.quant import quantize
     from models.quant.qsystem import qat_step
@@ -149,8 +151,15 @@ def stage_qat_lms(s) -> None:
         return
     cfg = models.load_config(s.preset)
     system = models.build_system(cfg, seed=s.seed)
+    fp32 = None
     for name in ("lm_ext", "lm_src"):
-        system.submodels()[name].load_state_dict(load_state(s.runs / f"{name}.state.pt")["model"])
+        trained = load_state(s.runs / f"{name}.state.pt")
+        if trained is None:
+            fp32 = fp32 or load_fp32(s)
+            system.submodels()[name].load_state_dict(fp32.submodels()[name].state_dict())
+            log.info("qat LMs: %s from %s (no training state in %s)", name, _ckpt(s, "fp32"), s.runs)
+        else:
+            system.submodels()[name].load_state_dict(trained["model"])
     ext, src = read_lm_text(s.corpus, cfg)
     stream = lm_stream(ext, src, 64, s.seed)
     state_path = s.runs / "qat_lms.state.pt"

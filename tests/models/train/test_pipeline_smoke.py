@@ -115,3 +115,36 @@ def test_ablation_rows_and_report(run, tmp_path):
     text = (out / "ablation.md").read_text()
     assert "## One role at a time" in text and "weights-minmax" in text and "## What QAT costs" in text
     assert (out / "wer_vs_rtf.png").stat().st_size > 0 and (out / "wer_vs_compression.png").stat().st_size > 0
+
+
+def test_lm_qat_starts_from_the_fp32_checkpoint_without_training_states(run, tmp_path, monkeypatch):
+    """A later session's DATA has the corpus but no training state: the LMs' QAT starts from the
+    assembled FP32 checkpoint's LMs (exactly their weights go into the quantizer)."""
+    import dataclasses
+
+    import models.quant
+    from models.train import stages
+
+    root, _ = run
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "corpus").symlink_to(root / "data" / "corpus")
+    s = dataclasses.replace(pipeline.Settings(), data=str(data), checkpoints=str(root / "ckpt"), preset="tiny",
+                            qat_lm_steps=1)
+    seen = {}
+    real = models.quant.quantize
+
+    def spy(system, *args, **kwargs):
+        seen.update({name: {k: v.clone() for k, v in system.submodels()[name].state_dict().items()}
+                     for name in ("lm_ext", "lm_src")})
+        return real(system, *args, **kwargs)
+
+    monkeypatch.setattr(models.quant, "quantize", spy)
+    stages.stage_qat_lms(s)
+    out = torch.load(data / "runs" / "qat_lms.pt", weights_only=False)
+    assert out["steps"] == 1 and set(out) >= {"lm_ext", "lm_src"}
+    fp32 = models.load_system(root / "ckpt" / "tiny-fp32.pt")
+    for name in ("lm_ext", "lm_src"):
+        want = fp32.submodels()[name].state_dict()
+        assert set(seen[name]) == set(want)
+        assert all(torch.equal(seen[name][k], want[k]) for k in want), name
