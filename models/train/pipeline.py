@@ -65,6 +65,10 @@ class Settings:
     qat_steps: int = 150
     qat_budget_s: float = 600.0
     qat_lr: float = 1e-4
+    qat_schedule: str = "constant"
+    qat_warmup_steps: int = 20
+    qat_augment: str = "none"
+    qat_select_every: int = 0
     qat_lm_steps: int = 300
     qat_lm_lr: float = 2e-4
     qat_max_frames: int = 2000

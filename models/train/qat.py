@@ -194,13 +194,37 @@ def calibration_items(cfg: ModelConfig, encoder, feats: Sequence[Tensor], texts:
 
 
 def acoustic_stream(cfg: ModelConfig, encoder, feats: Sequence[Tensor], texts: Sequence[str],
-                    batches: list[list[int]], seed: int, start: int = 0) -> Iterator[AcousticBatch]:
+                    batches: list[list[int]], seed: int, start: int = 0,
+                    transform=None) -> Iterator[AcousticBatch]:
     """The collated batch of every step from ``start`` on: epoch after epoch of a seeded shuffle of
-    ``batches`` (index lists from ``make_acoustic_batches``)."""
+    ``batches`` (index lists from ``make_acoustic_batches``). ``transform(features, step)``, when
+    given, perturbs the batch's raw features first (``augment_transform``)."""
     for step in itertools.count(start):
         epoch, pos = divmod(step, len(batches))
         idx = epoch_batches(batches, seed, epoch)[pos]
-        yield collate(cfg, encoder, [feats[j] for j in idx], [labels_of(cfg, texts[j]) for j in idx], None)
+        xs = [feats[j] for j in idx]
+        if transform is not None:
+            xs = transform(xs, step)
+        yield collate(cfg, encoder, xs, [labels_of(cfg, texts[j]) for j in idx], None)
+
+
+def augment_transform(spec: str, feats: Sequence[Tensor], seed: int):
+    """The FP32 training's feature augmentation (``models.train.augment``, spec as
+    ``AugmentConfig.parse``) for QAT batches: masks filled with the training features' mean
+    (``FeatureNorm.estimate`` with the FP32 training's seed), draws seeded by (seed, step) so that
+    a resumed run repeats them. None for ``"none"``."""
+    from models.train.augment import AugmentConfig, augment
+    from models.train.batching import FeatureNorm
+
+    aug = AugmentConfig.parse(spec)
+    if aug is None:
+        return None
+    fill = FeatureNorm.estimate(feats, seed=seed).mean
+
+    def transform(xs: list[Tensor], step: int) -> list[Tensor]:
+        rng = np.random.default_rng([seed, 2, step])
+        return [augment(x, rng, aug, fill) for x in xs]
+    return transform
 
 
 def lm_stream(lm_ext: Sequence[Sequence[int]], lm_src: Sequence[Sequence[int]], batch: int,

@@ -212,17 +212,43 @@ def stage_ptq(s) -> None:
         log.info("%s done", key)
 
 
+def _snapshot_path(s, step: int) -> Path:
+    return s.runs / f"{s.preset}-qat-step{step}.qsys.pt"
+
+
+def qat_snapshot_steps(s) -> list[int]:
+    """The steps at which ``stage_qat`` keeps a frozen copy to choose from on the dev sets: every
+    ``qat_select_every`` steps and the last (none but the last when 0)."""
+    every = s.qat_select_every
+    steps = list(range(every, s.qat_steps, every)) if every > 0 else []
+    return steps + [s.qat_steps]
+
+
 def stage_qat(s) -> None:
-    """QAT of the whole system (RNN-T loss + both LM cross-entropies), resumable, then export."""
+    """QAT of the whole system, resumable, then export: both LMs from ``stage_qat_lms``, the RNN-T
+    by its loss from the FP32 checkpoint, at ``qat_lr`` (``qat_schedule``: ``constant``, or
+    ``decay``, the FP32 training's shape, ``models.train.loop.Schedule``: warm-up
+    ``qat_warmup_steps``, then linear decay over the last 40%), on clean batches or with a feature
+    augmentation (``qat_augment``: ``none``, ``rnnt`` = the FP32 training's ``rnnt_augment``, or
+    a spec). The step count is chosen on the dev sets only: a frozen copy every
+    ``qat_select_every`` steps and at the end (``qat_snapshot_steps``) is decoded on the first
+    ``ablate_utts`` utterances of both dev sets at ALSD beam ``ablate_beam`` without and with DR
+    fusion, and the copy with the lowest mean of the two pooled dev WERs is exported (the manifest
+    records every copy's dev WERs). The defaults are the recipe of the committed checkpoint (150
+    steps, constant rate, clean batches): 450 steps with the decay and the FP32 augmentation did
+    worse on the dev sets (``reports/accuracy/qat_recipes.json``)."""
+    import copy
+
     from models.data.features import load_features
     from models.quant import freeze, quantize
     from models.quant.qsystem import qat_step
     from models.train.batching import make_acoustic_batches
-    from models.train.loop import Clock, load_state, save_atomic
-    from models.train.qat import acoustic_stream, calibration_pass, rnnt_qat_loss
+    from models.train.loop import Clock, Schedule, load_state, save_atomic
+    from models.train.qat import acoustic_stream, augment_transform, calibration_pass, rnnt_qat_loss
 
     if _have(s, "int4-qat"):
         return
+    torch.set_num_threads(s.rnnt_threads)   # nothing else trains now: the RNN-T's threads
     state_path = s.runs / "qat.state.pt"
     state = load_state(state_path)
     fp32 = load_fp32(s)
@@ -243,37 +269,76 @@ def stage_qat(s) -> None:
     qsys.train()
     train = load_features(s.corpus, "train")
     batches = make_acoustic_batches(cfg, train["feats"], train["texts"], s.qat_max_frames, 16)
+    augment_spec = s.rnnt_augment if s.qat_augment == "rnnt" else s.qat_augment
     stream = acoustic_stream(cfg, qsys.rnnt.encoder, train["feats"], train["texts"], batches, s.seed + 7,
-                             start=state["step"])
+                             start=state["step"], transform=augment_transform(augment_spec, train["feats"], s.seed))
+    if s.qat_schedule not in ("constant", "decay"):
+        raise ValueError(f"--qat-schedule {s.qat_schedule!r}: expected constant or decay")
+    sched = Schedule(s.qat_lr, s.qat_steps, s.qat_warmup_steps) if s.qat_schedule == "decay" else None
+    snapshots = qat_snapshot_steps(s)
     clock = Clock(state["elapsed_s"])
     step = state["step"]
     bar = tqdm(total=s.qat_steps, initial=step, desc="qat int4", unit="step")
     reason = "max_steps"
     while step < s.qat_steps:
+        lr = s.qat_lr if sched is None else sched.lr(step, clock.elapsed_s / s.qat_budget_s)
+        for g in opt.param_groups:
+            g["lr"] = lr
         loss = qat_step(qsys, {"acoustic": next(stream)}, rnnt_qat_loss, opt)
         step += 1
-        state["history"].append((step, loss, s.qat_lr, clock.elapsed_s))
+        state["history"].append((step, loss, lr, clock.elapsed_s))
         bar.update(1)
         bar.set_postfix(loss=f"{loss:.3f}")
-        if clock.elapsed_s >= s.qat_budget_s:
+        out_of_time = clock.elapsed_s >= s.qat_budget_s
+        if (step in snapshots or out_of_time) and not _snapshot_path(s, step).exists():
+            snap = copy.deepcopy(qsys)
+            freeze(snap)
+            snap.eval()
+            save_atomic(snap, _snapshot_path(s, step))
+        if out_of_time:
             reason = "time_budget"
             break
         if step % 10 == 0:
             state.update(qsys=qsys, optimizer=opt.state_dict(), step=step, elapsed_s=clock.elapsed_s)
             save_atomic(state, state_path)
     bar.close()
-    freeze(qsys)
-    qsys.eval()
+    kept = [n for n in snapshots + [step] if _snapshot_path(s, n).exists()]
+    kept = sorted(set(kept))
+    selection = qat_dev_selection(s, kept)
+    best = min(selection, key=lambda r: (r["dev_wer_mean"], r["steps"]))
+    chosen = torch.load(_snapshot_path(s, best["steps"]), weights_only=False)
     _update_manifest(s, "int4-qat", {
-        **_export_or_pickle(s, qsys, "int4-qat"), "policy": "int4", "mode": "qat", "from": _ckpt(s, "fp32").name,
-        "command": "python -m models.train.pipeline quantize" + _settings_flags(s), "steps": step,
-        "stop_reason": reason, "train_wall_s": round(clock.elapsed_s, 1), "lr": s.qat_lr,
-        "loss": "RNN-T loss (nats/label)", "final_loss": round(_last(state["history"], 20), 4),
+        **_export_or_pickle(s, chosen, "int4-qat"), "policy": "int4", "mode": "qat", "from": _ckpt(s, "fp32").name,
+        "command": "python -m models.train.pipeline quantize" + _settings_flags(s), "steps": best["steps"],
+        "steps_run": step, "stop_reason": reason, "train_wall_s": round(clock.elapsed_s, 1), "lr": s.qat_lr,
+        "lr_schedule": ("constant" if sched is None else f"models.train.loop.Schedule(peak {s.qat_lr}, "
+                        f"{s.qat_steps} steps, warm-up {s.qat_warmup_steps})"),
+        "augment": augment_spec, "max_frames": s.qat_max_frames,
+        "selection": selection, "selected_by": "lowest mean of the pooled dev WERs without and with DR fusion",
+        "loss": "RNN-T loss (nats/label)", "final_loss": round(_last(state["history"][:best["steps"]], 20), 4),
         "data_seed": s.seed,
         "lms": {"steps": lms["steps"], "train_wall_s": round(lms["elapsed_s"], 1), "lr": lms["lr"],
                 "loss": "lm_ext CE + lm_src CE (nats/char)", "final_loss": round(_last(lms["history"], 20), 4),
                 "history": [(r[0], round(r[1], 4), round(r[3], 1)) for r in lms["history"]]},
         "history": [(r[0], round(r[1], 4), round(r[3], 1)) for r in state["history"]]})
+
+
+def qat_dev_selection(s, steps: list[int]) -> list[dict]:
+    """Pooled dev WER (both dev sets, ``dev_eval``) of each QAT snapshot, without and with DR."""
+    fusion = stage_tune(s)["best"]
+    res = dev_eval(s, [f"qat-step:{n}" for n in steps], ablation_configs(fusion, s.ablate_beam),
+                   Path(s.data) / "eval" / "qat-select")
+    rows = []
+    for n in steps:
+        wer = {}
+        for lm in ("none", "dr"):
+            e = sum(sum(r["utt_word_errors"]) for r in res[f"qat-step:{n}"].values() if r["lm_fusion"] == lm)
+            w = sum(sum(r["utt_words"]) for r in res[f"qat-step:{n}"].values() if r["lm_fusion"] == lm)
+            wer[lm] = 100.0 * e / max(w, 1)
+        rows.append({"steps": n, "dev_wer_none": round(wer["none"], 2), "dev_wer_dr": round(wer["dr"], 2),
+                     "dev_wer_mean": round((wer["none"] + wer["dr"]) / 2, 3)})
+    log.info("QAT selection on dev: %s", rows)
+    return rows
 
 
 def _pickle_path(s, key: str) -> Path:
@@ -319,6 +384,8 @@ def load_precision(s, precision: str):
     (``ablation:<name>``, pickled by ``stage_ablate``)."""
     if precision.startswith("ablation:"):
         return torch.load(_ablation_path(s, precision.split(":", 1)[1]), weights_only=False)
+    if precision.startswith("qat-step:"):
+        return torch.load(_snapshot_path(s, int(precision.split(":", 1)[1])), weights_only=False)
     if precision == "fp32":
         return load_fp32(s)
     if not _ckpt(s, precision).exists() and _pickle_path(s, precision).exists():
@@ -484,6 +551,39 @@ def ablation_configs(fusion: dict, beam: int) -> dict[str, SearchConfig]:
     return {k: v for k, v in search_configs(fusion, (beam,)).items() if k.startswith("alsd-")}
 
 
+def dev_sizes(s) -> dict[str, int]:
+    """Utterances decoded per dev split: the first ``s.ablate_utts`` (fewer if the split is smaller)."""
+    from models.data.features import load_features
+
+    return {split: min(s.ablate_utts, len(load_features(s.corpus, split)["texts"])) for split in DEV_SETS.values()}
+
+
+def dev_eval(s, systems: list[str], configs: dict[str, SearchConfig], root: Path) -> dict[str, dict[str, dict]]:
+    """Decode every system (``load_precision`` names) on the first utterances of both dev sets
+    (``dev_sizes``) with every config, in resumable tasks under ``root``. Returns per system
+    ``{"<dev>/<config>": {"dev", "search", "beam", "lm_fusion", "wer", "cer", "utterances", "words",
+    "utt_word_errors", "utt_words"}}``."""
+    sizes = dev_sizes(s)
+    tasks = []
+    for system in systems:
+        for dev, split in DEV_SETS.items():
+            for lo in range(0, sizes[split], CHUNK):
+                tasks.append((s, system, split, lo, min(sizes[split], lo + CHUNK), configs,
+                              str(root / system.replace(":", "-") / dev / f"{lo:04d}.json")))
+    _run_tasks(s, tasks, f"dev sets ({root.name})")
+    out: dict[str, dict[str, dict]] = {}
+    for system in systems:
+        out[system] = {}
+        for dev in DEV_SETS:
+            for key, r in _collect(sorted((root / system.replace(":", "-") / dev).glob("*.json"))).items():
+                search, beam, lm = key.split("-")
+                out[system][f"{dev}/{key}"] = {
+                    "dev": dev, "search": search, "beam": int(beam), "lm_fusion": lm, "wer": round(r["wer"], 2),
+                    "cer": round(r["cer"], 2), "utterances": r["utterances"], "words": r["words"],
+                    "utt_word_errors": r["utt_word_errors"], "utt_words": r["utt_words"]}
+    return out
+
+
 def stage_ablate(s) -> None:
     """Per-role ablation (``models.quant.ablation.ABLATIONS``): INT4 PTQ with one role at a time
     back to the naive quantizer, calibrated as ``stage_ptq`` calibrates (pickled under DATA/runs/,
@@ -509,32 +609,15 @@ def stage_ablate(s) -> None:
         save_atomic(qsys, path)
         log.info("ablation %s: PTQ done", a.name)
     fusion = stage_tune(s)["best"]
-    configs = ablation_configs(fusion, s.ablate_beam)
-    root = Path(s.data) / "eval" / "ablation"
     systems = [p for p in PRECISIONS if _have(s, p)] + [f"ablation:{a.name}" for a in ABLATIONS]
-    from models.data.features import load_features
-
-    sizes = {split: min(s.ablate_utts, len(load_features(s.corpus, split)["texts"])) for split in DEV_SETS.values()}
-    tasks = []
-    for system in systems:
-        for dev, split in DEV_SETS.items():
-            for lo in range(0, sizes[split], CHUNK):
-                tasks.append((s, system, split, lo, min(sizes[split], lo + CHUNK), configs,
-                              str(root / system.replace(":", "-") / dev / f"{lo:04d}.json")))
-    _run_tasks(s, tasks, "ablate")
+    res = dev_eval(s, systems, ablation_configs(fusion, s.ablate_beam), Path(s.data) / "eval" / "ablation")
+    sizes = dev_sizes(s)
     rows = []
     for system in systems:
         policy = (ablation_policy(system.split(":", 1)[1]).name if system.startswith("ablation:")
                   else {"int4-naive-ptq": "int4-naive", "int4-ptq": BASE_POLICY, "int4-qat": BASE_POLICY}.get(system,
                                                                                                               system))
-        for dev in DEV_SETS:
-            paths = sorted((root / system.replace(":", "-") / dev).glob("*.json"))
-            for key, r in _collect(paths).items():
-                search, beam, lm = key.split("-")
-                rows.append({"system": system, "policy": policy, "dev": dev, "search": search, "beam": int(beam),
-                             "lm_fusion": lm, "wer": round(r["wer"], 2), "cer": round(r["cer"], 2),
-                             "utterances": r["utterances"], "words": r["words"],
-                             "utt_word_errors": r["utt_word_errors"], "utt_words": r["utt_words"]})
+        rows += [{"system": system, "policy": policy, **r} for r in res[system].values()]
     out = {"preset": s.preset, "fusion": fusion, "beam": s.ablate_beam, "utterances": sizes,
            "base_policy": BASE_POLICY,
            "ablations": [{"name": a.name, "change": a.change, "policy": ablation_policy(a.name).name}

@@ -19,7 +19,8 @@ FLAGS = ["--preset", "tiny", "--engine", "tones", "--train-hours", "0.01", "--fo
          "--fortunes-test", "3", "--bible-dev", "3", "--bible-test", "3", "--rnnt-max-steps", "3",
          "--rnnt-max-frames", "2000", "--lm-src-steps", "3", "--lm-ext-steps", "3", "--qat-steps", "2",
          "--qat-max-frames", "1000", "--qat-lm-steps", "2", "--rnnt-threads", "1", "--tune-utts", "2", "--eval-utts", "2", "--beams", "1,2", "--ablate-utts", "2",
-         "--ablate-beam", "2", "--jobs", "1"]
+         "--ablate-beam", "2", "--qat-select-every", "1", "--qat-schedule", "decay",
+         "--qat-augment", "rnnt", "--jobs", "1"]
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +48,12 @@ def test_checkpoints_load_and_decode(run):
     manifest = json.loads((ck / "MANIFEST.json").read_text())["checkpoints"]
     assert set(manifest) == {"fp32", "int4-naive-ptq", "int4-ptq", "int4-qat"}
     assert manifest["fp32"]["rnnt"]["steps"] == 3
+    # QAT's step count chosen on the dev sets among its snapshots (every step here: 1 and 2)
+    sel = manifest["int4-qat"]["selection"]
+    assert [r["steps"] for r in sel] == [1, 2] and manifest["int4-qat"]["steps_run"] == 2
+    best = min(sel, key=lambda r: (r["dev_wer_mean"], r["steps"]))
+    assert manifest["int4-qat"]["steps"] == best["steps"]
+    assert all(r["dev_wer_mean"] == pytest.approx((r["dev_wer_none"] + r["dev_wer_dr"]) / 2, abs=0.01) for r in sel)
     fp32 = models.load_system(ck / "tiny-fp32.pt")
     from models.quant import load
 
@@ -148,3 +155,21 @@ def test_lm_qat_starts_from_the_fp32_checkpoint_without_training_states(run, tmp
         want = fp32.submodels()[name].state_dict()
         assert set(seen[name]) == set(want)
         assert all(torch.equal(seen[name][k], want[k]) for k in want), name
+
+
+def test_accuracy_report_without_training_states_uses_the_manifest(run, tmp_path):
+    """A later session's DATA (corpus and evaluations, no training state): the report still
+    builds, the generalization note takes the final losses the manifest recorded."""
+    from reports.accuracy import build
+
+    root, _ = run
+    data = tmp_path / "data"
+    data.mkdir()
+    for sub in ("corpus", "eval"):
+        (data / sub).symlink_to(root / "data" / sub)
+    out = build(data, root / "ckpt", tmp_path / "report")
+    rnnt = json.loads((root / "ckpt" / "MANIFEST.json").read_text())["checkpoints"]["fp32"]["rnnt"]
+    text = (out / "README.md").read_text()
+    assert (f"final RNN-T training loss {rnnt['final_train_loss_nats']:.2f} vs dev {rnnt['final_dev']:.2f} "
+            "nats/label") in text
+    assert (out / "learning_curves.png").stat().st_size > 0
