@@ -235,8 +235,8 @@ def stage_qat(s) -> None:
     ``ablate_utts`` utterances of both dev sets at ALSD beam ``ablate_beam`` without and with DR
     fusion, and the copy with the lowest mean of the two pooled dev WERs is exported (the manifest
     records every copy's dev WERs). The defaults are the recipe of the committed checkpoint (150
-    steps, constant rate, clean batches): 450 steps with the decay and the FP32 augmentation did
-    worse on the dev sets (``reports/accuracy/qat_recipes.json``)."""
+    steps, constant rate, clean batches): 450 steps, with the decay and the FP32 augmentation or
+    without, did no better on the dev sets (``reports/accuracy/qat_recipes.json``)."""
     import copy
 
     from models.data.features import load_features

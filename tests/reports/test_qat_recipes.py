@@ -19,13 +19,17 @@ def test_qat_recipe_figures_are_the_recorded_ones():
     for key, system in (("committed", "int4-qat"), ("int4_ptq", "int4-ptq")):
         for lm in ("none", "dr"):
             assert rec[key][f"dev_wer_{lm}"] == pytest.approx(ablation.pooled(ev, system, lm)["wer"], abs=0.005)
-    sel = rec["tried"]["selection"]
     mean = lambda r: (r["dev_wer_none"] + r["dev_wer_dr"]) / 2  # noqa: E731
     committed = (rec["committed"]["dev_wer_none"] + rec["committed"]["dev_wer_dr"]) / 2
     ptq = (rec["int4_ptq"]["dev_wer_none"] + rec["int4_ptq"]["dev_wer_dr"]) / 2
-    assert all(mean(r) > committed for r in sel) and rec["tried"]["exported"] is False
     text = (ROOT / "README.md").read_text().replace("\n", " ")
-    assert all(r["dev_wer_mean"] == pytest.approx(mean(r), abs=0.006) for r in sel)
-    shown = " / ".join(f"{r['dev_wer_mean']:.2f}" for r in sel) + "%"
-    assert f"at a mean pooled dev WER (no LM and DR) of {shown}" in text
-    assert f"against the committed QAT's {committed:.2f}% and INT4 PTQ's {ptq:.2f}%" in text
+    assert f"did no better than the committed QAT's {committed:.2f}% (INT4 PTQ: {ptq:.2f}%)" in text
+    for tried in rec["tried"]:
+        sel = tried["selection"]
+        assert all(r["dev_wer_mean"] == pytest.approx(mean(r), abs=0.006) for r in sel)
+        assert all(r["dev_wer_mean"] >= committed - 0.005 for r in sel) and tried["exported"] is False
+        assert " / ".join(f"{r['dev_wer_mean']:.2f}" for r in sel) + "%" in text
+    rerun = rec["tried"][1]["selection"][0]      # the committed recipe (150 steps, constant, clean) again
+    gap = (abs(rerun["dev_wer_none"] - rec["committed"]["dev_wer_none"]),
+           abs(rerun["dev_wer_dr"] - rec["committed"]["dev_wer_dr"]))
+    assert f"lands {min(gap):.1f}-{max(gap):.1f} points" in text
