@@ -30,3 +30,16 @@ def test_readme_ablation_table_and_costs_are_the_committed_results():
     assert f"({lo}-{hi} ms with DR fusion)" in readme.replace("\n", " ")
     assert f"from {costs['int4']['dr']['compression_x']:.2f}x to {costs['int4-weights-minmax']['dr']['compression_x']:.2f}x" \
         in readme.replace("\n", " ")
+
+
+def test_qat_cost_lines_are_the_manifest_times():
+    manifest = {"checkpoints": {
+        "fp32": {"rnnt": {"train_wall_s": 6000.0, "steps": 4000}, "lm_ext": {"train_wall_s": 900.0, "steps": 2000},
+                 "lm_src": {"train_wall_s": 300.0, "steps": 3000}},
+        "int4-qat": {"train_wall_s": 600.0, "steps": 150, "lms": {"train_wall_s": 600.0, "steps": 300}}}}
+    rnnt, lms = ablation.qat_cost_lines(manifest)
+    assert "150 steps in 10.0 min = 10.0% of the FP32 RNN-T training (4000 steps, 100 min)" in rnnt
+    assert "300 steps in 10.0 min = 50% of their FP32 training (5000 steps, 20 min)" in lms
+    # a run too short to time (0 s) gives no line rather than a division by zero
+    manifest["checkpoints"]["fp32"]["rnnt"]["train_wall_s"] = 0.0
+    assert ablation.qat_cost_lines(manifest) == []
