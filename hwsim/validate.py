@@ -278,6 +278,7 @@ def validate(hw: str | Path, repeats: int = 5, min_sample_s: float = 0.02, gemms
     log.info("validate: %d cases x %d rounds", len(order), repeats)
     samples = round_robin_samples({name: benches[name] for name in order}, repeats, min_sample_s, timer)
     measured = reduce_samples(samples, stat)
+    medians = reduce_samples(samples, "median")
     if session is not None:
         cal = session.finish({k.split(":", 1)[1]: v for k, v in measured.items() if k.startswith("calibrate:")},
                              repeats, stat)
@@ -291,7 +292,7 @@ def validate(hw: str | Path, repeats: int = 5, min_sample_s: float = 0.02, gemms
             graph, system, audio_s = traced[c.name]
             c.predicted_s = simulate(graph, specs["torch"], "fp32", audio_s, config=system.config).latency_s
         c.measured_s = measured[c.name]
-        c.measured_median_s = float(np.median(samples[c.name]))
+        c.measured_median_s = medians[c.name]
         c.measured_max_s = float(max(samples[c.name]))
         c.ratio = c.predicted_s / c.measured_s
     return {"machine": machine_info(),

@@ -29,6 +29,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from reports.accuracy import _table  # noqa: E402  (the accuracy report's Markdown table)
+
 log = logging.getLogger("reports.ablation")
 
 #: The simulated setting of every system's cost (the model is the pipeline's preset).
@@ -73,13 +75,12 @@ def _rows(ev: dict, system: str, lm: str) -> list[dict]:
 
 def pooled(ev: dict, system: str, lm: str) -> dict | None:
     """WER over both dev sets together (word errors / words) and the per-utterance lists."""
+    from models.train.evaluate import pooled_wer
+
     rows = _rows(ev, system, lm)
     if not rows:
         return None
-    errors = [e for r in rows for e in r["utt_word_errors"]]
-    words = [w for r in rows for w in r["utt_words"]]
-    return {"wer": 100.0 * sum(errors) / max(sum(words), 1), "utt_word_errors": errors, "utt_words": words,
-            "by_dev": {r["dev"]: r["wer"] for r in rows}}
+    return {**pooled_wer(rows), "by_dev": {r["dev"]: r["wer"] for r in rows}}
 
 
 def relative_change(ev: dict, system: str, lm: str, base: str = BASE_SYSTEM) -> tuple[float, float, float] | None:
@@ -91,12 +92,6 @@ def relative_change(ev: dict, system: str, lm: str, base: str = BASE_SYSTEM) -> 
     if a is None or b is None or sum(a["utt_word_errors"]) == 0:
         return None
     return paired_bootstrap_rel(a["utt_word_errors"], b["utt_word_errors"], a["utt_words"])
-
-
-def _table(header: list[str], rows: list[list]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
-    return "\n".join(lines)
 
 
 def _fmt_rel(rel) -> str:

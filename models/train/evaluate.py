@@ -68,6 +68,15 @@ def wer(refs: Sequence[str], hyps: Sequence[str]) -> float:
     return c.wer
 
 
+def pooled_wer(rows: Sequence[dict]) -> dict:
+    """WER (percent) of several evaluation rows together (word errors / words over all their
+    utterances, ``utt_word_errors`` and ``utt_words`` of each row), with the pooled per-utterance
+    lists (for ``paired_bootstrap_rel``)."""
+    errors = [e for r in rows for e in r["utt_word_errors"]]
+    words = [w for r in rows for w in r["utt_words"]]
+    return {"wer": 100.0 * sum(errors) / max(sum(words), 1), "utt_word_errors": errors, "utt_words": words}
+
+
 def paired_bootstrap_rel(base_errors: Sequence[int], other_errors: Sequence[int], words: Sequence[int],
                          resamples: int = 2000, seed: int = 0, level: float = 0.95) -> tuple[float, float, float]:
     """Relative WER change of ``other`` over ``base`` (percent) with a paired bootstrap interval.

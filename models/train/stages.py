@@ -35,6 +35,8 @@ BEAMS = (1, 4, 8, 16)
 FILES = {"fp32": "fp32.pt", "int4-naive-ptq": "int4-naive-ptq.npz", "int4-ptq": "int4-ptq.npz",
          "int4-qat": "int4-qat.npz"}
 CHUNK = 20  # utterances per evaluation task
+#: The precision policy of each checkpoint (``models/quant/policies``).
+POLICY = {"fp32": "fp32", "int4-naive-ptq": "int4-naive", "int4-ptq": "int4", "int4-qat": "int4"}
 
 
 def _ckpt(s, precision: str) -> Path:
@@ -199,7 +201,8 @@ def stage_ptq(s) -> None:
     from models.train.qat import calibration_pass
 
     fp32 = None
-    for policy, key in (("int4-naive", "int4-naive-ptq"), ("int4", "int4-ptq")):
+    for key in ("int4-naive-ptq", "int4-ptq"):
+        policy = POLICY[key]
         if _have(s, key):
             continue
         fp32 = fp32 or load_fp32(s)
@@ -328,13 +331,12 @@ def qat_dev_selection(s, steps: list[int]) -> list[dict]:
     fusion = stage_tune(s)["best"]
     res = dev_eval(s, [f"qat-step:{n}" for n in steps], ablation_configs(fusion, s.ablate_beam),
                    Path(s.data) / "eval" / "qat-select")
+    from models.train.evaluate import pooled_wer
+
     rows = []
     for n in steps:
-        wer = {}
-        for lm in ("none", "dr"):
-            e = sum(sum(r["utt_word_errors"]) for r in res[f"qat-step:{n}"].values() if r["lm_fusion"] == lm)
-            w = sum(sum(r["utt_words"]) for r in res[f"qat-step:{n}"].values() if r["lm_fusion"] == lm)
-            wer[lm] = 100.0 * e / max(w, 1)
+        wer = {lm: pooled_wer([r for r in res[f"qat-step:{n}"].values() if r["lm_fusion"] == lm])["wer"]
+               for lm in ("none", "dr")}
         rows.append({"steps": n, "dev_wer_none": round(wer["none"], 2), "dev_wer_dr": round(wer["dr"], 2),
                      "dev_wer_mean": round((wer["none"] + wer["dr"]) / 2, 3)})
     log.info("QAT selection on dev: %s", rows)
@@ -615,8 +617,7 @@ def stage_ablate(s) -> None:
     rows = []
     for system in systems:
         policy = (ablation_policy(system.split(":", 1)[1]).name if system.startswith("ablation:")
-                  else {"int4-naive-ptq": "int4-naive", "int4-ptq": BASE_POLICY, "int4-qat": BASE_POLICY}.get(system,
-                                                                                                              system))
+                  else POLICY[system])
         rows += [{"system": system, "policy": policy, **r} for r in res[system].values()]
     out = {"preset": s.preset, "fusion": fusion, "beam": s.ablate_beam, "utterances": sizes,
            "base_policy": BASE_POLICY,
