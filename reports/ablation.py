@@ -65,8 +65,15 @@ def simulated_costs(policies: list[str], model: str, beam: int, hw: str = SIM_HW
         for name in policies:
             s = hwsim.simulate(graph, spec, _policy(name), SIM_AUDIO_S, config=config).summary
             out.setdefault(name, {})[fusion] = {"latency_s": s["latency_s"], "rtf": s["rtf"],
-                                                "compression_x": s["compression_x"]}
+                                                "compression_x": s["compression_x"],
+                                                "fallbacks": sorted((s.get("precision_fallbacks") or {}).keys())}
     return out
+
+
+def fallback_text(costs: dict) -> str:
+    """Which policies the simulator ran at another precision, by ``hwsim simulate``'s fallbacks."""
+    parts = [f"`{p}`: {', '.join(c['dr']['fallbacks'])}" for p, c in sorted(costs.items()) if c["dr"].get("fallbacks")]
+    return "; ".join(parts) if parts else "none did"
 
 
 def _rows(ev: dict, system: str, lm: str) -> list[dict]:
@@ -219,9 +226,8 @@ def build(data: str | Path = "data", out: str | Path = "reports/accuracy", hw: s
                    "RTF DR", "compression x"], arows), "",
            "![WER vs simulated RTF](wer_vs_rtf.png)", "", "![WER vs compression](wer_vs_compression.png)", ""]
     md += ["Notes: WER pooled over both dev sets (word errors / words). `int4-qat` and `int4-ptq` share the "
-           "`int4` policy, hence the same cost. Where a policy asks for a precision the chip lacks "
-           f"(`{hw}` has no INT8), the simulator runs it at the next one it has (reported as a fallback by "
-           "`hwsim simulate`).", ""]
+           "`int4` policy, hence the same cost. Where a policy asks for a precision that a unit of "
+           f"`{hw}` lacks, the simulator runs it at the next one that unit has (" + fallback_text(costs) + ").", ""]
     cost = qat_cost_lines(manifest)
     if cost:
         md += [f"## What QAT costs (`{manifest_path}`: `train_wall_s`)", "", *cost, ""]

@@ -43,3 +43,12 @@ def test_qat_cost_lines_are_the_manifest_times():
     # a run too short to time (0 s) gives no line rather than a division by zero
     manifest["checkpoints"]["fp32"]["rnnt"]["train_wall_s"] = 0.0
     assert ablation.qat_cost_lines(manifest) == []
+
+
+def test_fallback_sentence_is_computed_from_the_simulated_costs():
+    costs = {"int4": {"dr": {"fallbacks": ["vector:int4->fp16"]}}, "fp32": {"dr": {"fallbacks": []}}}
+    assert ablation.fallback_text(costs) == "`int4`: vector:int4->fp16"
+    assert ablation.fallback_text({"fp32": {"dr": {"fallbacks": []}}}) == "none did"
+    ev = json.loads((ROOT / "reports" / "accuracy" / "ablation.json").read_text())
+    md = (ROOT / "reports" / "accuracy" / "ablation.md").read_text()
+    assert ablation.fallback_text(ev["simulated"]["costs"]) in md
